@@ -1,0 +1,305 @@
+"""The ``labelfarm`` command. Each command is a thin wrapper over a library function."""
+
+from __future__ import annotations
+
+import getpass
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+from labelfarm.db.engine import Database, migrate
+from labelfarm.errors import LabelfarmError
+from labelfarm.settings import Settings
+
+app = typer.Typer(
+    help="labelfarm: a self-hosted, human-in-the-loop data labeling platform.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+user_app = typer.Typer(help="Manage users.", no_args_is_help=True)
+token_app = typer.Typer(help="Manage API tokens.", no_args_is_help=True)
+audit_app = typer.Typer(help="Check the audit log.", no_args_is_help=True)
+app.add_typer(user_app, name="user")
+app.add_typer(token_app, name="token")
+app.add_typer(audit_app, name="audit")
+
+console = Console(stderr=True)
+
+
+def _db(settings: Settings | None = None, *, run_migrations: bool = True) -> Database:
+    settings = settings or Settings()
+    db = Database(settings.resolved_database_url)
+    if run_migrations:
+        migrate(db)
+    return db
+
+
+def _fail(exc: LabelfarmError) -> None:
+    console.print(f"[red]error:[/red] {exc.message}")
+    for d in exc.details[:50]:
+        console.print("  " + ", ".join(f"{k}: {v}" for k, v in d.items() if v not in ("", None)))
+    if len(exc.details) > 50:
+        console.print(f"  … and {len(exc.details) - 50} more")
+    raise typer.Exit(1)
+
+
+@app.command("migrate")
+def migrate_command() -> None:
+    """Apply database migrations (also done on every start)."""
+    settings = Settings()
+    _db(settings)
+    console.print(f"database is up to date: {settings.resolved_database_url}")
+
+
+@app.command()
+def init(
+    admin_username: Annotated[
+        str, typer.Option(help="Username of the first administrator.")
+    ] = "admin",
+    admin_password: Annotated[
+        str | None, typer.Option(help="Password (asked for when not given).")
+    ] = None,
+) -> None:
+    """Create the database and the first instance administrator."""
+    from labelfarm.services import users
+
+    db = _db()
+    password = admin_password or getpass.getpass(f"password for {admin_username}: ")
+    try:
+        with db.write() as conn:
+            user = users.create_user(
+                conn,
+                username=admin_username,
+                password=password,
+                now=time.time(),
+                is_superuser=True,
+            )
+    except LabelfarmError as exc:
+        _fail(exc)
+    console.print(f"created administrator {user['username']} (id {user['id']})")
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to bind.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+    workers: Annotated[int, typer.Option(help="Server processes (PostgreSQL only).")] = 1,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "warning",
+) -> None:
+    """Serve the web pages and the API."""
+    import uvicorn
+
+    settings = Settings()
+    if workers > 1 and settings.is_sqlite:
+        console.print("[yellow]SQLite has one writer: serving with one process[/yellow]")
+        workers = 1
+    _db(settings)  # migrate once, before workers start
+    host, port = host or settings.host, port or settings.port
+    console.print(f"labelfarm serving on http://{host}:{port}")
+    uvicorn.run(
+        "labelfarm.web.asgi:create",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=log_level,
+        access_log=False,
+        http="httptools",
+        loop="uvloop",
+    )
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.fields[rows]:,} rows"),
+        TimeRemainingColumn(),
+        console=console,
+    )
+
+
+@app.command("import")
+def import_cmd(
+    project_id: Annotated[int, typer.Argument(help="Project id.")],
+    path: Annotated[Path, typer.Argument(help="File or folder to import.", exists=True)],
+    format: Annotated[
+        str | None, typer.Option("--format", "-f", help="Format name (default: from the suffix).")
+    ] = None,
+) -> None:
+    """Import items into a project, all or nothing, with a progress bar."""
+    from labelfarm.services.imports import import_items
+    from labelfarm.services.media import MediaStore
+    from labelfarm.services.projects import load_project
+
+    settings = Settings()
+    db = _db(settings)
+    fmt = format or ("folder" if path.is_dir() else path.suffix.lstrip(".").lower())
+    media = MediaStore(settings.resolved_media_root, settings.resolved_secret_key)
+    try:
+        with db.read() as conn:
+            project = load_project(conn, project_id)
+        with _progress() as bar:
+            task = bar.add_task(f"importing {path.name}", total=None, rows=0)
+
+            def on_progress(rows: int, done: int, total: int) -> None:
+                bar.update(task, completed=done, total=total, rows=rows)
+
+            result = import_items(
+                db,
+                project,
+                path,
+                fmt,
+                media=media,
+                now=time.time(),
+                user_id=None,
+                batch_rows=settings.import_batch_rows,
+                on_progress=on_progress,
+                base_dir=path if path.is_dir() else path.parent,
+            )
+    except LabelfarmError as exc:
+        _fail(exc)
+    console.print(f"imported {result.n_items:,} items (import {result.id})")
+
+
+@app.command()
+def export(
+    project_id: Annotated[int, typer.Argument(help="Project id.")],
+    out: Annotated[Path, typer.Argument(help="File to write ('-' for standard output).")],
+    format: Annotated[str, typer.Option("--format", "-f", help="Format name.")] = "jsonl",
+) -> None:
+    """Export a project's items, annotations and current labels, streamed."""
+    from labelfarm.services.exports import export_stream
+    from labelfarm.services.projects import load_project
+
+    db = _db()
+    try:
+        with db.read() as conn:
+            project = load_project(conn, project_id)
+        chunks, _ = export_stream(db, project, format, now=time.time(), actor_id=None)
+        sink = sys.stdout.buffer if str(out) == "-" else out.open("wb")
+        n = 0
+        with sink, _progress() as bar:
+            task = bar.add_task("exporting", total=None, rows=0)
+            for chunk in chunks:
+                sink.write(chunk)
+                n += chunk.count(b"\n")
+                bar.update(task, rows=n)
+    except LabelfarmError as exc:
+        _fail(exc)
+    if str(out) != "-":
+        console.print(f"wrote {out}")
+
+
+@user_app.command("add")
+def user_add(
+    username: Annotated[str, typer.Argument(help="Login name.")],
+    password: Annotated[
+        str | None, typer.Option(help="Password (asked for when not given).")
+    ] = None,
+    workspace: Annotated[
+        str | None, typer.Option(help="Workspace slug to add the user to.")
+    ] = None,
+    role: Annotated[str, typer.Option(help="Role in that workspace.")] = "annotator",
+    superuser: Annotated[bool, typer.Option(help="Make an instance administrator.")] = False,
+    display_name: Annotated[str | None, typer.Option(help="Name shown in the pages.")] = None,
+    locale: Annotated[str, typer.Option(help="Interface language (en, ta, hi).")] = "en",
+) -> None:
+    """Create a user, optionally with a role in a workspace."""
+    from labelfarm.services import users, workspaces
+
+    db = _db()
+    password = password or getpass.getpass(f"password for {username}: ")
+    now = time.time()
+    try:
+        with db.write() as conn:
+            user = users.create_user(
+                conn,
+                username=username,
+                password=password,
+                now=now,
+                is_superuser=superuser,
+                display_name=display_name,
+                locale=locale,
+            )
+            if workspace:
+                ws = workspaces.workspace_by_slug(conn, workspace)
+                workspaces.set_role(
+                    conn,
+                    workspace_id=ws["id"],
+                    user_id=user["id"],
+                    role=role,
+                    now=now,
+                    actor_id=None,
+                )
+    except LabelfarmError as exc:
+        _fail(exc)
+    console.print(f"created user {username} (id {user['id']}, pseudonym {user['pseudonym']})")
+
+
+@token_app.command("create")
+def token_create(
+    user: Annotated[str, typer.Option(help="Username the token acts as.")],
+    name: Annotated[str, typer.Option(help="A name to recognise the token by.")] = "cli",
+) -> None:
+    """Create an API token; it is printed once, on the last line, and never shown again."""
+    from labelfarm.services import users
+
+    db = _db()
+    try:
+        with db.write() as conn:
+            uid = users.user_by_username(conn, user)["id"]
+            token = users.create_token(conn, user_id=uid, name=name, now=time.time())
+    except LabelfarmError as exc:
+        _fail(exc)
+    console.print(f"token {token['id']} for {user}; keep it secret, it is not shown again:")
+    print(token["token"])
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Walk the hash chain of the audit log; exit 1 if a row was edited or deleted."""
+    from labelfarm.services import audit
+
+    db = _db()
+    with db.read() as conn:
+        result = audit.verify(conn)
+    if result.ok:
+        console.print(f"[green]audit log intact[/green]: {result.n_rows} rows, chain verified")
+        return
+    console.print(f"[red]audit log tampered[/red]: {len(result.problems)} problem(s)")
+    for p in result.problems:
+        console.print(f"  row {p['id']}: {p['problem']}")
+    raise typer.Exit(1)
+
+
+@app.command()
+def demo(
+    port: Annotated[int, typer.Option(help="Port to serve on.")] = 8080,
+    serve_it: Annotated[bool, typer.Option("--serve/--no-serve", help="Serve when ready.")] = True,
+    n_images: Annotated[int, typer.Option(help="Product photos to import.")] = 500,
+) -> None:
+    """Set up a demo workspace (users, a product-photo project, a text moderation project)
+    and serve it on 127.0.0.1."""
+    from labelfarm.demo import build_demo
+
+    settings = Settings()
+    try:
+        info = build_demo(settings, n_images=n_images, log=console.print)
+    except LabelfarmError as exc:
+        _fail(exc)
+    console.print("\n[bold]Demo users[/bold] (username / password / role):")
+    for u in info["users"]:
+        console.print(f"  {u['username']:<12} {u['password']:<22} {u['role']}")
+    console.print(f"credentials are also in {info['credentials_file']}")
+    if serve_it:
+        serve(host="127.0.0.1", port=port)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

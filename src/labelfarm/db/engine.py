@@ -1,0 +1,117 @@
+"""The database handle: engine, SQLite PRAGMAs, the single writer, and migrations.
+
+SQLite is used the way it works best: WAL journal, one writer at a time in a process
+(``Database.write`` takes a lock and opens the transaction with ``BEGIN IMMEDIATE``, so
+writers queue in the process instead of failing with "database is locked"), readers in
+parallel. PostgreSQL runs the same code with ordinary transactions; the hot queue
+statements use ``FOR UPDATE SKIP LOCKED`` there.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import anyio.to_thread
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import make_url
+
+T = TypeVar("T")
+
+SQLITE_PRAGMAS = (
+    "PRAGMA journal_mode=WAL",
+    "PRAGMA synchronous=NORMAL",
+    "PRAGMA foreign_keys=ON",
+    "PRAGMA busy_timeout=10000",
+    "PRAGMA temp_store=MEMORY",
+    "PRAGMA cache_size=-65536",
+    "PRAGMA mmap_size=268435456",
+)
+
+
+def _sqlite_engine(url: str) -> Engine:
+    path = make_url(url).database
+    if path and path != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(
+        url,
+        connect_args={"check_same_thread": False, "isolation_level": None},
+        pool_size=8,
+        max_overflow=8,
+    )
+
+    @event.listens_for(engine, "connect")
+    def _set_pragmas(dbapi_conn: Any, _record: Any) -> None:
+        cursor = dbapi_conn.cursor()
+        for pragma in SQLITE_PRAGMAS:
+            cursor.execute(pragma)
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Connection) -> None:
+        immediate = conn.get_execution_options().get("labelfarm_write", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+class Database:
+    """An engine plus the rules for reading and writing through it."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.is_sqlite = url.startswith("sqlite")
+        self.dialect = "sqlite" if self.is_sqlite else "postgresql"
+        if self.is_sqlite:
+            self.engine = _sqlite_engine(url)
+        else:
+            self.engine = create_engine(url, pool_size=20, max_overflow=20, pool_pre_ping=True)
+        self._writer = threading.Lock()
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """One write transaction. On SQLite, writers in this process take turns."""
+        if self.is_sqlite:
+            with self._writer, self.engine.connect() as conn:
+                conn = conn.execution_options(labelfarm_write=True)
+                with conn.begin():
+                    yield conn
+        else:
+            with self.engine.begin() as conn:
+                yield conn
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A connection for reading; its transaction is rolled back on exit."""
+        with self.engine.connect() as conn:
+            yield conn
+
+    async def call(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run blocking database work from async code.
+
+        SQLite has one writer and statements take microseconds, so the work runs
+        inline on the event loop (no thread hop); PostgreSQL work goes to a worker
+        thread so that network round trips overlap.
+        """
+        if self.is_sqlite:
+            return fn(*args)
+        return await anyio.to_thread.run_sync(fn, *args)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def migrate(db: Database, revision: str = "head") -> None:
+    """Apply the Alembic migrations shipped in the package."""
+    from alembic import command
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+    cfg.set_main_option("sqlalchemy.url", db.url.replace("%", "%%"))
+    with db.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, revision)

@@ -1,0 +1,257 @@
+"""The database tables, as SQLAlchemy Core.
+
+Times are stored as epoch seconds (double precision): portable between SQLite and
+PostgreSQL, cheap to compare on the hot path, converted to ISO-8601 at the edges.
+JSON values are stored as text, encoded and decoded by the services (orjson).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+workspaces = Table(
+    "workspaces",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("slug", String(64), nullable=False, unique=True),
+    Column("name", String(200), nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+
+sites = Table(
+    "sites",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("code", String(64), nullable=False, unique=True),
+    Column("name", String(200), nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("username", String(150), nullable=False, unique=True),
+    Column("password_hash", String(200), nullable=True),
+    Column("display_name", String(200), nullable=False),
+    Column("pseudonym", String(32), nullable=False, unique=True),
+    Column("site_id", Integer, ForeignKey("sites.id"), nullable=True),
+    Column("locale", String(16), nullable=False, server_default="en"),
+    Column("is_superuser", Boolean, nullable=False, server_default=text("false")),
+    Column("is_active", Boolean, nullable=False, server_default=text("true")),
+    Column("created_at", Float, nullable=False),
+)
+
+memberships = Table(
+    "memberships",
+    metadata,
+    Column("workspace_id", Integer, ForeignKey("workspaces.id"), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id"), primary_key=True),
+    Column("role", String(16), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Index("ix_memberships_user", "user_id"),
+)
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id"), nullable=False, index=True),
+    Column("name", String(100), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("prefix", String(12), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("revoked_at", Float, nullable=True),
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("id_hash", String(64), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id"), nullable=False, index=True),
+    Column("csrf_token", String(64), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+)
+
+projects = Table(
+    "projects",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("workspace_id", Integer, ForeignKey("workspaces.id"), nullable=False, index=True),
+    Column("name", String(200), nullable=False),
+    Column("description", Text, nullable=False, server_default=""),
+    Column("guidelines", Text, nullable=False, server_default=""),
+    Column("schema_version", Integer, nullable=False),
+    Column("overlap", Integer, nullable=False),
+    Column("lease_seconds", Integer, nullable=False),
+    Column("ordering", String(32), nullable=False),
+    Column("n_items", Integer, nullable=False, server_default="0"),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    UniqueConstraint("workspace_id", "name", name="uq_projects_workspace_name"),
+)
+
+schema_versions = Table(
+    "schema_versions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("project_id", Integer, ForeignKey("projects.id"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("schema", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
+    UniqueConstraint("project_id", "version", name="uq_schema_versions_project_version"),
+)
+
+media = Table(
+    "media",
+    metadata,
+    Column("sha256", String(64), primary_key=True),
+    Column("size", Integer, nullable=False),
+    Column("mime", String(100), nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+
+imports = Table(
+    "imports",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("project_id", Integer, ForeignKey("projects.id"), nullable=False, index=True),
+    Column("user_id", Integer, ForeignKey("users.id"), nullable=True),
+    Column("format", String(32), nullable=False),
+    Column("filename", String(500), nullable=False),
+    Column("status", String(16), nullable=False),  # staging | publishing | done | failed
+    Column("n_items", Integer, nullable=False, server_default="0"),
+    Column("n_errors", Integer, nullable=False, server_default="0"),
+    Column("errors", Text, nullable=False, server_default="[]"),
+    Column("started_at", Float, nullable=False),
+    Column("finished_at", Float, nullable=True),
+)
+
+# An item is open (visible to `next`) while n_leased + n_submitted < overlap.
+# n_leased counts leases not yet submitted, skipped or reclaimed as expired.
+items = Table(
+    "items",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("project_id", Integer, ForeignKey("projects.id"), nullable=False),
+    Column("import_id", Integer, ForeignKey("imports.id"), nullable=True),
+    Column("external_id", String(500), nullable=True),
+    Column("data", Text, nullable=False),
+    Column("media_sha256", String(64), ForeignKey("media.sha256"), nullable=True),
+    Column("priority", Integer, nullable=False, server_default="0"),
+    Column("deadline", Float, nullable=True),
+    Column("deadline_key", Float, nullable=False, server_default="1e18"),
+    Column("is_open", Boolean, nullable=False),
+    Column("status", String(16), nullable=False),  # staged | ready
+    Column("n_leased", Integer, nullable=False, server_default="0"),
+    Column("n_submitted", Integer, nullable=False, server_default="0"),
+    Column("created_at", Float, nullable=False),
+    Index("ix_items_fifo", "project_id", "is_open", "id"),
+    Index(
+        "ix_items_priority",
+        "project_id",
+        "is_open",
+        text("priority DESC"),
+        "deadline_key",
+        "id",
+    ),
+    Index("ix_items_import", "import_id"),
+    Index("uq_items_project_external", "project_id", "external_id", unique=True),
+)
+
+assignments = Table(
+    "assignments",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("project_id", Integer, ForeignKey("projects.id"), nullable=False),
+    Column("item_id", Integer, ForeignKey("items.id"), nullable=False),
+    Column("user_id", Integer, ForeignKey("users.id"), nullable=False),
+    Column("state", String(12), nullable=False),  # leased | submitted | skipped | expired
+    Column("leased_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Column("finished_at", Float, nullable=True),
+    Column("skip_reason", String(500), nullable=True),
+    UniqueConstraint("item_id", "user_id", name="uq_assignments_item_user"),
+    Index("ix_assignments_expiry", "project_id", "state", "expires_at"),
+    Index("ix_assignments_user", "user_id", "project_id", "state"),
+)
+
+annotations = Table(
+    "annotations",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("project_id", Integer, ForeignKey("projects.id"), nullable=False),
+    Column("item_id", Integer, ForeignKey("items.id"), nullable=False),
+    Column("user_id", Integer, ForeignKey("users.id"), nullable=False),
+    Column("client_id", String(64), nullable=False),
+    Column("value", Text, nullable=False),
+    Column("schema_version", Integer, nullable=False),
+    Column("status", String(12), nullable=False),  # accepted | late
+    Column("late_reason", String(32), nullable=True),
+    Column("corrects_id", Integer, ForeignKey("annotations.id"), nullable=True),
+    Column("from_prediction", Boolean, nullable=False, server_default=text("false")),
+    Column("duration_ms", Integer, nullable=True),
+    Column("created_at", Float, nullable=False),
+    UniqueConstraint("user_id", "client_id", name="uq_annotations_user_client"),
+    Index("ix_annotations_item", "item_id"),
+    Index("ix_annotations_project", "project_id", "id"),
+)
+
+predictions = Table(
+    "predictions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("project_id", Integer, ForeignKey("projects.id"), nullable=False),
+    Column("item_id", Integer, ForeignKey("items.id"), nullable=False),
+    Column("model", String(200), nullable=False),
+    Column("value", Text, nullable=False),
+    Column("score", Float, nullable=True),
+    Column("created_at", Float, nullable=False),
+    Index("ix_predictions_item", "item_id"),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("ts", Float, nullable=False),
+    Column("workspace_id", Integer, nullable=True),
+    Column("actor_id", Integer, nullable=True),
+    Column("action", String(64), nullable=False),
+    Column("target", String(200), nullable=False),
+    Column("details", Text, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+
+# One row: the hash and id of the newest audit entry, so a deleted tail is detected too.
+audit_head = Table(
+    "audit_head",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("last_id", Integer, nullable=False),
+    Column("hash", String(64), nullable=False),
+)

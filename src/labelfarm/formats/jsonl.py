@@ -1,0 +1,64 @@
+"""JSON Lines: one item per line in, one item per line out."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+import orjson
+
+from labelfarm.formats.records import record_from_object
+from labelfarm.formats.registry import (
+    ExportRecord,
+    ImportSource,
+    ReadResult,
+    RowProblem,
+    register_reader,
+    register_writer,
+)
+from labelfarm.schema import Schema
+
+
+@register_reader("jsonl")
+def read_jsonl(source: ImportSource) -> Iterator[ReadResult]:
+    base_dir = source.options.get("base_dir")
+    with open(source.path, "rb") as fh:
+        line_no = 0
+        for line_no, raw in enumerate(fh, start=1):
+            source.bytes_read += len(raw)
+            if not raw.strip():
+                continue
+            where = f"line {line_no}"
+            try:
+                obj = orjson.loads(raw)
+            except orjson.JSONDecodeError as exc:
+                truncated = not raw.endswith(b"\n")
+                reason = (
+                    "the line is cut off (file truncated?)" if truncated else f"not JSON: {exc}"
+                )
+                yield where, [RowProblem(where, "", reason)]
+                continue
+            yield where, record_from_object(obj, where, source.schema, base_dir)
+
+
+@register_writer("jsonl", "application/x-ndjson")
+def write_jsonl(records: Iterable[ExportRecord], schema: Schema) -> Iterator[bytes]:
+    buf: list[bytes] = []
+    for rec in records:
+        buf.append(
+            orjson.dumps(
+                {
+                    "id": rec.item_id,
+                    "external_id": rec.external_id,
+                    "data": rec.data,
+                    "media_sha256": rec.media_sha256,
+                    "annotations": rec.annotations,
+                    "label": rec.label,
+                },
+                option=orjson.OPT_APPEND_NEWLINE,
+            )
+        )
+        if len(buf) >= 500:
+            yield b"".join(buf)
+            buf.clear()
+    if buf:
+        yield b"".join(buf)

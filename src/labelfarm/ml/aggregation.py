@@ -1,0 +1,286 @@
+"""Aggregation of categorical labels from several annotators into one label per item.
+
+Two methods, both on the long-format arrays of :mod:`labelfarm.ml.labels`:
+
+- :func:`majority_vote`: (weighted) plurality, ties broken towards the lowest class index;
+- :func:`dawid_skene`: the Dawid-Skene (1979) EM estimate of per-annotator confusion matrices
+  and item posteriors, with Dirichlet pseudo-counts so annotators with few labels are not
+  over-trusted, and gold items clamped to their known class.
+
+:func:`get_annotator_accuracy` reduces the confusion matrices to one accuracy per annotator
+(the "one-coin" view of each annotator).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+from scipy.special import logsumexp
+
+from labelfarm.ml.labels import (
+    FloatArray,
+    IntArray,
+    count_matrix,
+    validate_annotations,
+    validate_weights,
+)
+
+__all__ = [
+    "DawidSkeneResult",
+    "dawid_skene",
+    "get_annotator_accuracy",
+    "majority_vote",
+]
+
+_LOG_FLOOR = 1e-300
+
+
+def _weighted_counts(
+    items: IntArray,
+    annotators: IntArray,
+    labels: IntArray,
+    weights: FloatArray,
+    *,
+    n_items: int,
+    n_classes: int,
+) -> FloatArray:
+    return count_matrix(
+        items, labels, n_items=n_items, n_classes=n_classes, annotation_weights=weights[annotators]
+    )
+
+
+def majority_vote(
+    items: npt.ArrayLike,
+    annotators: npt.ArrayLike,
+    labels: npt.ArrayLike,
+    *,
+    n_items: int,
+    n_classes: int,
+    weights: npt.ArrayLike | None = None,
+    rng_tiebreak: np.random.Generator | None = None,
+) -> tuple[IntArray, FloatArray]:
+    """Return ``(labels, confidence)`` per item by (weighted) plurality vote.
+
+    ``weights`` has one non-negative weight per annotator, shape ``(n_annotators,)`` indexed
+    by annotator; ``None`` gives every annotator weight 1. The confidence of an item is the
+    weight share of its winning class, in [0, 1].
+
+    Ties are broken deterministically towards the **lowest class index**, unless
+    ``rng_tiebreak`` (a ``numpy.random.Generator``) is given, in which case a tied class is
+    drawn uniformly. Items with no labels (or zero total weight) get label ``-1`` and
+    confidence ``0.0``.
+    """
+    it, an, lb = validate_annotations(
+        items, annotators, labels, n_items=n_items, n_classes=n_classes
+    )
+    n_annotators = int(an.max()) + 1 if an.size else 0
+    w = validate_weights(weights, n_annotators=n_annotators)
+    counts = _weighted_counts(it, an, lb, w, n_items=n_items, n_classes=n_classes)
+    total = counts.sum(axis=1)
+    if rng_tiebreak is None:
+        winner = counts.argmax(axis=1)
+    else:
+        is_max = counts == counts.max(axis=1, keepdims=True)
+        noise = rng_tiebreak.random(counts.shape)
+        winner = np.where(is_max, noise, -1.0).argmax(axis=1)
+    has_votes = total > 0
+    safe_total = np.where(has_votes, total, 1.0)
+    confidence = np.where(has_votes, counts[np.arange(n_items), winner] / safe_total, 0.0)
+    out_labels = np.where(has_votes, winner, -1).astype(np.int64)
+    return out_labels, confidence.astype(np.float64)
+
+
+@dataclass(frozen=True)
+class DawidSkeneResult:
+    """The outcome of :func:`dawid_skene`.
+
+    ``posteriors`` is ``(n_items, n_classes)``; ``labels`` and ``confidence`` are the argmax
+    and max of each row (``-1`` and ``0.0`` for items with no labels and no gold, whose
+    posterior row is the class prior); ``confusion[a, k, l]`` is the estimated probability
+    that annotator ``a`` answers ``l`` when the true class is ``k``.
+    """
+
+    posteriors: FloatArray
+    labels: IntArray
+    confidence: FloatArray
+    confusion: FloatArray
+    class_priors: FloatArray
+    n_iter: int
+    converged: bool
+    log_likelihood: float
+
+
+def _gold_array(
+    gold: Mapping[int, int] | npt.ArrayLike | None, *, n_items: int, n_classes: int
+) -> IntArray:
+    if gold is None:
+        return np.full(n_items, -1, dtype=np.int64)
+    if isinstance(gold, Mapping):
+        out = np.full(n_items, -1, dtype=np.int64)
+        for item, cls in gold.items():
+            if not 0 <= int(item) < n_items:
+                raise ValueError(f"gold item {item} is outside 0..{n_items - 1}")
+            if not 0 <= int(cls) < n_classes:
+                raise ValueError(f"gold class {cls} of item {item} is outside 0..{n_classes - 1}")
+            out[int(item)] = int(cls)
+        return out
+    arr = np.asarray(gold)
+    if arr.shape != (n_items,):
+        raise ValueError(
+            f"gold must be a mapping item -> class or an array of shape (n_items,) = "
+            f"({n_items},) with -1 for unknown, got shape {arr.shape}"
+        )
+    if arr.dtype.kind not in "iu" or (arr.size and not (-1 <= arr.min() <= arr.max() < n_classes)):
+        raise ValueError(f"gold must hold class indexes in 0..{n_classes - 1}, or -1 for unknown")
+    return arr.astype(np.int64)
+
+
+def _prior_confusion(n_classes: int, *, prior_strength: float, prior_accuracy: float) -> FloatArray:
+    """Pseudo-counts of one annotator's confusion: each row sums to ``prior_strength``."""
+    if n_classes == 1:
+        return np.full((1, 1), prior_strength)
+    off = (1.0 - prior_accuracy) / (n_classes - 1)
+    row = np.full((n_classes, n_classes), off)
+    np.fill_diagonal(row, prior_accuracy)
+    return prior_strength * row
+
+
+def dawid_skene(
+    items: npt.ArrayLike,
+    annotators: npt.ArrayLike,
+    labels: npt.ArrayLike,
+    *,
+    n_items: int,
+    n_classes: int,
+    n_annotators: int,
+    prior_strength: float = 2.0,
+    prior_accuracy: float = 0.7,
+    class_prior_strength: float = 1.0,
+    gold: Mapping[int, int] | npt.ArrayLike | None = None,
+    weights: npt.ArrayLike | None = None,
+    max_iter: int = 100,
+    tol: float = 1e-6,
+) -> DawidSkeneResult:
+    """Estimate item posteriors and annotator confusion matrices by Dawid-Skene EM.
+
+    Each annotator ``a`` has a confusion matrix ``confusion[a]`` (rows: true class, columns:
+    given label). The M-step is a MAP estimate: every row gets Dirichlet pseudo-counts
+    summing to ``prior_strength``, with a share ``prior_accuracy`` on the diagonal and the
+    rest spread evenly, so an annotator with few labels stays close to that prior instead of
+    being trusted (or distrusted) fully. Class priors get ``class_prior_strength``
+    pseudo-counts per class.
+
+    EM starts from the soft (``weights``-weighted, one weight per annotator) majority vote.
+    ``gold`` (a mapping item -> class, or an ``(n_items,)`` array with ``-1`` for unknown)
+    clamps those items to their known class throughout, so they seed the confusion
+    estimates. The E-step runs in log space. Iteration stops when no posterior moves by more
+    than ``tol`` or after ``max_iter`` rounds (one round is an M-step then an E-step).
+    """
+    it, an, lb = validate_annotations(
+        items,
+        annotators,
+        labels,
+        n_items=n_items,
+        n_annotators=n_annotators,
+        n_classes=n_classes,
+    )
+    if prior_strength < 0 or class_prior_strength < 0:
+        raise ValueError("prior_strength and class_prior_strength must be >= 0")
+    if not 0.0 <= prior_accuracy <= 1.0:
+        raise ValueError(f"prior_accuracy must be in [0, 1], got {prior_accuracy}")
+    if max_iter < 1 or tol < 0:
+        raise ValueError("max_iter must be >= 1 and tol >= 0")
+    w = validate_weights(weights, n_annotators=n_annotators)
+    gold_cls = _gold_array(gold, n_items=n_items, n_classes=n_classes)
+    is_gold = gold_cls >= 0
+    gold_onehot = np.eye(n_classes)[gold_cls[is_gold]]
+
+    counts = _weighted_counts(it, an, lb, w, n_items=n_items, n_classes=n_classes)
+    total = counts.sum(axis=1, keepdims=True)
+    has_labels = np.bincount(it, minlength=n_items) > 0
+    post = np.where(total > 0, counts / np.where(total > 0, total, 1.0), 1.0 / n_classes)
+    post[is_gold] = gold_onehot
+    pseudo = _prior_confusion(
+        n_classes, prior_strength=prior_strength, prior_accuracy=prior_accuracy
+    )
+    cell = an * n_classes + lb
+    converged = False
+    n_iter = 0
+    while n_iter < max_iter:
+        n_iter += 1
+        # M-step: class priors and confusion matrices from the current posteriors.
+        known = has_labels | is_gold
+        priors = post[known].sum(axis=0) + class_prior_strength
+        priors = priors / priors.sum() if priors.sum() > 0 else np.full(n_classes, 1 / n_classes)
+        conf = np.empty((n_annotators, n_classes, n_classes))
+        post_of_annotation = post[it]
+        for k in range(n_classes):
+            flat = np.bincount(
+                cell, weights=post_of_annotation[:, k], minlength=n_annotators * n_classes
+            )
+            conf[:, k, :] = flat.reshape(n_annotators, n_classes) + pseudo[k]
+        row_sum = conf.sum(axis=2, keepdims=True)
+        conf = np.where(row_sum > 0, conf / np.where(row_sum > 0, row_sum, 1.0), 1 / n_classes)
+        # E-step in log space.
+        log_conf = np.log(np.maximum(conf, _LOG_FLOOR))
+        log_evidence = log_conf[an, :, lb]  # (n_annotations, n_classes)
+        log_post = np.tile(np.log(np.maximum(priors, _LOG_FLOOR)), (n_items, 1))
+        for k in range(n_classes):
+            log_post[:, k] += np.bincount(it, weights=log_evidence[:, k], minlength=n_items)
+        log_norm = logsumexp(log_post, axis=1, keepdims=True)
+        new_post = np.exp(log_post - log_norm)
+        new_post[is_gold] = gold_onehot
+        delta = float(np.max(np.abs(new_post - post))) if n_items else 0.0
+        post = new_post
+        if delta <= tol:
+            converged = True
+            break
+
+    log_likelihood = float(log_norm[has_labels & ~is_gold].sum())
+    confidence = post.max(axis=1)
+    out_labels = post.argmax(axis=1).astype(np.int64)
+    unknown = ~has_labels & ~is_gold
+    out_labels[unknown] = -1
+    confidence[unknown] = 0.0
+    return DawidSkeneResult(
+        posteriors=post,
+        labels=out_labels,
+        confidence=confidence,
+        confusion=conf,
+        class_priors=priors,
+        n_iter=n_iter,
+        converged=converged,
+        log_likelihood=log_likelihood,
+    )
+
+
+def get_annotator_accuracy(
+    confusion: npt.ArrayLike, *, class_priors: npt.ArrayLike | None = None
+) -> FloatArray:
+    """Return each annotator's accuracy, shape ``(n_annotators,)``, in [0, 1].
+
+    ``confusion`` is ``(n_annotators, n_classes, n_classes)`` with rows summing to 1 (as in
+    :class:`DawidSkeneResult`). The accuracy is ``sum_k prior_k * confusion[a, k, k]``, the
+    probability that the annotator is right on a random item; with ``class_priors=None`` the
+    classes are weighted equally (the mean of the diagonal).
+    """
+    conf = np.asarray(confusion, dtype=np.float64)
+    if conf.ndim != 3 or conf.shape[1] != conf.shape[2]:
+        raise ValueError(
+            f"confusion must have shape (n_annotators, n_classes, n_classes), got {conf.shape}"
+        )
+    n_classes = conf.shape[1]
+    if class_priors is None:
+        pri = np.full(n_classes, 1.0 / n_classes)
+    else:
+        pri = np.asarray(class_priors, dtype=np.float64)
+        if pri.shape != (n_classes,) or np.any(pri < 0) or not np.isclose(pri.sum(), 1.0):
+            raise ValueError(
+                f"class_priors must have shape (n_classes,) = ({n_classes},), be >= 0 and "
+                f"sum to 1, got shape {pri.shape}"
+            )
+    diag = np.diagonal(conf, axis1=1, axis2=2)
+    return np.clip(diag @ pri, 0.0, 1.0)

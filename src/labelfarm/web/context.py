@@ -1,0 +1,87 @@
+"""Everything a request needs, built once per app: settings, database, media, caches, clock."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from labelfarm.db.engine import Database
+from labelfarm.services.media import MediaStore
+from labelfarm.services.projects import Project
+from labelfarm.services.users import Principal
+from labelfarm.settings import Settings
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class TTLCache(Generic[K, V]):
+    """A small per-process cache whose entries live ``ttl`` seconds (of the given clock).
+
+    Used on the hot path for token, role and project lookups; changes made through this
+    process invalidate their entries at once, other processes see them within ``ttl``.
+    """
+
+    def __init__(self, ttl: float, clock: Callable[[], float], max_size: int = 100_000) -> None:
+        self.ttl = ttl
+        self.clock = clock
+        self.max_size = max_size
+        self._data: dict[K, tuple[float, V]] = {}
+
+    def get(self, key: K) -> tuple[bool, V | None]:
+        hit = self._data.get(key)
+        if hit is None or hit[0] < self.clock():
+            return False, None
+        return True, hit[1]
+
+    def put(self, key: K, value: V) -> None:
+        if len(self._data) >= self.max_size:
+            self._data.clear()
+        self._data[key] = (self.clock() + self.ttl, value)
+
+    def drop(self, key: K) -> None:
+        self._data.pop(key, None)
+
+    def clear(self) -> None:
+        self._data.clear()
+
+
+@dataclass
+class AppContext:
+    settings: Settings
+    db: Database
+    media: MediaStore
+    clock: Callable[[], float] = time.time
+    tokens: TTLCache[str, Principal | None] = field(init=False)
+    roles: TTLCache[tuple[int, int], str | None] = field(init=False)
+    projects: TTLCache[int, Project] = field(init=False)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        ttl = self.settings.auth_cache_seconds
+        self.tokens = TTLCache(ttl, self.clock)
+        self.roles = TTLCache(ttl, self.clock)
+        self.projects = TTLCache(ttl, self.clock)
+
+    def now(self) -> float:
+        return self.clock()
+
+    async def read(self, fn: Callable[..., V], *args: Any, **kwargs: Any) -> V:
+        """Run ``fn(conn, *args, **kwargs)`` on a read connection, off the hot path's way."""
+
+        def run() -> V:
+            with self.db.read() as conn:
+                return fn(conn, *args, **kwargs)
+
+        return await self.db.call(run)
+
+    async def write(self, fn: Callable[..., V], *args: Any, **kwargs: Any) -> V:
+        """Run ``fn(conn, *args, **kwargs)`` in one write transaction."""
+
+        def run() -> V:
+            with self.db.write() as conn:
+                return fn(conn, *args, **kwargs)
+
+        return await self.db.call(run)

@@ -1,0 +1,198 @@
+"""Who may do what. Every route declares one policy through :func:`require`.
+
+A policy names the roles (per workspace) that may call a route and what the route is scoped
+to: the instance (superusers), a workspace or a project from the path, the calling user
+itself, or nobody in particular (public). A resource in a workspace the caller is not a
+member of answers 404, as if it did not exist; a member whose role may not act answers 403.
+Superusers run the instance and pass every check.
+
+Tests walk every API route: a route without a policy fails the suite.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import Request
+
+from labelfarm.errors import InvalidInput, NotAuthenticated, NotFound, PermissionDenied
+from labelfarm.services import projects as project_service
+from labelfarm.services import users as user_service
+from labelfarm.services import workspaces as workspace_service
+from labelfarm.services.projects import Project
+from labelfarm.services.users import Principal
+from labelfarm.web.context import AppContext
+
+ALL_ROLES = frozenset({"admin", "manager", "reviewer", "annotator", "client"})
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+SESSION_COOKIE = "labelfarm_session"
+
+
+@dataclass(frozen=True)
+class Policy:
+    name: str
+    scope: str  # public | authenticated | superuser | self | workspace | project | signed
+    roles: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class Access:
+    """The outcome of a passed policy check."""
+
+    principal: Principal | None
+    role: str | None = None
+    workspace_id: int | None = None
+    project: Project | None = None
+
+    @property
+    def user_id(self) -> int:
+        assert self.principal is not None
+        return self.principal.user_id
+
+
+# -- the policies ----------------------------------------------------------------------------
+PUBLIC = Policy("public", "public")
+SIGNED = Policy("signed media url", "signed")
+AUTHENTICATED = Policy("any signed-in user", "authenticated")
+SUPERUSER = Policy("instance administration", "superuser")
+SELF = Policy("the user itself", "self")
+WORKSPACE_READ = Policy("workspace.read", "workspace", ALL_ROLES)
+WORKSPACE_ADMIN = Policy("workspace.admin", "workspace", frozenset({"admin"}))
+WORKSPACE_MANAGE = Policy("workspace.manage", "workspace", frozenset({"admin", "manager"}))
+PROJECT_READ = Policy("project.read", "project", ALL_ROLES)
+PROJECT_MANAGE = Policy("project.manage", "project", frozenset({"admin", "manager"}))
+PROJECT_PROGRESS = Policy(
+    "project.progress", "project", frozenset({"admin", "manager", "reviewer", "client"})
+)
+PROJECT_ITEMS = Policy("project.items", "project", frozenset({"admin", "manager", "reviewer"}))
+PROJECT_EXPORT = Policy("project.export", "project", frozenset({"admin", "manager", "client"}))
+PROJECT_ANNOTATE = Policy(
+    "project.annotate", "project", frozenset({"admin", "manager", "reviewer", "annotator"})
+)
+
+
+def _ctx(request: Request) -> AppContext:
+    return request.app.state.ctx  # type: ignore[no-any-return]
+
+
+async def authenticate(request: Request) -> Principal | None:
+    """The caller from a bearer token or a session cookie, or None."""
+    ctx = _ctx(request)
+    auth = request.headers.get("authorization")
+    if auth:
+        scheme, _, secret = auth.partition(" ")
+        if scheme.lower() != "bearer" or not secret:
+            raise NotAuthenticated("use 'Authorization: Bearer <token>'")
+        hit, principal = ctx.tokens.get(secret)
+        if not hit:
+            principal = await ctx.db.call(_token_lookup, ctx, secret)
+            ctx.tokens.put(secret, principal)
+        if principal is None:
+            raise NotAuthenticated("the token is not valid (revoked or mistyped?)")
+        return principal
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie:
+        principal = await ctx.db.call(_session_lookup, ctx, cookie)
+        if principal is not None and request.method not in SAFE_METHODS:
+            sent = request.headers.get("x-csrf-token")
+            if sent is None and request.headers.get("content-type", "").startswith(
+                ("application/x-www-form-urlencoded", "multipart/form-data")
+            ):
+                sent = (await request.form()).get("csrf_token")  # type: ignore[assignment]
+            if sent != principal.csrf_token:
+                raise PermissionDenied("missing or wrong CSRF token")
+        return principal
+    return None
+
+
+def _token_lookup(ctx: AppContext, secret: str) -> Principal | None:
+    with ctx.db.read() as conn:
+        return user_service.principal_for_token(conn, secret)
+
+
+def _session_lookup(ctx: AppContext, secret: str) -> Principal | None:
+    with ctx.db.read() as conn:
+        return user_service.principal_for_session(conn, secret, ctx.now())
+
+
+def _role_lookup(ctx: AppContext, workspace_id: int, user_id: int) -> str | None:
+    with ctx.db.read() as conn:
+        return workspace_service.role_of(conn, workspace_id, user_id)
+
+
+def _project_lookup(ctx: AppContext, project_id: int) -> Project:
+    with ctx.db.read() as conn:
+        return project_service.load_project(conn, project_id)
+
+
+async def role_in(ctx: AppContext, workspace_id: int, user_id: int) -> str | None:
+    key = (workspace_id, user_id)
+    hit, role = ctx.roles.get(key)
+    if not hit:
+        role = await ctx.db.call(_role_lookup, ctx, workspace_id, user_id)
+        ctx.roles.put(key, role)
+    return role
+
+
+async def project_of(ctx: AppContext, project_id: int) -> Project:
+    hit, project = ctx.projects.get(project_id)
+    if not hit or project is None:
+        project = await ctx.db.call(_project_lookup, ctx, project_id)
+        ctx.projects.put(project_id, project)
+    return project
+
+
+def _path_int(request: Request, name: str) -> int:
+    raw = request.path_params.get(name)
+    try:
+        return int(raw)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise InvalidInput(f"{name} must be a whole number", [{"field": name}]) from None
+
+
+def require(policy: Policy) -> Callable[[Request], Awaitable[Access]]:
+    """A FastAPI dependency enforcing ``policy``; it returns the :class:`Access` granted."""
+
+    async def check(request: Request) -> Access:
+        if policy.scope in ("public", "signed"):
+            return Access(None)
+        principal = await authenticate(request)
+        if principal is None:
+            raise NotAuthenticated("sign in or send an API token")
+        if policy.scope == "authenticated":
+            return Access(principal)
+        if policy.scope == "superuser":
+            if not principal.is_superuser:
+                raise PermissionDenied("only instance administrators may do this")
+            return Access(principal)
+        if policy.scope == "self":
+            if principal.user_id != _path_int(request, "user_id") and not principal.is_superuser:
+                raise PermissionDenied("only the user itself may do this")
+            return Access(principal)
+        ctx = _ctx(request)
+        project = None
+        if policy.scope == "project":
+            project = await project_of(ctx, _path_int(request, "project_id"))
+            workspace_id = project.workspace_id
+        else:
+            workspace_id = _path_int(request, "workspace_id")
+        role = await role_in(ctx, workspace_id, principal.user_id)
+        if principal.is_superuser:
+            return Access(principal, role or "admin", workspace_id, project)
+        if role is None:
+            what = "project" if project is not None else "workspace"
+            raise NotFound(f"no such {what}")
+        if role not in policy.roles:
+            raise PermissionDenied(
+                f"a {role} may not do this ({policy.name}: {sorted(policy.roles)})"
+            )
+        return Access(principal, role, workspace_id, project)
+
+    check.policy = policy  # type: ignore[attr-defined]
+    return check
+
+
+def declared_policy(dependency: Any) -> Policy | None:
+    return getattr(dependency, "policy", None)

@@ -1,0 +1,238 @@
+"""Instance and workspace administration: workspaces, users, roles, tokens, sites, audit."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from sqlalchemy import Connection
+
+from labelfarm.services import audit, users, workspaces
+from labelfarm.web.context import AppContext
+from labelfarm.web.policies import (
+    AUTHENTICATED,
+    SELF,
+    SUPERUSER,
+    WORKSPACE_ADMIN,
+    WORKSPACE_MANAGE,
+    WORKSPACE_READ,
+    Access,
+    require,
+)
+from labelfarm.web.responses import JSON, ok
+from labelfarm.web.schemas import (
+    MemberCreate,
+    RoleBody,
+    SiteCreate,
+    TokenCreate,
+    UserCreate,
+    WorkspaceCreate,
+)
+
+router = APIRouter(prefix="/api/v1", tags=["admin"])
+
+
+def _ctx(request: Request) -> AppContext:
+    return request.app.state.ctx  # type: ignore[no-any-return]
+
+
+@router.get("/workspaces")
+async def list_workspaces(
+    request: Request, access: Annotated[Access, Depends(require(AUTHENTICATED))]
+) -> JSON:
+    assert access.principal is not None
+    rows = await _ctx(request).read(
+        workspaces.workspaces_of, access.user_id, all_=access.principal.is_superuser
+    )
+    return ok({"workspaces": rows})
+
+
+@router.post("/workspaces", status_code=201)
+async def create_workspace(
+    request: Request, body: WorkspaceCreate, access: Annotated[Access, Depends(require(SUPERUSER))]
+) -> JSON:
+    ctx = _ctx(request)
+    ws = await ctx.write(
+        workspaces.create_workspace,
+        slug=body.slug,
+        name=body.name or body.slug,
+        now=ctx.now(),
+        actor_id=access.user_id,
+    )
+    return ok(ws, 201)
+
+
+@router.get("/workspaces/{workspace_id}")
+async def get_workspace(
+    request: Request,
+    workspace_id: int,
+    access: Annotated[Access, Depends(require(WORKSPACE_READ))],
+) -> JSON:
+    ws = await _ctx(request).read(workspaces.get_workspace, workspace_id)
+    return ok({**ws, "role": access.role})
+
+
+def _create_user(conn: Connection, body: UserCreate, now: float, actor_id: int) -> dict:
+    site_id = users.site_id_for(conn, body.site) if body.site else None
+    return users.create_user(
+        conn,
+        username=body.username,
+        password=body.password,
+        now=now,
+        display_name=body.display_name,
+        site_id=site_id,
+        locale=body.locale,
+        is_superuser=body.is_superuser,
+        actor_id=actor_id,
+    )
+
+
+@router.post("/users", status_code=201)
+async def create_user(
+    request: Request, body: UserCreate, access: Annotated[Access, Depends(require(SUPERUSER))]
+) -> JSON:
+    ctx = _ctx(request)
+    return ok(await ctx.write(_create_user, body, ctx.now(), access.user_id), 201)
+
+
+@router.post("/users/{user_id}/tokens", status_code=201)
+async def create_token(
+    request: Request,
+    user_id: int,
+    body: TokenCreate,
+    access: Annotated[Access, Depends(require(SELF))],
+) -> JSON:
+    ctx = _ctx(request)
+    token = await ctx.write(
+        users.create_token,
+        user_id=user_id,
+        name=body.name,
+        now=ctx.now(),
+        actor_id=access.user_id,
+    )
+    return ok(token, 201)
+
+
+@router.delete("/users/{user_id}/tokens/{token_id}")
+async def revoke_token(
+    request: Request,
+    user_id: int,
+    token_id: int,
+    access: Annotated[Access, Depends(require(SELF))],
+) -> JSON:
+    ctx = _ctx(request)
+    await ctx.write(users.revoke_token, token_id=token_id, user_id=user_id, now=ctx.now())
+    ctx.tokens.clear()
+    return ok({"status": "revoked"})
+
+
+@router.post("/sites", status_code=201)
+async def create_site(
+    request: Request, body: SiteCreate, access: Annotated[Access, Depends(require(SUPERUSER))]
+) -> JSON:
+    ctx = _ctx(request)
+    return ok(
+        await ctx.write(users.create_site, code=body.code, name=body.name, now=ctx.now()), 201
+    )
+
+
+@router.get("/workspaces/{workspace_id}/members")
+async def list_members(
+    request: Request,
+    workspace_id: int,
+    access: Annotated[Access, Depends(require(WORKSPACE_MANAGE))],
+) -> JSON:
+    return ok({"members": await _ctx(request).read(workspaces.members, workspace_id)})
+
+
+def _add_member(
+    conn: Connection, workspace_id: int, body: MemberCreate, now: float, actor_id: int
+) -> dict:
+    user = _create_user(conn, UserCreate(**body.model_dump(exclude={"role"})), now, actor_id)
+    workspaces.set_role(
+        conn,
+        workspace_id=workspace_id,
+        user_id=user["id"],
+        role=body.role,
+        now=now,
+        actor_id=actor_id,
+    )
+    return {**user, "role": body.role}
+
+
+@router.post("/workspaces/{workspace_id}/members", status_code=201)
+async def add_member(
+    request: Request,
+    workspace_id: int,
+    body: MemberCreate,
+    access: Annotated[Access, Depends(require(WORKSPACE_ADMIN))],
+) -> JSON:
+    """Create a user and make it a member with a role (workspace admins onboard staff)."""
+    ctx = _ctx(request)
+    if body.is_superuser and not (access.principal and access.principal.is_superuser):
+        from labelfarm.errors import PermissionDenied
+
+        raise PermissionDenied("only instance administrators create administrators")
+    return ok(await ctx.write(_add_member, workspace_id, body, ctx.now(), access.user_id), 201)
+
+
+@router.put("/workspaces/{workspace_id}/members/{user_id}")
+async def set_role(
+    request: Request,
+    workspace_id: int,
+    user_id: int,
+    body: RoleBody,
+    access: Annotated[Access, Depends(require(WORKSPACE_ADMIN))],
+) -> JSON:
+    ctx = _ctx(request)
+    result = await ctx.write(
+        workspaces.set_role,
+        workspace_id=workspace_id,
+        user_id=user_id,
+        role=body.role,
+        now=ctx.now(),
+        actor_id=access.user_id,
+    )
+    ctx.roles.drop((workspace_id, user_id))
+    return ok(result)
+
+
+@router.delete("/workspaces/{workspace_id}/members/{user_id}")
+async def remove_member(
+    request: Request,
+    workspace_id: int,
+    user_id: int,
+    access: Annotated[Access, Depends(require(WORKSPACE_ADMIN))],
+) -> JSON:
+    ctx = _ctx(request)
+    await ctx.write(
+        workspaces.remove_member,
+        workspace_id=workspace_id,
+        user_id=user_id,
+        now=ctx.now(),
+        actor_id=access.user_id,
+    )
+    ctx.roles.drop((workspace_id, user_id))
+    return ok({"status": "removed"})
+
+
+@router.get("/workspaces/{workspace_id}/audit")
+async def workspace_audit(
+    request: Request,
+    workspace_id: int,
+    access: Annotated[Access, Depends(require(WORKSPACE_ADMIN))],
+    limit: int = 100,
+    before: int | None = None,
+) -> JSON:
+    rows = await _ctx(request).read(
+        audit.entries, workspace_id=workspace_id, limit=min(limit, 1000), before=before
+    )
+    return ok({"entries": rows})
+
+
+@router.get("/audit/verify")
+async def verify_audit(
+    request: Request, access: Annotated[Access, Depends(require(SUPERUSER))]
+) -> JSON:
+    result = await _ctx(request).read(audit.verify)
+    return ok({"ok": result.ok, "rows": result.n_rows, "problems": result.problems})

@@ -1,0 +1,85 @@
+"""The annotator's hot path: next, submit, skip. One short transaction per call."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+
+from labelfarm.services import annotations, queue
+from labelfarm.services.jsonutil import iso
+from labelfarm.web.context import AppContext
+from labelfarm.web.policies import PROJECT_ANNOTATE, Access, require
+from labelfarm.web.responses import JSON, ok
+from labelfarm.web.schemas import NextBody, SkipBody, SubmitBody
+
+router = APIRouter(prefix="/api/v1/projects/{project_id}", tags=["annotate"])
+annotate = require(PROJECT_ANNOTATE)
+
+
+def _next(ctx: AppContext, access: Access, n: int) -> list[dict[str, Any]]:
+    assert access.project is not None
+    now = ctx.now()
+    with ctx.db.write() as conn:
+        tasks = queue.next_tasks(conn, access.project, access.user_id, n, now)
+    url_limit = now + ctx.settings.media_url_seconds
+    for task in tasks:
+        sha = task.pop("media_sha256")
+        expires = task["lease_expires_at"]
+        task["media_url"] = (
+            ctx.media.sign(sha, access.user_id, min(expires, url_limit)) if sha else None
+        )
+        task["lease_expires_at"] = iso(expires)
+    return tasks
+
+
+@router.post("/next")
+async def next_tasks(
+    request: Request,
+    project_id: int,
+    body: NextBody,
+    access: Annotated[Access, Depends(annotate)],
+) -> JSON:
+    """Lease up to ``n`` tasks (live leases the caller holds come back first)."""
+    ctx: AppContext = request.app.state.ctx
+    n = min(body.n, ctx.settings.max_next_tasks)
+    return ok({"tasks": await ctx.db.call(_next, ctx, access, n)})
+
+
+def _submit(ctx: AppContext, access: Access, entries: list[annotations.Entry]) -> list[dict]:
+    assert access.project is not None
+    for attempt in range(3):
+        try:
+            with ctx.db.write() as conn:
+                return annotations.submit(conn, access.project, access.user_id, entries, ctx.now())
+        except annotations.RetrySubmit:
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+@router.post("/submit")
+async def submit(
+    request: Request,
+    project_id: int,
+    body: SubmitBody,
+    access: Annotated[Access, Depends(annotate)],
+) -> JSON:
+    """Store a batch of annotations; replays answer the same, late work is kept and marked."""
+    ctx: AppContext = request.app.state.ctx
+    assert access.project is not None
+    entries = annotations.validate_batch(access.project, body.annotations)
+    return ok({"results": await ctx.db.call(_submit, ctx, access, entries)})
+
+
+@router.post("/skip")
+async def skip(
+    request: Request,
+    project_id: int,
+    body: SkipBody,
+    access: Annotated[Access, Depends(annotate)],
+) -> JSON:
+    ctx: AppContext = request.app.state.ctx
+    assert access.project is not None
+    project, user_id, now = access.project, access.user_id, ctx.now()
+    return ok(await ctx.write(queue.skip, project, user_id, body.item_id, body.reason, now))

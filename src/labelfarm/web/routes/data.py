@@ -1,0 +1,167 @@
+"""Bringing items in and labels out: imports (streamed to disk first), exports (streamed)."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+import anyio.to_thread
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import StreamingResponse
+from sqlalchemy import Connection, select
+
+from labelfarm.db.tables import imports, items
+from labelfarm.errors import InvalidInput, NotFound
+from labelfarm.services import exports
+from labelfarm.services.imports import import_items
+from labelfarm.services.jsonutil import loads
+from labelfarm.web.context import AppContext
+from labelfarm.web.policies import PROJECT_EXPORT, PROJECT_ITEMS, PROJECT_MANAGE, Access, require
+from labelfarm.web.responses import JSON, ok
+
+router = APIRouter(prefix="/api/v1/projects/{project_id}", tags=["data"])
+
+UPLOADABLE = ("jsonl", "csv", "tsv")
+
+
+def _ctx(request: Request) -> AppContext:
+    return request.app.state.ctx  # type: ignore[no-any-return]
+
+
+async def _spool(request: Request, dest: Path) -> str | None:
+    """Write the upload to ``dest``: a raw body, or the ``file`` part of a multipart form."""
+    ctype = request.headers.get("content-type", "")
+    if ctype.startswith("multipart/form-data"):
+        form = await request.form()
+        upload = form.get("file")
+        if upload is None or isinstance(upload, str):
+            raise InvalidInput("the form has no 'file' part", [{"field": "file"}])
+        with dest.open("wb") as out:
+            await anyio.to_thread.run_sync(shutil.copyfileobj, upload.file, out)
+        return upload.filename
+    with dest.open("wb") as out:
+        async for chunk in request.stream():
+            out.write(chunk)
+    return None
+
+
+@router.post("/imports", status_code=201)
+async def create_import(
+    request: Request,
+    project_id: int,
+    access: Annotated[Access, Depends(require(PROJECT_MANAGE))],
+    format: Annotated[str, Query(description=f"one of {UPLOADABLE}")] = "jsonl",
+    filename: str | None = None,
+) -> JSON:
+    """Import items from the request body (or a multipart ``file``), all or nothing."""
+    ctx = _ctx(request)
+    assert access.project is not None
+    if format not in UPLOADABLE:
+        raise InvalidInput(
+            f"format {format!r} cannot be uploaded; use one of {list(UPLOADABLE)}",
+            [{"field": "format"}],
+        )
+    with tempfile.TemporaryDirectory(prefix="labelfarm-upload-") as tmp:
+        path = Path(tmp) / f"upload.{format}"
+        sent_name = await _spool(request, path)
+        result = await anyio.to_thread.run_sync(
+            lambda: import_items(
+                ctx.db,
+                access.project,
+                path,
+                format,
+                media=ctx.media,
+                now=ctx.now(),  # type: ignore[arg-type]
+                user_id=access.user_id,
+                filename=filename or sent_name or f"upload.{format}",
+                batch_rows=ctx.settings.import_batch_rows,
+            )
+        )
+    return ok(result.to_dict(), 201)
+
+
+def _imports(conn: Connection, project_id: int) -> list[dict]:
+    rows = conn.execute(
+        select(imports).where(imports.c.project_id == project_id).order_by(imports.c.id.desc())
+    ).mappings()
+    return [{**r, "errors": loads(r["errors"])} for r in rows]
+
+
+@router.get("/imports")
+async def list_imports(
+    request: Request, project_id: int, access: Annotated[Access, Depends(require(PROJECT_MANAGE))]
+) -> JSON:
+    return ok({"imports": await _ctx(request).read(_imports, project_id)})
+
+
+@router.get("/export")
+async def export(
+    request: Request,
+    project_id: int,
+    access: Annotated[Access, Depends(require(PROJECT_EXPORT))],
+    format: str = "jsonl",
+) -> StreamingResponse:
+    """The project's items, annotations and current labels, streamed."""
+    ctx = _ctx(request)
+    assert access.project is not None
+    chunks, media_type = await anyio.to_thread.run_sync(
+        lambda: exports.export_stream(
+            ctx.db,
+            access.project,
+            format,
+            now=ctx.now(),
+            actor_id=access.user_id,  # type: ignore[arg-type]
+        )
+    )
+    ext = format.split(".")[0]
+    return StreamingResponse(
+        chunks,
+        media_type=media_type,
+        headers={"Content-Disposition": f'attachment; filename="project-{project_id}.{ext}"'},
+    )
+
+
+def _items_page(conn: Connection, project_id: int, after: int, limit: int) -> list[dict]:
+    rows = conn.execute(
+        select(
+            items.c.id,
+            items.c.external_id,
+            items.c.data,
+            items.c.priority,
+            items.c.n_submitted,
+            items.c.n_leased,
+            items.c.media_sha256,
+        )
+        .where(items.c.project_id == project_id, items.c.status == "ready", items.c.id > after)
+        .order_by(items.c.id)
+        .limit(limit)
+    ).mappings()
+    return [{**r, "data": loads(r["data"])} for r in rows]
+
+
+@router.get("/items")
+async def list_items(
+    request: Request,
+    project_id: int,
+    access: Annotated[Access, Depends(require(PROJECT_ITEMS))],
+    after: int = 0,
+    limit: int = 100,
+) -> JSON:
+    """Items in id order, a page at a time (``after`` = the last id of the previous page)."""
+    page = await _ctx(request).read(_items_page, project_id, after, max(1, min(limit, 1000)))
+    return ok({"items": page, "next_after": page[-1]["id"] if page else None})
+
+
+@router.get("/items/{item_id}")
+async def get_item(
+    request: Request,
+    project_id: int,
+    item_id: int,
+    access: Annotated[Access, Depends(require(PROJECT_ITEMS))],
+) -> JSON:
+    page = await _ctx(request).read(_items_page, project_id, item_id - 1, 1)
+    if not page or page[0]["id"] != item_id:
+        raise NotFound(f"no item {item_id} in this project")
+    return ok(page[0])

@@ -1,0 +1,38 @@
+"""Media files, served only through signed, short-lived URLs."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import FileResponse, Response, StreamingResponse
+
+from labelfarm.errors import NotFound, PermissionDenied
+from labelfarm.services.media import media_mime
+from labelfarm.web.context import AppContext
+from labelfarm.web.policies import SIGNED, Access, require
+
+router = APIRouter(tags=["media"])
+
+
+@router.get("/media/{sha}")
+async def media(
+    request: Request,
+    sha: str,
+    u: int,
+    e: int,
+    s: str,
+    _: Annotated[Access, Depends(require(SIGNED))],
+) -> Response:
+    """A stored file, if the URL's signature is valid and not expired."""
+    ctx: AppContext = request.app.state.ctx
+    if len(sha) != 64 or not ctx.media.check(sha, u, e, s, ctx.now()):
+        raise PermissionDenied("the media link is not valid or has expired")
+    mime = await ctx.read(media_mime, sha)
+    if mime is None or not ctx.media.exists(sha):
+        raise NotFound("no such file")
+    headers = {"Cache-Control": "private, max-age=3600, immutable"}
+    local = ctx.media.local_path(sha)
+    if local is not None:
+        return FileResponse(local, media_type=mime, headers=headers)
+    return StreamingResponse(ctx.media.open(sha), media_type=mime, headers=headers)

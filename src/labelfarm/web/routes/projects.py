@@ -1,0 +1,102 @@
+"""Projects: create, list, read, change settings and schema, progress."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+
+from labelfarm.services import projects
+from labelfarm.web.context import AppContext
+from labelfarm.web.policies import (
+    PROJECT_MANAGE,
+    PROJECT_PROGRESS,
+    PROJECT_READ,
+    WORKSPACE_MANAGE,
+    WORKSPACE_READ,
+    Access,
+    require,
+)
+from labelfarm.web.responses import JSON, ok
+from labelfarm.web.schemas import ProjectCreate, ProjectUpdate
+
+router = APIRouter(prefix="/api/v1", tags=["projects"])
+
+
+def _ctx(request: Request) -> AppContext:
+    return request.app.state.ctx  # type: ignore[no-any-return]
+
+
+@router.get("/workspaces/{workspace_id}/projects")
+async def list_projects(
+    request: Request,
+    workspace_id: int,
+    access: Annotated[Access, Depends(require(WORKSPACE_READ))],
+) -> JSON:
+    return ok({"projects": await _ctx(request).read(projects.list_projects, workspace_id)})
+
+
+@router.post("/workspaces/{workspace_id}/projects", status_code=201)
+async def create_project(
+    request: Request,
+    workspace_id: int,
+    body: ProjectCreate,
+    access: Annotated[Access, Depends(require(WORKSPACE_MANAGE))],
+) -> JSON:
+    ctx = _ctx(request)
+    project = await ctx.write(
+        projects.create_project,
+        workspace_id=workspace_id,
+        name=body.name,
+        schema=body.schema_,
+        now=ctx.now(),
+        actor_id=access.user_id,
+        overlap=body.overlap,
+        lease_seconds=body.lease_seconds,
+        ordering=body.ordering,
+        description=body.description,
+        guidelines=body.guidelines,
+    )
+    return ok(project, 201)
+
+
+@router.get("/projects/{project_id}")
+async def get_project(
+    request: Request, project_id: int, access: Annotated[Access, Depends(require(PROJECT_READ))]
+) -> JSON:
+    ctx = _ctx(request)
+    project = await ctx.read(projects.get_project_dict, project_id)
+    assert access.project is not None
+    project["fields"] = access.project.schema.to_dict()["fields"]
+    project["role"] = access.role
+    return ok(project)
+
+
+@router.patch("/projects/{project_id}")
+async def update_project(
+    request: Request,
+    project_id: int,
+    body: ProjectUpdate,
+    access: Annotated[Access, Depends(require(PROJECT_MANAGE))],
+) -> JSON:
+    ctx = _ctx(request)
+    changes = body.model_dump(exclude_unset=True, by_alias=True)
+    project = await ctx.write(
+        projects.update_settings,
+        project_id=project_id,
+        changes=changes,
+        now=ctx.now(),
+        actor_id=access.user_id,
+    )
+    ctx.projects.drop(project_id)
+    return ok(project)
+
+
+@router.get("/projects/{project_id}/progress")
+async def progress(
+    request: Request,
+    project_id: int,
+    access: Annotated[Access, Depends(require(PROJECT_PROGRESS))],
+) -> JSON:
+    ctx = _ctx(request)
+    return ok(await ctx.read(projects.progress, project_id, ctx.now()))
