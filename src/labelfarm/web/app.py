@@ -5,9 +5,11 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from labelfarm import __version__
@@ -17,6 +19,7 @@ from labelfarm.services.imports import recover_imports
 from labelfarm.services.media import MediaStore
 from labelfarm.settings import Settings
 from labelfarm.web.context import AppContext
+from labelfarm.web.policies import Policy, declared_policy
 from labelfarm.web.responses import JSON
 from labelfarm.web.routes import admin, annotate, auth, data, media, projects, system
 from labelfarm.web.security import SecurityHeaders
@@ -91,3 +94,30 @@ def _error_handlers(app: FastAPI) -> None:
     async def internal_error(request: Request, exc: Exception) -> JSON:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return JSON(error_body("internal", "internal error; it has been logged"), 500)
+
+
+def api_routes(app: FastAPI) -> list[tuple[str, str, Any]]:
+    """Every (method, path, APIRoute) the app serves, including those of included routers."""
+    out: list[tuple[str, str, Any]] = []
+
+    def walk(routes: list[Any], prefix: str) -> None:
+        for route in routes:
+            original = getattr(route, "original_router", None)
+            if original is not None:
+                context = getattr(route, "include_context", None)
+                walk(original.routes, prefix + (getattr(context, "prefix", "") or ""))
+            elif isinstance(route, APIRoute):
+                for method in sorted(route.methods):
+                    out.append((method, prefix + route.path, route))
+
+    walk(app.router.routes, "")
+    return out
+
+
+def route_policy(route: APIRoute) -> Policy | None:
+    """The policy a route declared through ``require``, if any."""
+    for dep in route.dependant.dependencies:
+        policy = declared_policy(dep.call)
+        if policy is not None:
+            return policy
+    return None

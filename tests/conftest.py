@@ -1,0 +1,195 @@
+"""Shared fixtures: the real app in-process on a real database.
+
+SQLite always; PostgreSQL too when ``LABELFARM_TEST_DATABASE_URL`` is set (the tests then
+run in a database of their own on that server, created and dropped here). Migrations run
+once per session; each test starts from empty tables.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from labelfarm.client import AppTransport, Client
+from labelfarm.db.engine import Database, migrate
+from labelfarm.db.tables import metadata
+from labelfarm.services import projects, users, workspaces
+from labelfarm.settings import Settings
+from labelfarm.web.app import create_app
+
+PG_URL = os.environ.get("LABELFARM_TEST_DATABASE_URL", "")
+BACKENDS = ["sqlite", "postgresql"] if PG_URL else ["sqlite"]
+FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "interop"
+T0 = 1_800_000_000.0
+
+CHOICE_SCHEMA = {"fields": [{"name": "label", "type": "choice", "options": ["a", "b", "c"]}]}
+
+
+class Clock:
+    """A clock the tests move by hand."""
+
+    def __init__(self, start: float = T0) -> None:
+        self.t = start
+
+    def __call__(self) -> float:
+        return self.t
+
+    def advance(self, seconds: float) -> None:
+        self.t += seconds
+
+
+def _pg_admin_url() -> str:
+    url = make_url(PG_URL)
+    return f"host={url.host or '127.0.0.1'} port={url.port or 5432} user={url.username} dbname={url.database}"
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """A fresh, migrated PostgreSQL database for this test session."""
+    if not PG_URL:
+        pytest.skip("LABELFARM_TEST_DATABASE_URL is not set")
+    name = f"labelfarm_test_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(_pg_admin_url(), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    db = Database(url)
+    migrate(db)
+    db.dispose()
+    yield url
+    with psycopg.connect(_pg_admin_url(), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "labelfarm.db"
+    db = Database(f"sqlite:///{path}")
+    migrate(db)
+    with db.engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    db.dispose()
+    return path
+
+
+def _truncate(url: str) -> None:
+    db = Database(url)
+    names = ", ".join(t.name for t in metadata.sorted_tables)
+    with db.engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    db.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def db_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path) -> str:
+    if request.param == "postgresql":
+        url: str = request.getfixturevalue("pg_url")
+        _truncate(url)
+        return url
+    target = tmp_path / "labelfarm.db"
+    shutil.copy(sqlite_template, target)
+    return f"sqlite:///{target}"
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, db_url: str) -> Settings:
+    return Settings(data_dir=tmp_path / "data", database_url=db_url, secret_key="test-secret")
+
+
+@pytest.fixture
+def app(settings: Settings, clock: Clock) -> Iterator[Any]:
+    application = create_app(settings, clock=clock, run_migrations=False)
+    yield application
+    application.state.ctx.db.dispose()
+
+
+@pytest.fixture
+def transport(app: Any) -> Iterator[AppTransport]:
+    t = AppTransport(app)
+    yield t
+    t.close()
+
+
+class World:
+    """Factories for rows, and clients acting as the users they create."""
+
+    def __init__(self, app: Any, transport: AppTransport, clock: Clock) -> None:
+        self.app = app
+        self.ctx = app.state.ctx
+        self.db: Database = self.ctx.db
+        self.transport = transport
+        self.clock = clock
+
+    def client(self, token: str | None = None) -> Client:
+        return Client("http://testserver", token=token, transport=self.transport)
+
+    def workspace(self, slug: str = "acme") -> dict[str, Any]:
+        with self.db.write() as conn:
+            return workspaces.create_workspace(conn, slug=slug, name=slug.title(), now=self.clock())
+
+    def user(
+        self, username: str, *, role: str | None = None, workspace: dict | None = None,
+        superuser: bool = False, password: str | None = None,
+    ) -> dict[str, Any]:
+        """A user with a token; ``client`` acts as that user. Without a password (the
+        default, as argon2 is slow on purpose) the user can only use its token."""
+        now = self.clock()
+        with self.db.write() as conn:
+            user = users.create_user(
+                conn, username=username, password=password, now=now,
+                is_superuser=superuser,
+            )
+            if role is not None and workspace is not None:
+                workspaces.set_role(
+                    conn, workspace_id=workspace["id"], user_id=user["id"], role=role, now=now,
+                    actor_id=None,
+                )
+            token = users.create_token(conn, user_id=user["id"], name="test", now=now)["token"]
+        return {**user, "token": token, "client": self.client(token)}
+
+    def project(self, workspace: dict, *, schema: dict | None = None, **settings: Any) -> Any:
+        with self.db.write() as conn:
+            created = projects.create_project(
+                conn, workspace_id=workspace["id"], name=settings.pop("name", "p"),
+                schema=schema or CHOICE_SCHEMA, now=self.clock(), actor_id=None, **settings,
+            )
+        return self.load(created["id"])
+
+    def load(self, project_id: int) -> Any:
+        with self.db.read() as conn:
+            return projects.load_project(conn, project_id)
+
+    def add_items(self, project: Any, n: int, tmp: Path, **extra: Any) -> None:
+        from labelfarm.services.imports import import_items
+        from labelfarm.services.jsonutil import dumps
+
+        path = tmp / f"items-{uuid.uuid4().hex[:6]}.jsonl"
+        path.write_text(
+            "".join(dumps({"data": {"text": f"item {i}"}, **extra}) + "\n" for i in range(n))
+        )
+        import_items(self.db, project, path, "jsonl", media=self.ctx.media, now=self.clock(),
+                     user_id=None)
+
+
+@pytest.fixture
+def world(app: Any, transport: AppTransport, clock: Clock) -> World:
+    return World(app, transport, clock)
+
+
+def fixtures_dir() -> Path:
+    if not FIXTURES.is_dir():
+        pytest.skip(f"interop fixtures not found at {FIXTURES} (they live beside the repository)")
+    return FIXTURES

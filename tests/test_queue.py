@@ -1,0 +1,223 @@
+"""The queue's invariants: overlap, never twice, lease expiry, ordering, skips, held leases."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from labelfarm.client import LabelfarmAPIError
+from labelfarm.services import queue
+
+
+def _submit(client, project_id: int, item_ids: list[int], label: str = "a") -> list[dict]:
+    return client.submit(
+        project_id,
+        [{"id": str(uuid.uuid4()), "item_id": i, "value": {"label": label}} for i in item_ids],
+    )
+
+
+@pytest.fixture
+def setup(world, tmp_path: Path):
+    ws = world.workspace()
+    people = [world.user(f"ann{i}", role="annotator", workspace=ws) for i in range(4)]
+    return ws, people
+
+
+def test_overlap_counts_live_leases_and_submissions(world, setup, tmp_path):
+    ws, (a, b, c, _) = setup
+    project = world.project(ws, overlap=2)
+    world.add_items(project, 1, tmp_path)
+    assert [t["item_id"] for t in a["client"].next(project.id)] == [1]
+    assert [t["item_id"] for t in b["client"].next(project.id)] == [1]
+    assert c["client"].next(project.id) == []  # two live leases fill the item
+    _submit(a["client"], project.id, [1])
+    assert c["client"].next(project.id) == []  # one submission + one lease still fill it
+    _submit(b["client"], project.id, [1])
+    assert c["client"].next(project.id) == []  # two submissions: done
+
+
+def test_never_the_same_item_twice(world, setup, tmp_path):
+    ws, (a, *_rest) = setup
+    project = world.project(ws, overlap=3)
+    world.add_items(project, 3, tmp_path)
+    first = [t["item_id"] for t in a["client"].next(project.id, n=2)]
+    _submit(a["client"], project.id, first)
+    second = [t["item_id"] for t in a["client"].next(project.id, n=5)]
+    assert second == [3]
+    _submit(a["client"], project.id, second)
+    assert a["client"].next(project.id, n=5) == []
+
+
+def test_held_leases_come_back_first_and_are_not_doubled(world, setup, tmp_path):
+    ws, (a, *_rest) = setup
+    project = world.project(ws)
+    world.add_items(project, 10, tmp_path)
+    got = [t["item_id"] for t in a["client"].next(project.id, n=3)]
+    again = [t["item_id"] for t in a["client"].next(project.id, n=3)]
+    assert got == again == [1, 2, 3]
+    more = [t["item_id"] for t in a["client"].next(project.id, n=5)]
+    assert more == [1, 2, 3, 4, 5]
+
+
+def test_expired_lease_stops_counting(world, setup, tmp_path, clock):
+    ws, (a, b, *_rest) = setup
+    project = world.project(ws, overlap=1, lease_seconds=60)
+    world.add_items(project, 1, tmp_path)
+    assert [t["item_id"] for t in a["client"].next(project.id)] == [1]
+    assert b["client"].next(project.id) == []
+    clock.advance(61)
+    assert [t["item_id"] for t in b["client"].next(project.id)] == [1]
+    # a's lease expired: its own next does not hand the item back (never twice)
+    assert a["client"].next(project.id) == []
+
+
+def test_late_submissions_are_stored_and_marked(world, setup, tmp_path, clock):
+    ws, (a, b, c, _) = setup
+    project = world.project(ws, overlap=1, lease_seconds=60)
+    world.add_items(project, 2, tmp_path)
+    a["client"].next(project.id)
+    clock.advance(61)
+    b["client"].next(project.id)  # reclaims a's lease and takes item 1
+    late = _submit(a["client"], project.id, [1])
+    assert late[0]["status"] == "late" and late[0]["late_reason"] == "lease_expired"
+    on_time = _submit(b["client"], project.id, [1])
+    assert on_time[0]["status"] == "accepted"
+    no_lease = _submit(c["client"], project.id, [2])  # offline work without any lease
+    assert no_lease[0]["status"] == "late" and no_lease[0]["late_reason"] == "no_lease"
+    with world.db.read() as conn:
+        n = conn.execute(text("SELECT COUNT(*) FROM annotations")).scalar_one()
+    assert n == 3
+    # the item c worked on without a lease is never handed to c
+    assert all(t["item_id"] != 2 for t in c["client"].next(project.id, n=5))
+
+
+def test_replayed_batch_stores_once_and_answers_the_same(world, setup, tmp_path):
+    ws, (a, *_rest) = setup
+    project = world.project(ws)
+    world.add_items(project, 3, tmp_path)
+    items = [t["item_id"] for t in a["client"].next(project.id, n=3)]
+    batch = [{"id": f"cid-{i}", "item_id": i, "value": {"label": "b"}} for i in items]
+    first = a["client"].submit(project.id, batch)
+    second = a["client"].submit(project.id, batch)
+    assert first == second
+    with world.db.read() as conn:
+        assert conn.execute(text("SELECT COUNT(*) FROM annotations")).scalar_one() == 3
+        counts = conn.execute(text("SELECT n_submitted, n_leased FROM items")).all()
+    assert all(tuple(r) == (1, 0) for r in counts)
+
+
+def test_correction_is_a_new_row_pointing_at_the_old(world, setup, tmp_path):
+    ws, (a, *_rest) = setup
+    project = world.project(ws)
+    world.add_items(project, 1, tmp_path)
+    a["client"].next(project.id)
+    first = _submit(a["client"], project.id, [1], "a")[0]
+    fix = a["client"].submit(
+        project.id, [{"id": "fix-1", "item_id": 1, "value": {"label": "c"}}]
+    )[0]
+    assert fix["status"] == "accepted" and fix["annotation_id"] != first["annotation_id"]
+    with world.db.read() as conn:
+        rows = conn.execute(text("SELECT id, corrects_id FROM annotations ORDER BY id")).all()
+        n_sub = conn.execute(text("SELECT n_submitted FROM items")).scalar_one()
+    assert rows[1].corrects_id == rows[0].id
+    assert n_sub == 1  # a correction does not count as another annotator
+
+
+def test_invalid_batch_is_refused_whole_with_located_problems(world, setup, tmp_path):
+    ws, (a, *_rest) = setup
+    project = world.project(ws)
+    world.add_items(project, 2, tmp_path)
+    a["client"].next(project.id, n=2)
+    with pytest.raises(LabelfarmAPIError) as err:
+        a["client"].submit(
+            project.id,
+            [
+                {"id": "ok", "item_id": 1, "value": {"label": "a"}},
+                {"id": "bad", "item_id": 2, "value": {"label": "nope"}},
+                {"id": "bad2", "item_id": 999, "value": {"label": "a"}},
+            ],
+        )
+    assert err.value.status == 422
+    assert err.value.details[0]["index"] == 1 and err.value.details[0]["field"] == "value.label"
+    with world.db.read() as conn:
+        assert conn.execute(text("SELECT COUNT(*) FROM annotations")).scalar_one() == 0
+
+
+def test_skip_frees_the_place_and_is_final_for_the_annotator(world, setup, tmp_path):
+    ws, (a, b, *_rest) = setup
+    project = world.project(ws, overlap=1)
+    world.add_items(project, 1, tmp_path)
+    a["client"].next(project.id)
+    with pytest.raises(LabelfarmAPIError):
+        a["client"].skip(project.id, 1, "  ")
+    assert a["client"].skip(project.id, 1, "image does not load")["status"] == "skipped"
+    assert a["client"].next(project.id) == []
+    assert [t["item_id"] for t in b["client"].next(project.id)] == [1]
+    with world.db.read() as conn:
+        reason = conn.execute(text("SELECT skip_reason FROM assignments WHERE state='skipped'"))
+        assert reason.scalar_one() == "image does not load"
+
+
+def test_priority_ordering_with_deadlines(world, setup, tmp_path):
+    ws, (a, *_rest) = setup
+    project = world.project(ws, ordering="priority")
+    rows = [
+        {"data": {"text": "low"}, "priority": 0},
+        {"data": {"text": "urgent-late"}, "priority": 5, "deadline": "2030-01-02T00:00:00Z"},
+        {"data": {"text": "urgent-soon"}, "priority": 5, "deadline": "2030-01-01T00:00:00Z"},
+        {"data": {"text": "urgent-none"}, "priority": 5},
+        {"data": {"text": "mid"}, "priority": 1},
+    ]
+    path = tmp_path / "p.jsonl"
+    from labelfarm.services.jsonutil import dumps
+    path.write_text("".join(dumps(r) + "\n" for r in rows))
+    a["client"].import_file(project.id, path) if False else None
+    from labelfarm.services.imports import import_items
+    import_items(world.db, project, path, "jsonl", media=world.ctx.media, now=world.clock(),
+                 user_id=None)
+    got = [t["data"]["text"] for t in a["client"].next(project.id, n=5)]
+    assert got == ["urgent-soon", "urgent-late", "urgent-none", "mid", "low"]
+
+
+def test_fifo_ordering(world, setup, tmp_path):
+    ws, (a, *_rest) = setup
+    project = world.project(ws)
+    world.add_items(project, 4, tmp_path)
+    assert [t["data"]["text"] for t in a["client"].next(project.id, n=4)] == [
+        "item 0", "item 1", "item 2", "item 3"
+    ]
+
+
+def test_overlap_change_reopens_items(world, setup, tmp_path):
+    ws, (a, b, *_rest) = setup
+    manager = world.user("boss", role="manager", workspace=ws)
+    project = world.project(ws, overlap=1)
+    world.add_items(project, 1, tmp_path)
+    a["client"].next(project.id)
+    assert b["client"].next(project.id) == []
+    manager["client"].update_project(project.id, overlap=2)
+    assert [t["item_id"] for t in b["client"].next(project.id)] == [1]
+
+
+def test_reclaim_work_is_bounded(world, setup, tmp_path, clock):
+    ws, people = setup
+    project = world.project(ws, overlap=1, lease_seconds=10)
+    world.add_items(project, queue.RECLAIM_BATCH + 50, tmp_path)
+    people[0]["client"].next(project.id, n=50)
+    with world.db.write() as conn:
+        for i in range(queue.RECLAIM_BATCH):  # many expired leases from a long-gone user
+            conn.execute(
+                text(
+                    "INSERT INTO assignments (project_id, item_id, user_id, state, leased_at, "
+                    "expires_at) VALUES (:p, :i, :u, 'leased', 0, 1)"
+                ),
+                {"p": project.id, "i": 51 + i, "u": people[3]["id"]},
+            )
+    clock.advance(20)
+    with world.db.write() as conn:
+        assert queue.reclaim_expired(conn, project, clock()) == queue.RECLAIM_BATCH
+        assert queue.reclaim_expired(conn, project, clock()) == 50
+        assert queue.reclaim_expired(conn, project, clock()) == 0
