@@ -85,6 +85,11 @@ def _truncate(url: str) -> None:
     names = ", ".join(t.name for t in metadata.sorted_tables)
     with db.engine.begin() as conn:
         conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        # a test may have dropped the audit log's guard, as an attacker would
+        conn.execute(text(
+            "CREATE OR REPLACE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON "
+            "audit_log FOR EACH ROW EXECUTE FUNCTION labelfarm_audit_append_only()"
+        ))
     db.dispose()
 
 
