@@ -26,8 +26,8 @@ def _work(db: Database, project_id: int, user_id: int, handed: list, errors: lis
         with db.read() as conn:
             project = projects.load_project(conn, project_id)
         for _ in range(N_ITEMS):
-            with db.write() as conn:
-                tasks = queue.next_tasks(conn, project, user_id, 2, time.time())
+            with db.hot() as hot:
+                tasks = queue.next_tasks(hot, project, user_id, 2, time.time())
             if not tasks:
                 return
             handed.extend((t["item_id"], user_id) for t in tasks)
@@ -40,8 +40,8 @@ def _work(db: Database, project_id: int, user_id: int, handed: list, errors: lis
             )
             for attempt in range(3):
                 try:
-                    with db.write() as conn:
-                        annotations.submit(conn, project, user_id, entries, time.time())
+                    with db.hot() as hot:
+                        annotations.submit(hot, project, user_id, entries, time.time())
                     break
                 except annotations.RetrySubmit:
                     if attempt == 2:

@@ -9,6 +9,7 @@ statements use ``FOR UPDATE SKIP LOCKED`` there.
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -18,6 +19,8 @@ from typing import Any, TypeVar
 import anyio.to_thread
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
+
+from labelfarm.db.hot import Hot
 
 T = TypeVar("T")
 
@@ -70,6 +73,7 @@ class Database:
         else:
             self.engine = create_engine(url, pool_size=20, max_overflow=20, pool_pre_ping=True)
         self._writer = threading.Lock()
+        self._hot: sqlite3.Connection | None = None
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
@@ -82,6 +86,48 @@ class Database:
         else:
             with self.engine.begin() as conn:
                 yield conn
+
+    @contextmanager
+    def hot(self) -> Iterator[Hot]:
+        """One write transaction on a raw driver connection, for the hot path.
+
+        SQLite: the process's writer lock, one long-lived connection, ``BEGIN IMMEDIATE``.
+        PostgreSQL: a pooled connection; psycopg opens the transaction at the first statement.
+        """
+        if self.is_sqlite:
+            with self._writer:
+                raw = self._sqlite_hot_connection()
+                cur = raw.cursor()
+                cur.execute("BEGIN IMMEDIATE")
+                try:
+                    yield Hot(cur, "sqlite")
+                except BaseException:
+                    cur.execute("ROLLBACK")
+                    raise
+                cur.execute("COMMIT")
+            return
+        pooled = self.engine.raw_connection()
+        try:
+            raw = pooled.driver_connection
+            assert raw is not None
+            with raw.cursor() as cur:
+                try:
+                    yield Hot(cur, "postgresql")
+                except BaseException:
+                    raw.rollback()
+                    raise
+                raw.commit()
+        finally:
+            pooled.close()
+
+    def _sqlite_hot_connection(self) -> sqlite3.Connection:
+        if self._hot is None:
+            path = make_url(self.url).database or ":memory:"
+            conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            for pragma in SQLITE_PRAGMAS:
+                conn.execute(pragma)
+            self._hot = conn
+        return self._hot
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
@@ -101,6 +147,9 @@ class Database:
         return await anyio.to_thread.run_sync(fn, *args)
 
     def dispose(self) -> None:
+        if self._hot is not None:
+            self._hot.close()
+            self._hot = None
         self.engine.dispose()
 
 

@@ -231,6 +231,7 @@ predictions = Table(
     Column("score", Float, nullable=True),
     Column("created_at", Float, nullable=False),
     Index("ix_predictions_item", "item_id"),
+    Index("ix_predictions_project", "project_id"),
 )
 
 audit_log = Table(

@@ -14,16 +14,15 @@ problem located (entry index, field, reason), and nothing is stored.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, text
-from sqlalchemy.exc import IntegrityError
-
+from labelfarm.db.hot import Hot, Sql, id_list
 from labelfarm.errors import InvalidInput
 from labelfarm.schema import FieldError
 from labelfarm.services.jsonutil import dumps
 from labelfarm.services.projects import Project
-from labelfarm.services.queue import _BUMP_ITEM
+from labelfarm.services.queue import BUMP_ITEM
 
 _ENTRY_KEYS = frozenset({"id", "item_id", "value", "duration_ms", "corrects", "from_prediction"})
 
@@ -36,6 +35,10 @@ class Entry:
     duration_ms: int | None
     corrects: int | None
     from_prediction: bool
+
+
+class RetrySubmit(Exception):
+    """A concurrent submission won a race for the same place; retry the transaction."""
 
 
 def validate_batch(project: Project, batch: Any) -> list[Entry]:
@@ -88,110 +91,170 @@ def validate_batch(project: Project, batch: Any) -> list[Entry]:
     return entries
 
 
+_a_items = id_list("item_id", "ids")
+_ids = id_list("id", "ids")
+_cids = id_list("client_id", "cids")
+ASSIGNMENTS = Sql(
+    "SELECT item_id, id, state, expires_at FROM assignments "
+    f"WHERE user_id = :u AND project_id = :p AND {_a_items[0]}",
+    "SELECT item_id, id, state, expires_at FROM assignments "
+    f"WHERE user_id = :u AND project_id = :p AND {_a_items[1]} ORDER BY item_id FOR UPDATE",
+)
+KNOWN_ITEMS = Sql(
+    f"SELECT id FROM items WHERE project_id = :p AND status = 'ready' AND {_ids[0]}",
+    f"SELECT id FROM items WHERE project_id = :p AND status = 'ready' AND {_ids[1]}",
+)
+STORED = Sql(
+    "SELECT client_id, id, item_id, status, late_reason FROM annotations "
+    f"WHERE user_id = :u AND {_cids[0]}",
+    "SELECT client_id, id, item_id, status, late_reason FROM annotations "
+    f"WHERE user_id = :u AND {_cids[1]}",
+)
+LATEST_OWN = Sql(
+    f"SELECT item_id, MAX(id) FROM annotations WHERE user_id = :u AND {_a_items[0]} "
+    "GROUP BY item_id",
+    f"SELECT item_id, MAX(id) FROM annotations WHERE user_id = :u AND {_a_items[1]} "
+    "GROUP BY item_id",
+)
+FINISH = Sql(
+    f"UPDATE assignments SET state = 'submitted', finished_at = :now WHERE {_ids[0]}",
+    f"UPDATE assignments SET state = 'submitted', finished_at = :now WHERE {_ids[1]}",
+)
+NEW_ASSIGNMENT = Sql(
+    "INSERT INTO assignments (project_id, item_id, user_id, state, leased_at, expires_at, "
+    "finished_at) VALUES (:p, :i, :u, 'submitted', :now, :now, :now) "
+    "ON CONFLICT (item_id, user_id) DO NOTHING"
+)
+INSERT_CHUNK = 400  # rows per INSERT, within both drivers' limits on parameters
+_COLUMNS = (
+    "project_id",
+    "item_id",
+    "user_id",
+    "client_id",
+    "value",
+    "schema_version",
+    "status",
+    "late_reason",
+    "corrects_id",
+    "from_prediction",
+    "duration_ms",
+    "created_at",
+)
+
+
+@lru_cache(maxsize=INSERT_CHUNK + 1)
+def _insert_annotations(n: int) -> Sql:
+    """A multi-row INSERT … ON CONFLICT DO NOTHING RETURNING for ``n`` rows."""
+    rows = ", ".join("(" + ", ".join(f":{c}_{i}" for c in _COLUMNS) + ")" for i in range(n))
+    return Sql(
+        f"INSERT INTO annotations ({', '.join(_COLUMNS)}) VALUES {rows} "
+        "ON CONFLICT (user_id, client_id) DO NOTHING RETURNING client_id, id"
+    )
+
+
 def submit(
-    conn: Connection, project: Project, user_id: int, entries: list[Entry], now: float
+    hot: Hot, project: Project, user_id: int, entries: list[Entry], now: float
 ) -> list[dict[str, Any]]:
-    """Store a validated batch in the caller's write transaction; one result per entry."""
-    pg = conn.dialect.name == "postgresql"
+    """Store a validated batch in one transaction; one result per entry, in order."""
     item_ids = sorted({e.item_id for e in entries})
-    known = {
-        r.id
-        for r in conn.execute(
-            text(
-                "SELECT id FROM items WHERE id IN :ids AND project_id = :p AND status = 'ready'"
-            ).bindparams(bindparam("ids", expanding=True)),
-            {"ids": item_ids, "p": project.id},
-        )
-    }
-    missing = [
-        {"index": i, "field": "item_id", "reason": f"no item {e.item_id} in this project"}
-        for i, e in enumerate(entries)
-        if e.item_id not in known
-    ]
-    if missing:
-        raise InvalidInput("annotations refer to items not in this project", missing)
-
-    # Lock this user's assignments first (PostgreSQL), in item order: concurrent replays of
-    # the same batch queue here, and then see each other's rows below.
+    # On PostgreSQL this locks the user's assignments first, in item order: concurrent
+    # replays of one batch queue here and then see each other's rows as replays.
     assignments = {
-        r.item_id: r
-        for r in conn.execute(
-            text(
-                "SELECT id, item_id, state, expires_at FROM assignments "
-                "WHERE user_id = :u AND item_id IN :ids ORDER BY item_id"
-                + (" FOR UPDATE" if pg else "")
-            ).bindparams(bindparam("ids", expanding=True)),
-            {"u": user_id, "ids": item_ids},
-        )
+        r[0]: r
+        for r in hot.rows(ASSIGNMENTS, {"u": user_id, "p": project.id, "ids": hot.ids(item_ids)})
     }
-    stored = {
-        r.client_id: r
-        for r in conn.execute(
-            text(
-                "SELECT client_id, id, item_id, status, late_reason FROM annotations "
-                "WHERE user_id = :u AND client_id IN :cids"
-            ).bindparams(bindparam("cids", expanding=True)),
-            {"u": user_id, "cids": [e.client_id for e in entries]},
-        )
-    }
-    fresh = [e for e in entries if e.client_id not in stored]
-    if fresh:
-        _store(conn, project, user_id, fresh, assignments, now)
-        for r in conn.execute(
-            text(
-                "SELECT client_id, id, item_id, status, late_reason FROM annotations "
-                "WHERE user_id = :u AND client_id IN :cids"
-            ).bindparams(bindparam("cids", expanding=True)),
-            {"u": user_id, "cids": [e.client_id for e in fresh]},
-        ):
-            stored[r.client_id] = r
-    return [
-        {
-            "id": e.client_id,
-            "annotation_id": stored[e.client_id].id,
-            "item_id": stored[e.client_id].item_id,
-            "status": stored[e.client_id].status,
-            "late_reason": stored[e.client_id].late_reason,
+    unleased = [i for i in item_ids if i not in assignments]
+    if unleased:
+        known = {r[0] for r in hot.rows(KNOWN_ITEMS, {"p": project.id, "ids": hot.ids(unleased)})}
+        missing = [
+            {"index": i, "field": "item_id", "reason": f"no item {e.item_id} in this project"}
+            for i, e in enumerate(entries)
+            if e.item_id not in assignments and e.item_id not in known
+        ]
+        if missing:
+            raise InvalidInput("annotations refer to items not in this project", missing)
+    plan = _plan(hot, project, user_id, entries, assignments, now)
+    inserted: dict[str, int] = {}  # client_id -> id; replays are absent
+    for start in range(0, len(plan), INSERT_CHUNK):
+        chunk = plan[start : start + INSERT_CHUNK]
+        params = {f"{c}_{i}": row[c] for i, row in enumerate(chunk) for c in _COLUMNS}
+        inserted.update(hot.rows(_insert_annotations(len(chunk)), params))
+    finished, bumps, new_assignments = [], {}, []
+    results: dict[str, dict[str, Any]] = {}
+    for row, effect in zip(plan, _effects(plan, assignments), strict=True):
+        cid = row["client_id"]
+        if cid not in inserted:
+            continue
+        results[cid] = {
+            "annotation_id": inserted[cid],
+            "item_id": row["item_id"],
+            "status": row["status"],
+            "late_reason": row["late_reason"],
         }
-        for e in entries
-    ]
+        kind, target, dl, ds = effect
+        if kind == "finish":
+            finished.append(target)
+        elif kind == "new":
+            new_assignments.append({"p": project.id, "i": row["item_id"], "u": user_id, "now": now})
+        if dl or ds:
+            bumps[row["item_id"]] = (dl, ds)
+    if finished:
+        hot.run(FINISH, {"now": now, "ids": hot.ids(finished)})
+    for params_row in new_assignments:
+        if hot.run(NEW_ASSIGNMENT, params_row) != 1:
+            raise RetrySubmit()  # a concurrent submission took the place first
+    if bumps:
+        hot.many(
+            BUMP_ITEM,
+            [
+                {"id": i, "dl": dl, "ds": ds, "overlap": project.overlap}
+                for i, (dl, ds) in sorted(bumps.items())
+            ],
+        )
+    replays = [e.client_id for e in entries if e.client_id not in results]
+    if replays:
+        for cid, ann_id, item_id, status, reason in hot.rows(
+            STORED, {"u": user_id, "cids": hot.ids(replays)}
+        ):
+            results[cid] = {
+                "annotation_id": ann_id,
+                "item_id": item_id,
+                "status": status,
+                "late_reason": reason,
+            }
+    return [{"id": e.client_id, **results[e.client_id]} for e in entries]
 
 
-def _store(
-    conn: Connection,
+def _plan(
+    hot: Hot,
     project: Project,
     user_id: int,
-    fresh: list[Entry],
-    assignments: dict[int, Any],
+    entries: list[Entry],
+    assignments: dict[int, tuple],
     now: float,
-) -> None:
-    rows: list[dict[str, Any]] = []
-    bumps: dict[int, tuple[int, int]] = {}
-    finished: list[int] = []
-    new_assignments: list[dict[str, Any]] = []
+) -> list[dict[str, Any]]:
+    """The rows to insert, with each entry's status decided from its assignment."""
     resubmitted = [
-        e.item_id for e in fresh if (a := assignments.get(e.item_id)) and a.state == "submitted"
+        e.item_id for e in entries if (a := assignments.get(e.item_id)) and a[2] == "submitted"
     ]
-    previous = _latest_own(conn, user_id, resubmitted) if resubmitted else {}
-    for e in sorted(fresh, key=lambda e: e.item_id):
+    previous = (
+        dict(hot.rows(LATEST_OWN, {"u": user_id, "ids": hot.ids(resubmitted)}))
+        if resubmitted
+        else {}
+    )
+    rows, seen = [], set()
+    for e in entries:
         a = assignments.get(e.item_id)
         status, reason, corrects = "accepted", None, e.corrects
-        if e.item_id in bumps or (a is not None and a.state == "submitted"):
-            corrects = corrects or previous.get(e.item_id)  # a correction of own earlier work
+        if e.item_id in seen or (a is not None and a[2] == "submitted"):
+            corrects = corrects or previous.get(e.item_id)
         elif a is None:
             status, reason = "late", "no_lease"
-            new_assignments.append({"p": project.id, "i": e.item_id, "u": user_id, "now": now})
-            bumps[e.item_id] = (0, 1)
-        else:
-            if a.state == "leased" and a.expires_at > now:
-                bumps[e.item_id] = (-1, 1)
-            elif a.state == "leased":
-                status, reason = "late", "lease_expired"
-                bumps[e.item_id] = (-1, 1)
-            else:  # expired (reclaimed) or skipped
-                status, reason = "late", "lease_expired" if a.state == "expired" else "skipped"
-                bumps[e.item_id] = (0, 1)
-            finished.append(a.id)
+        elif a[2] == "leased" and a[3] <= now:
+            status, reason = "late", "lease_expired"
+        elif a[2] in ("expired", "skipped"):
+            status, reason = "late", "lease_expired" if a[2] == "expired" else "skipped"
+        seen.add(e.item_id)
         rows.append(
             {
                 "project_id": project.id,
@@ -208,55 +271,27 @@ def _store(
                 "created_at": now,
             }
         )
-    if finished:
-        conn.execute(
-            text(
-                "UPDATE assignments SET state = 'submitted', finished_at = :now WHERE id IN :ids"
-            ).bindparams(bindparam("ids", expanding=True)),
-            {"now": now, "ids": finished},
-        )
-    if new_assignments:
-        try:
-            conn.execute(
-                text(
-                    "INSERT INTO assignments (project_id, item_id, user_id, state, leased_at, "
-                    "expires_at, finished_at) VALUES (:p, :i, :u, 'submitted', :now, :now, :now)"
-                ),
-                new_assignments,
-            )
-        except IntegrityError as exc:  # a concurrent submission took the place first
-            raise RetrySubmit() from exc
-    if bumps:
-        conn.execute(
-            _BUMP_ITEM,
-            [
-                {"id": item_id, "dl": dl, "ds": ds, "overlap": project.overlap}
-                for item_id, (dl, ds) in sorted(bumps.items())
-            ],
-        )
-    conn.execute(
-        text(
-            "INSERT INTO annotations (project_id, item_id, user_id, client_id, value, "
-            "schema_version, status, late_reason, corrects_id, from_prediction, duration_ms, "
-            "created_at) VALUES (:project_id, :item_id, :user_id, :client_id, :value, "
-            ":schema_version, :status, :late_reason, :corrects_id, :from_prediction, "
-            ":duration_ms, :created_at)"
-        ),
-        rows,
-    )
+    return rows
 
 
-def _latest_own(conn: Connection, user_id: int, item_ids: list[int]) -> dict[int, int | None]:
-    """The id of the user's newest annotation of each item, where there is one."""
-    rows = conn.execute(
-        text(
-            "SELECT item_id, MAX(id) AS id FROM annotations "
-            "WHERE user_id = :u AND item_id IN :ids GROUP BY item_id"
-        ).bindparams(bindparam("ids", expanding=True)),
-        {"u": user_id, "ids": sorted(set(item_ids))},
-    )
-    return {r.item_id: r.id for r in rows}
+def _effects(plan: list[dict[str, Any]], assignments: dict[int, tuple]) -> list[tuple]:
+    """Per planned row: (kind, assignment id, Δn_leased, Δn_submitted).
 
-
-class RetrySubmit(Exception):
-    """Raised when a concurrent submission won a race; the caller retries the transaction."""
+    Only an item's first submission by this annotator changes its counters; corrections
+    change nothing. ``kind`` is ``finish`` (close the assignment), ``new`` (no assignment:
+    create one, so the item is never handed to this annotator) or ``none``.
+    """
+    out, seen = [], set()
+    for row in plan:
+        item = row["item_id"]
+        a = assignments.get(item)
+        if item in seen or (a is not None and a[2] == "submitted"):
+            out.append(("none", None, 0, 0))
+        elif a is None:
+            out.append(("new", None, 0, 1))
+        elif a[2] == "leased":
+            out.append(("finish", a[1], -1, 1))
+        else:  # expired (already reclaimed) or skipped: the place was freed earlier
+            out.append(("finish", a[1], 0, 1))
+        seen.add(item)
+    return out

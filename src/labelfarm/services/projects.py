@@ -8,7 +8,14 @@ from typing import Any
 from sqlalchemy import Connection, func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from labelfarm.db.tables import annotations, assignments, items, projects, schema_versions
+from labelfarm.db.tables import (
+    annotations,
+    assignments,
+    items,
+    predictions,
+    projects,
+    schema_versions,
+)
 from labelfarm.errors import Conflict, InvalidInput, NotFound
 from labelfarm.schema import Schema, compile_schema, parse_schema_text
 from labelfarm.services import audit
@@ -30,6 +37,7 @@ class Project:
     lease_seconds: int
     ordering: str
     schema: Schema
+    has_predictions: bool = False
 
 
 def _check_settings(overlap: Any, lease_seconds: Any, ordering: Any) -> None:
@@ -132,6 +140,10 @@ def load_project(conn: Connection, project_id: int) -> Project:
         lease_seconds=row["lease_seconds"],
         ordering=row["ordering"],
         schema=compile_schema(row["schema"]),
+        has_predictions=conn.execute(
+            select(predictions.c.id).where(predictions.c.project_id == project_id).limit(1)
+        ).first()
+        is not None,
     )
 
 

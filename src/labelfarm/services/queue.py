@@ -10,10 +10,11 @@ Invariants (proved by tests on SQLite and PostgreSQL, under concurrency):
 * an expired lease stops counting: expired leases are reclaimed (bounded batch, via the
   expiry index) at the start of each ``next`` of the project.
 
-Each call is one short transaction. On PostgreSQL candidate items are taken with
-``FOR UPDATE SKIP LOCKED``, so concurrent annotators never wait on each other; on SQLite
-the process's single writer serialises the transaction (``BEGIN IMMEDIATE``). The cost of a
-call depends on ``n`` and on the caller's own open items, not on the size of the project:
+Each call is one short transaction on a raw driver connection (:mod:`labelfarm.db.hot`).
+On PostgreSQL candidate items are taken with ``FOR UPDATE SKIP LOCKED`` and leased in the
+same statement (data-modifying CTEs: one round trip), so concurrent annotators never wait
+on each other; on SQLite the process's single writer serialises the transaction. The cost
+of a call depends on ``n`` and the caller's own open items, not on the project's size:
 every statement is an index range scan.
 """
 
@@ -22,8 +23,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, text
-
+from labelfarm.db.hot import Hot, Sql, id_list
 from labelfarm.errors import Conflict, InvalidInput, NotFound
 from labelfarm.services.jsonutil import loads
 from labelfarm.services.projects import Project
@@ -34,60 +34,82 @@ _ORDER = {
     "fifo": "i.id",
     "priority": "i.priority DESC, i.deadline_key, i.id",
 }
-
-_RECLAIM = {
-    dialect: text(
-        "SELECT id, item_id FROM assignments "
-        "WHERE project_id = :p AND state = 'leased' AND expires_at <= :now "
-        f"ORDER BY expires_at LIMIT {RECLAIM_BATCH}{lock}"
-    )
-    for dialect, lock in (("sqlite", ""), ("postgresql", " FOR UPDATE SKIP LOCKED"))
+_SORT_KEY = {
+    "fifo": lambda r: r[0],
+    "priority": lambda r: (-r[3], r[4], r[0]),
 }
 
-_MARK_EXPIRED = text(
-    "UPDATE assignments SET state = 'expired', finished_at = :now WHERE id IN :ids"
-).bindparams(bindparam("ids", expanding=True))
-
+RECLAIM = Sql(
+    "SELECT id, item_id FROM assignments "
+    "WHERE project_id = :p AND state = 'leased' AND expires_at <= :now "
+    f"ORDER BY expires_at LIMIT {RECLAIM_BATCH}",
+    "SELECT id, item_id FROM assignments "
+    "WHERE project_id = :p AND state = 'leased' AND expires_at <= :now "
+    f"ORDER BY expires_at LIMIT {RECLAIM_BATCH} FOR UPDATE SKIP LOCKED",
+)
+_in_ids = id_list("id", "ids")
+MARK_EXPIRED = Sql(
+    f"UPDATE assignments SET state = 'expired', finished_at = :now WHERE {_in_ids[0]}",
+    f"UPDATE assignments SET state = 'expired', finished_at = :now WHERE {_in_ids[1]}",
+)
 # Counter changes keep is_open true to its definition in the same statement.
-_BUMP_ITEM = text(
+BUMP_ITEM = Sql(
     "UPDATE items SET n_leased = n_leased + :dl, n_submitted = n_submitted + :ds, "
     "is_open = (n_leased + :dl + n_submitted + :ds) < :overlap WHERE id = :id"
 )
-
-_HELD = text(
+LEASE_ITEMS = Sql(
+    "UPDATE items SET n_leased = n_leased + 1, is_open = (n_leased + 1 + n_submitted) < :overlap "
+    f"WHERE {_in_ids[0]}"
+)
+INSERT_LEASE = Sql(
+    "INSERT INTO assignments (project_id, item_id, user_id, state, leased_at, expires_at) "
+    "VALUES (:p, :i, :u, 'leased', :now, :exp)"
+)
+HELD = Sql(
     "SELECT i.id, i.data, i.media_sha256, a.expires_at FROM assignments a "
     "JOIN items i ON i.id = a.item_id "
     "WHERE a.user_id = :u AND a.project_id = :p AND a.state = 'leased' AND a.expires_at > :now "
     "ORDER BY a.id LIMIT :n"
 )
+_CANDIDATE_WHERE = (
+    "WHERE i.project_id = :p AND i.is_open = :open "
+    "AND NOT EXISTS (SELECT 1 FROM assignments a WHERE a.item_id = i.id AND a.user_id = :u)"
+)
 
 
-def _candidates_sql(ordering: str, dialect: str) -> Any:
-    lock = " FOR UPDATE OF i SKIP LOCKED" if dialect == "postgresql" else ""
-    return text(
-        "SELECT i.id, i.data, i.media_sha256 FROM items i "
-        "WHERE i.project_id = :p AND i.is_open = :open "
-        "AND NOT EXISTS (SELECT 1 FROM assignments a WHERE a.item_id = i.id AND a.user_id = :u) "
-        f"ORDER BY {_ORDER[ordering]} LIMIT :n{lock}"
+def _candidates(ordering: str) -> Sql:
+    cols = "i.id, i.data, i.media_sha256, i.priority, i.deadline_key"
+    sqlite = f"SELECT {cols} FROM items i {_CANDIDATE_WHERE} ORDER BY {_ORDER[ordering]} LIMIT :n"
+    pg = (
+        f"WITH cand AS (SELECT {cols} FROM items i {_CANDIDATE_WHERE} "
+        f"ORDER BY {_ORDER[ordering]} LIMIT :n FOR UPDATE OF i SKIP LOCKED), "
+        "ins AS (INSERT INTO assignments (project_id, item_id, user_id, state, leased_at, "
+        "expires_at) SELECT :p, id, :u, 'leased', :now, :exp FROM cand), "
+        "upd AS (UPDATE items SET n_leased = items.n_leased + 1, "
+        "is_open = (items.n_leased + 1 + items.n_submitted) < :overlap "
+        "FROM cand WHERE items.id = cand.id) "
+        "SELECT id, data, media_sha256, priority, deadline_key FROM cand"
     )
+    return Sql(sqlite, pg)
 
 
-_CANDIDATES = {(o, d): _candidates_sql(o, d) for o in _ORDER for d in ("sqlite", "postgresql")}
+CANDIDATES = {ordering: _candidates(ordering) for ordering in _ORDER}
+_in_items = id_list("item_id", "ids")
+PREDICTIONS = Sql(
+    f"SELECT item_id, model, value, score FROM predictions WHERE {_in_items[0]} ORDER BY id",
+    f"SELECT item_id, model, value, score FROM predictions WHERE {_in_items[1]} ORDER BY id",
+)
 
-_PREDICTIONS = text(
-    "SELECT item_id, model, value, score FROM predictions WHERE item_id IN :ids ORDER BY id"
-).bindparams(bindparam("ids", expanding=True))
 
-
-def reclaim_expired(conn: Connection, project: Project, now: float) -> int:
+def reclaim_expired(hot: Hot, project: Project, now: float) -> int:
     """Mark expired leases of the project as such and free their places. Bounded work."""
-    rows = conn.execute(_RECLAIM[conn.dialect.name], {"p": project.id, "now": now}).all()
+    rows = hot.rows(RECLAIM, {"p": project.id, "now": now})
     if not rows:
         return 0
-    conn.execute(_MARK_EXPIRED, {"ids": [r.id for r in rows], "now": now})
-    per_item = Counter(r.item_id for r in rows)
-    conn.execute(
-        _BUMP_ITEM,
+    hot.run(MARK_EXPIRED, {"ids": hot.ids(r[0] for r in rows), "now": now})
+    per_item = Counter(r[1] for r in rows)
+    hot.many(
+        BUMP_ITEM,
         [
             {"id": item_id, "dl": -k, "ds": 0, "overlap": project.overlap}
             for item_id, k in sorted(per_item.items())
@@ -97,45 +119,43 @@ def reclaim_expired(conn: Connection, project: Project, now: float) -> int:
 
 
 def next_tasks(
-    conn: Connection, project: Project, user_id: int, n: int, now: float
+    hot: Hot, project: Project, user_id: int, n: int, now: float
 ) -> list[dict[str, Any]]:
     """Lease up to ``n`` tasks to ``user_id``; live leases the user holds come back first.
 
     Returns ``[{"item_id", "data", "media_sha256", "lease_expires_at", "prediction"}]``.
-    Call inside a write transaction.
     """
     if not 1 <= n <= 1000:
         raise InvalidInput("n must be from 1 to 1000", [{"field": "n"}])
-    reclaim_expired(conn, project, now)
-    tasks = [
-        _task(r.id, r.data, r.media_sha256, r.expires_at)
-        for r in conn.execute(_HELD, {"u": user_id, "p": project.id, "now": now, "n": n})
-    ]
+    reclaim_expired(hot, project, now)
+    tasks = [_task(*r) for r in hot.rows(HELD, {"u": user_id, "p": project.id, "now": now, "n": n})]
     need = n - len(tasks)
     if need > 0:
-        rows = conn.execute(
-            _CANDIDATES[(project.ordering, conn.dialect.name)],
-            {"p": project.id, "open": True, "u": user_id, "n": need},
-        ).all()
-        if rows:
-            expires = now + project.lease_seconds
-            conn.execute(
-                text(
-                    "INSERT INTO assignments (project_id, item_id, user_id, state, leased_at, "
-                    "expires_at) VALUES (:p, :i, :u, 'leased', :now, :exp)"
-                ),
+        expires = now + project.lease_seconds
+        params = {
+            "p": project.id,
+            "open": True,
+            "u": user_id,
+            "n": need,
+            "now": now,
+            "exp": expires,
+            "overlap": project.overlap,
+        }
+        rows = hot.rows(CANDIDATES[project.ordering], params)
+        if rows and not hot.is_pg:  # PostgreSQL leased them in the same statement
+            hot.many(
+                INSERT_LEASE,
                 [
-                    {"p": project.id, "i": r.id, "u": user_id, "now": now, "exp": expires}
+                    {"p": project.id, "i": r[0], "u": user_id, "now": now, "exp": expires}
                     for r in rows
                 ],
             )
-            conn.execute(
-                _BUMP_ITEM,
-                [{"id": r.id, "dl": 1, "ds": 0, "overlap": project.overlap} for r in rows],
-            )
-            tasks.extend(_task(r.id, r.data, r.media_sha256, expires) for r in rows)
-    if tasks:
-        _attach_predictions(conn, tasks)
+            hot.run(LEASE_ITEMS, {"ids": hot.ids(r[0] for r in rows), "overlap": project.overlap})
+        elif rows:
+            rows.sort(key=_SORT_KEY[project.ordering])
+        tasks.extend(_task(r[0], r[1], r[2], expires) for r in rows)
+    if tasks and project.has_predictions:
+        _attach_predictions(hot, tasks)
     return tasks
 
 
@@ -149,59 +169,48 @@ def _task(item_id: int, data: str, media: str | None, expires: float) -> dict[st
     }
 
 
-def _attach_predictions(conn: Connection, tasks: list[dict[str, Any]]) -> None:
+def _attach_predictions(hot: Hot, tasks: list[dict[str, Any]]) -> None:
     """The newest prediction of each task's item, to pre-fill the annotator's fields."""
     by_item = {t["item_id"]: t for t in tasks}
-    for row in conn.execute(_PREDICTIONS, {"ids": list(by_item)}):
-        by_item[row.item_id]["prediction"] = {
-            "model": row.model,
-            "value": loads(row.value),
-            "score": row.score,
-        }
+    for item_id, model, value, score in hot.rows(PREDICTIONS, {"ids": hot.ids(by_item)}):
+        by_item[item_id]["prediction"] = {"model": model, "value": loads(value), "score": score}
+
+
+SKIP_FIND = Sql(
+    "SELECT a.id, a.state FROM assignments a WHERE a.item_id = :i AND a.user_id = :u "
+    "AND a.project_id = :p",
+    "SELECT a.id, a.state FROM assignments a WHERE a.item_id = :i AND a.user_id = :u "
+    "AND a.project_id = :p FOR UPDATE",
+)
+ITEM_EXISTS = Sql("SELECT 1 FROM items WHERE id = :i AND project_id = :p AND status = 'ready'")
+SKIP_NEW = Sql(
+    "INSERT INTO assignments (project_id, item_id, user_id, state, leased_at, expires_at, "
+    "finished_at, skip_reason) VALUES (:p, :i, :u, 'skipped', :now, :now, :now, :r)"
+)
+SKIP_MARK = Sql(
+    "UPDATE assignments SET state = 'skipped', finished_at = :now, skip_reason = :r WHERE id = :id"
+)
 
 
 def skip(
-    conn: Connection, project: Project, user_id: int, item_id: int, reason: str, now: float
+    hot: Hot, project: Project, user_id: int, item_id: int, reason: str, now: float
 ) -> dict[str, Any]:
     """Give a leased item back with a reason; the annotator will not get it again."""
     reason = (reason or "").strip()
     if not reason or len(reason) > 500:
         raise InvalidInput("a skip needs a reason (1-500 characters)", [{"field": "reason"}])
-    lock = " FOR UPDATE" if conn.dialect.name == "postgresql" else ""
-    row = conn.execute(
-        text(
-            "SELECT a.id, a.state FROM assignments a JOIN items i ON i.id = a.item_id "
-            f"WHERE a.item_id = :i AND a.user_id = :u AND i.project_id = :p{lock}"
-        ),
-        {"i": item_id, "u": user_id, "p": project.id},
-    ).first()
+    row = hot.one(SKIP_FIND, {"i": item_id, "u": user_id, "p": project.id})
     if row is None:
-        exists = conn.execute(
-            text("SELECT 1 FROM items WHERE id = :i AND project_id = :p AND status = 'ready'"),
-            {"i": item_id, "p": project.id},
-        ).first()
-        if exists is None:
+        if hot.one(ITEM_EXISTS, {"i": item_id, "p": project.id}) is None:
             raise NotFound(f"no item {item_id} in this project", [{"field": "item_id"}])
-        conn.execute(
-            text(
-                "INSERT INTO assignments (project_id, item_id, user_id, state, leased_at, "
-                "expires_at, finished_at, skip_reason) "
-                "VALUES (:p, :i, :u, 'skipped', :now, :now, :now, :r)"
-            ),
-            {"p": project.id, "i": item_id, "u": user_id, "now": now, "r": reason},
-        )
+        hot.run(SKIP_NEW, {"p": project.id, "i": item_id, "u": user_id, "now": now, "r": reason})
         return {"item_id": item_id, "status": "skipped"}
-    if row.state == "submitted":
+    assignment_id, state = row
+    if state == "submitted":
         raise Conflict(f"item {item_id} is already submitted; submit a correction instead")
-    if row.state == "skipped":
+    if state == "skipped":
         return {"item_id": item_id, "status": "skipped"}
-    conn.execute(
-        text(
-            "UPDATE assignments SET state = 'skipped', finished_at = :now, skip_reason = :r "
-            "WHERE id = :id"
-        ),
-        {"now": now, "r": reason, "id": row.id},
-    )
-    if row.state == "leased":
-        conn.execute(_BUMP_ITEM, {"id": item_id, "dl": -1, "ds": 0, "overlap": project.overlap})
+    hot.run(SKIP_MARK, {"now": now, "r": reason, "id": assignment_id})
+    if state == "leased":
+        hot.run(BUMP_ITEM, {"id": item_id, "dl": -1, "ds": 0, "overlap": project.overlap})
     return {"item_id": item_id, "status": "skipped"}

@@ -20,8 +20,8 @@ annotate = require(PROJECT_ANNOTATE)
 def _next(ctx: AppContext, access: Access, n: int) -> list[dict[str, Any]]:
     assert access.project is not None
     now = ctx.now()
-    with ctx.db.write() as conn:
-        tasks = queue.next_tasks(conn, access.project, access.user_id, n, now)
+    with ctx.db.hot() as hot:
+        tasks = queue.next_tasks(hot, access.project, access.user_id, n, now)
     url_limit = now + ctx.settings.media_url_seconds
     for task in tasks:
         sha = task.pop("media_sha256")
@@ -50,8 +50,8 @@ def _submit(ctx: AppContext, access: Access, entries: list[annotations.Entry]) -
     assert access.project is not None
     for attempt in range(3):
         try:
-            with ctx.db.write() as conn:
-                return annotations.submit(conn, access.project, access.user_id, entries, ctx.now())
+            with ctx.db.hot() as hot:
+                return annotations.submit(hot, access.project, access.user_id, entries, ctx.now())
         except annotations.RetrySubmit:
             if attempt == 2:
                 raise
@@ -81,5 +81,10 @@ async def skip(
 ) -> JSON:
     ctx: AppContext = request.app.state.ctx
     assert access.project is not None
-    project, user_id, now = access.project, access.user_id, ctx.now()
-    return ok(await ctx.write(queue.skip, project, user_id, body.item_id, body.reason, now))
+    return ok(await ctx.db.call(_skip, ctx, access, body.item_id, body.reason))
+
+
+def _skip(ctx: AppContext, access: Access, item_id: int, reason: str) -> dict:
+    assert access.project is not None
+    with ctx.db.hot() as hot:
+        return queue.skip(hot, access.project, access.user_id, item_id, reason, ctx.now())

@@ -1,0 +1,78 @@
+"""The hot path's database access: raw DB-API cursors, statements rendered once per driver.
+
+``next`` and ``submit`` run thousands of times a second, so they skip SQLAlchemy's
+per-statement machinery: a :class:`Sql` is written once with ``:name`` parameters and
+rendered for sqlite3 (which takes ``:name`` itself) and psycopg (``%(name)s``) at import
+time; :class:`Hot` executes it on the driver's cursor and returns plain tuples.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+_PARAM = re.compile(r"(?<![:\w]):(\w+)")
+
+
+class Sql:
+    """One statement, with an optional PostgreSQL variant when the two must differ."""
+
+    __slots__ = ("pg", "sqlite")
+
+    def __init__(self, sqlite: str, pg: str | None = None) -> None:
+        self.sqlite = sqlite
+        source = pg if pg is not None else sqlite
+        self.pg = _PARAM.sub(r"%(\1)s", source.replace("%", "%%"))
+
+
+class Hot:
+    """A raw connection inside one transaction, for one dialect."""
+
+    __slots__ = ("cursor", "dialect", "is_pg")
+
+    def __init__(self, cursor: Any, dialect: str) -> None:
+        self.cursor = cursor
+        self.dialect = dialect
+        self.is_pg = dialect == "postgresql"
+
+    def _sql(self, sql: Sql) -> str:
+        return sql.pg if self.is_pg else sql.sqlite
+
+    def rows(self, sql: Sql, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        self.cursor.execute(self._sql(sql), params)
+        return self.cursor.fetchall()  # type: ignore[no-any-return]
+
+    def one(self, sql: Sql, params: Mapping[str, Any]) -> tuple[Any, ...] | None:
+        self.cursor.execute(self._sql(sql), params)
+        return self.cursor.fetchone()  # type: ignore[no-any-return]
+
+    def run(self, sql: Sql, params: Mapping[str, Any]) -> int:
+        self.cursor.execute(self._sql(sql), params)
+        return int(self.cursor.rowcount)
+
+    def many(
+        self, sql: Sql, params: Sequence[Mapping[str, Any]] | Iterable[Mapping[str, Any]]
+    ) -> None:
+        params = list(params)
+        if len(params) == 1:
+            self.cursor.execute(self._sql(sql), params[0])
+        elif params:
+            self.cursor.executemany(self._sql(sql), params)
+
+    def ids(self, values: Iterable[Any]) -> Any:
+        """A list parameter: a JSON array for SQLite's ``json_each``, a list for PostgreSQL."""
+        values = list(values)
+        if self.is_pg:
+            return values
+        import orjson
+
+        return orjson.dumps(values).decode()
+
+
+def id_list(column: str, param: str) -> tuple[str, str]:
+    """``column IN <list param>`` for SQLite and PostgreSQL."""
+    return (
+        f"{column} IN (SELECT value FROM json_each(:{param}))",
+        f"{column} = ANY(:{param})",
+    )
