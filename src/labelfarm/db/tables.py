@@ -109,6 +109,16 @@ projects = Table(
     Column("lease_seconds", Integer, nullable=False),
     Column("ordering", String(32), nullable=False),
     Column("n_items", Integer, nullable=False, server_default="0"),
+    # quality control (see services/quality*.py): gold mixed in blind at gold_rate;
+    # qualification before real work; annotators below accuracy_floor are paused;
+    # adaptive overlap: items get up to max_overlap labels while below target_confidence
+    Column("gold_rate", Float, nullable=False, server_default="0"),
+    Column("qualification_n", Integer, nullable=False, server_default="0"),
+    Column("qualification_pass", Float, nullable=False, server_default="0.8"),
+    Column("training", Boolean, nullable=False, server_default=text("false")),
+    Column("accuracy_floor", Float, nullable=False, server_default="0"),
+    Column("max_overlap", Integer, nullable=False, server_default="0"),
+    Column("target_confidence", Float, nullable=False, server_default="0.9"),
     Column("created_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
     UniqueConstraint("workspace_id", "name", name="uq_projects_workspace_name"),
@@ -168,8 +178,14 @@ items = Table(
     Column("status", String(16), nullable=False),  # staged | ready
     Column("n_leased", Integer, nullable=False, server_default="0"),
     Column("n_submitted", Integer, nullable=False, server_default="0"),
+    # gold: a known answer, mixed in blind; never open in the ordinary queue
+    Column("is_gold", Boolean, nullable=False, server_default=text("false")),
+    Column("gold", Text, nullable=True),
+    # the derived label, cached when it is recomputed (aggregation / review)
+    Column("label_confidence", Float, nullable=True),
     Column("created_at", Float, nullable=False),
     Index("ix_items_fifo", "project_id", "is_open", "id"),
+    Index("ix_items_gold", "project_id", "is_gold", "id"),
     Index(
         "ix_items_priority",
         "project_id",
@@ -246,6 +262,51 @@ audit_log = Table(
     Column("details", Text, nullable=False),
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
+)
+
+# Each scored gold answer: the evidence behind annotator accuracy estimates.
+gold_results = Table(
+    "gold_results",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("project_id", Integer, ForeignKey("projects.id"), nullable=False),
+    Column("item_id", Integer, ForeignKey("items.id"), nullable=False),
+    Column("user_id", Integer, ForeignKey("users.id"), nullable=False),
+    Column("annotation_id", Integer, ForeignKey("annotations.id"), nullable=False),
+    Column("gold_class", String(200), nullable=True),  # for choice fields: per-class accuracy
+    Column("score", Float, nullable=False),
+    Column("qualification", Boolean, nullable=False, server_default=text("false")),
+    Column("created_at", Float, nullable=False),
+    Index("ix_gold_results_user", "project_id", "user_id"),
+)
+
+# An annotator's standing in a project: qualifying, active or paused (with evidence).
+annotator_status = Table(
+    "annotator_status",
+    metadata,
+    Column("project_id", Integer, ForeignKey("projects.id"), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id"), primary_key=True),
+    Column("state", String(16), nullable=False),  # qualifying | active | paused | failed
+    Column("reason", Text, nullable=False, server_default=""),
+    Column("evidence", Text, nullable=False, server_default="{}"),
+    Column("updated_at", Float, nullable=False),
+)
+
+# A reviewer's decision on an item: accept one annotation, or write the final answer.
+reviews = Table(
+    "reviews",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("project_id", Integer, ForeignKey("projects.id"), nullable=False),
+    Column("item_id", Integer, ForeignKey("items.id"), nullable=False),
+    Column("reviewer_id", Integer, ForeignKey("users.id"), nullable=False),
+    Column("decision", String(16), nullable=False),  # accept | override
+    Column("annotation_id", Integer, ForeignKey("annotations.id"), nullable=True),
+    Column("value", Text, nullable=False),
+    Column("note", Text, nullable=False, server_default=""),
+    Column("created_at", Float, nullable=False),
+    Index("ix_reviews_item", "item_id", "id"),
+    Index("ix_reviews_project", "project_id", "id"),
 )
 
 # One row: the hash and id of the newest audit entry, so a deleted tail is detected too.
