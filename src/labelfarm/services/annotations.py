@@ -20,6 +20,7 @@ from typing import Any
 from labelfarm.db.hot import Hot, Sql, id_list
 from labelfarm.errors import InvalidInput
 from labelfarm.schema import FieldError
+from labelfarm.services import adaptive, gold
 from labelfarm.services.jsonutil import dumps
 from labelfarm.services.projects import Project
 from labelfarm.services.queue import BUMP_ITEM
@@ -94,15 +95,18 @@ def validate_batch(project: Project, batch: Any) -> list[Entry]:
 _a_items = id_list("item_id", "ids")
 _ids = id_list("id", "ids")
 _cids = id_list("client_id", "cids")
+_a_join = id_list("a.item_id", "ids")
 ASSIGNMENTS = Sql(
-    "SELECT item_id, id, state, expires_at FROM assignments "
-    f"WHERE user_id = :u AND project_id = :p AND {_a_items[0]}",
-    "SELECT item_id, id, state, expires_at FROM assignments "
-    f"WHERE user_id = :u AND project_id = :p AND {_a_items[1]} ORDER BY item_id FOR UPDATE",
+    "SELECT a.item_id, a.id, a.state, a.expires_at, i.gold FROM assignments a "
+    f"JOIN items i ON i.id = a.item_id WHERE a.user_id = :u AND a.project_id = :p "
+    f"AND {_a_join[0]}",
+    "SELECT a.item_id, a.id, a.state, a.expires_at, i.gold FROM assignments a "
+    f"JOIN items i ON i.id = a.item_id WHERE a.user_id = :u AND a.project_id = :p "
+    f"AND {_a_join[1]} ORDER BY a.item_id FOR UPDATE OF a",
 )
 KNOWN_ITEMS = Sql(
-    f"SELECT id FROM items WHERE project_id = :p AND status = 'ready' AND {_ids[0]}",
-    f"SELECT id FROM items WHERE project_id = :p AND status = 'ready' AND {_ids[1]}",
+    f"SELECT id, gold FROM items WHERE project_id = :p AND status = 'ready' AND {_ids[0]}",
+    f"SELECT id, gold FROM items WHERE project_id = :p AND status = 'ready' AND {_ids[1]}",
 )
 STORED = Sql(
     "SELECT client_id, id, item_id, status, late_reason FROM annotations "
@@ -163,9 +167,14 @@ def submit(
         r[0]: r
         for r in hot.rows(ASSIGNMENTS, {"u": user_id, "p": project.id, "ids": hot.ids(item_ids)})
     }
+    gold_of = {item: a[4] for item, a in assignments.items() if a[4] is not None}
     unleased = [i for i in item_ids if i not in assignments]
     if unleased:
-        known = {r[0] for r in hot.rows(KNOWN_ITEMS, {"p": project.id, "ids": hot.ids(unleased)})}
+        known = set()
+        for item, gold_answer in hot.rows(KNOWN_ITEMS, {"p": project.id, "ids": hot.ids(unleased)}):
+            known.add(item)
+            if gold_answer is not None:
+                gold_of[item] = gold_answer
         missing = [
             {"index": i, "field": "item_id", "reason": f"no item {e.item_id} in this project"}
             for i, e in enumerate(entries)
@@ -181,7 +190,8 @@ def submit(
         inserted.update(hot.rows(_insert_annotations(len(chunk)), params))
     finished, bumps, new_assignments = [], {}, []
     results: dict[str, dict[str, Any]] = {}
-    for row, effect in zip(plan, _effects(plan, assignments), strict=True):
+    effects = _effects(plan, assignments)
+    for row, effect in zip(plan, effects, strict=True):
         cid = row["client_id"]
         if cid not in inserted:
             continue
@@ -207,10 +217,27 @@ def submit(
         hot.many(
             BUMP_ITEM,
             [
-                {"id": i, "dl": dl, "ds": ds, "overlap": project.overlap}
+                {"id": i, "dl": dl, "ds": ds, **project.open_params}
                 for i, (dl, ds) in sorted(bumps.items())
             ],
         )
+    if bumps and project.adaptive:
+        adaptive.refresh(hot, project, [i for i, (_dl, ds) in bumps.items() if ds])
+    answers = [
+        {
+            "item_id": r["item_id"],
+            "annotation_id": results[r["client_id"]]["annotation_id"],
+            "value": r["value"],
+            "gold": gold_of[r["item_id"]],
+        }
+        for r, effect in zip(plan, effects, strict=True)
+        if r["item_id"] in gold_of and r["client_id"] in results and effect[0] != "none"
+    ]
+    if answers:
+        feedback = gold.record_answers(hot, project, user_id, answers, now)
+        for r in results.values():
+            if r["item_id"] in feedback:
+                r["feedback"] = feedback[r["item_id"]]
     replays = [e.client_id for e in entries if e.client_id not in results]
     if replays:
         for cid, ann_id, item_id, status, reason in hot.rows(

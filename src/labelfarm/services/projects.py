@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import Connection, func, select, text
 from sqlalchemy.exc import IntegrityError
 
 from labelfarm.db.tables import (
@@ -22,7 +22,31 @@ from labelfarm.services import audit
 from labelfarm.services.jsonutil import dumps, loads
 
 ORDERINGS = ("fifo", "priority")
-SETTINGS = ("name", "description", "guidelines", "overlap", "lease_seconds", "ordering")
+
+
+def _whole(lo: int, hi: int) -> Any:
+    return lambda v: isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi
+
+
+def _real(lo: float, hi: float) -> Any:
+    return lambda v: isinstance(v, int | float) and not isinstance(v, bool) and lo <= v <= hi
+
+
+# Workflow and quality settings: name -> (check, what is valid, default)
+RULES: dict[str, tuple[Any, str, Any]] = {
+    "overlap": (_whole(1, 100), "a whole number from 1 to 100", 1),
+    "lease_seconds": (_whole(10, 30 * 86400), "seconds from 10 to 2,592,000", 600),
+    "ordering": (lambda v: v in ORDERINGS, f"one of {list(ORDERINGS)}", "fifo"),
+    "gold_rate": (_real(0, 1), "a share of tasks from 0 to 1", 0.0),
+    "qualification_n": (_whole(0, 1000), "gold items to pass first (0: none)", 0),
+    "qualification_pass": (_real(0, 1), "the mean gold score to pass, from 0 to 1", 0.8),
+    "training": (lambda v: isinstance(v, bool), "true or false", False),
+    "accuracy_floor": (_real(0, 1), "gold accuracy below which to pause (0: never)", 0.0),
+    "max_overlap": (_whole(0, 100), "most labels per item with adaptive overlap (0: off)", 0),
+    "target_confidence": (_real(0.5, 1), "label confidence to stop at, 0.5 to 1", 0.9),
+}
+TEXTS = ("name", "description", "guidelines")
+SETTINGS = (*TEXTS, *RULES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,16 +62,45 @@ class Project:
     ordering: str
     schema: Schema
     has_predictions: bool = False
+    gold_rate: float = 0.0
+    qualification_n: int = 0
+    qualification_pass: float = 0.8
+    training: bool = False
+    accuracy_floor: float = 0.0
+    max_overlap: int = 0
+    target_confidence: float = 0.9
+    guidelines: str = ""
+
+    @property
+    def adaptive(self) -> bool:
+        """Adaptive overlap: ``overlap`` labels at least, up to ``max_overlap``."""
+        return self.max_overlap > self.overlap
+
+    @property
+    def open_params(self) -> dict[str, Any]:
+        """The parameters of :func:`open_expr` for this project."""
+        return open_params(self.overlap, self.max_overlap, self.target_confidence)
+
+    @property
+    def needs_standing(self) -> bool:
+        """Whether annotators' standing (qualification, pause) gates their work."""
+        return self.qualification_n > 0 or self.accuracy_floor > 0
 
 
-def _check_settings(overlap: Any, lease_seconds: Any, ordering: Any) -> None:
-    problems = []
-    if not isinstance(overlap, int) or isinstance(overlap, bool) or not 1 <= overlap <= 100:
-        problems.append({"field": "overlap", "reason": "a whole number from 1 to 100"})
-    if not isinstance(lease_seconds, int) or not 10 <= lease_seconds <= 30 * 86400:
-        problems.append({"field": "lease_seconds", "reason": "seconds from 10 to 2,592,000"})
-    if ordering not in ORDERINGS:
-        problems.append({"field": "ordering", "reason": f"one of {list(ORDERINGS)}"})
+def _check_settings(values: dict[str, Any]) -> None:
+    problems = [
+        {"field": k, "reason": RULES[k][1]}
+        for k, v in values.items()
+        if k in RULES and not RULES[k][0](v)
+    ]
+    if (
+        not problems
+        and values.get("max_overlap", 0)
+        and values["max_overlap"] < values.get("overlap", 1)
+    ):
+        problems.append(
+            {"field": "max_overlap", "reason": "must be 0 (off) or at least the overlap"}
+        )
     if problems:
         raise InvalidInput("invalid project settings", problems)
 
@@ -67,15 +120,21 @@ def create_project(
     schema: dict[str, Any] | str,
     now: float,
     actor_id: int | None,
-    overlap: int = 1,
-    lease_seconds: int = 600,
-    ordering: str = "fifo",
     description: str = "",
     guidelines: str = "",
+    **settings: Any,
 ) -> dict[str, Any]:
+    """A new project; ``settings`` are workflow and quality settings (see ``RULES``)."""
     if not name or not name.strip():
         raise InvalidInput("a project needs a name", [{"field": "name"}])
-    _check_settings(overlap, lease_seconds, ordering)
+    unknown = set(settings) - set(RULES)
+    if unknown:
+        raise InvalidInput(
+            f"unknown setting(s) {sorted(unknown)}; valid: {sorted(RULES)}",
+            [{"field": k, "reason": "unknown setting"} for k in sorted(unknown)],
+        )
+    values = {k: settings.get(k, default) for k, (_c, _w, default) in RULES.items()}
+    _check_settings(values)
     raw = _schema_dict(schema)
     try:
         pid = conn.execute(
@@ -86,9 +145,7 @@ def create_project(
                 description=description,
                 guidelines=guidelines,
                 schema_version=1,
-                overlap=overlap,
-                lease_seconds=lease_seconds,
-                ordering=ordering,
+                **values,
                 created_at=now,
                 updated_at=now,
             )
@@ -140,6 +197,14 @@ def load_project(conn: Connection, project_id: int) -> Project:
         lease_seconds=row["lease_seconds"],
         ordering=row["ordering"],
         schema=compile_schema(row["schema"]),
+        gold_rate=row["gold_rate"],
+        qualification_n=row["qualification_n"],
+        qualification_pass=row["qualification_pass"],
+        training=bool(row["training"]),
+        accuracy_floor=row["accuracy_floor"],
+        max_overlap=row["max_overlap"],
+        target_confidence=row["target_confidence"],
+        guidelines=row["guidelines"],
         has_predictions=conn.execute(
             select(predictions.c.id).where(predictions.c.project_id == project_id).limit(1)
         ).first()
@@ -179,8 +244,7 @@ def update_settings(
             [{"field": k, "reason": "unknown setting"} for k in sorted(unknown)],
         )
     current = get_project_dict(conn, project_id)
-    merged = {k: changes.get(k, current[k]) for k in SETTINGS}
-    _check_settings(merged["overlap"], merged["lease_seconds"], merged["ordering"])
+    _check_settings({k: changes.get(k, current[k]) for k in RULES})
     values: dict[str, Any] = {k: v for k, v in changes.items() if k in SETTINGS}
     if "schema" in changes:
         raw = _schema_dict(changes["schema"])
@@ -196,8 +260,8 @@ def update_settings(
         return current
     values["updated_at"] = now
     conn.execute(projects.update().where(projects.c.id == project_id).values(**values))
-    if "overlap" in values and values["overlap"] != current["overlap"]:
-        reopen_items(conn, project_id, values["overlap"])
+    if any(k in values and values[k] != current[k] for k in OPENNESS):
+        reopen_items(conn, project_id)
     audit.record(
         conn,
         action="project.settings",
@@ -214,12 +278,41 @@ def update_settings(
     return get_project_dict(conn, project_id)
 
 
-def reopen_items(conn: Connection, project_id: int, overlap: int) -> None:
-    """Recompute which items are open after the overlap changed."""
+def open_expr(dl: str = "0", ds: str = "0", conf: str = "COALESCE(label_confidence, 0)") -> str:
+    """SQL for ``items.is_open`` after changing the counters by ``dl`` and ``ds``.
+
+    Open means: not gold (gold is served by its own path), and either below the minimum
+    overlap counting live leases and submissions, or, with adaptive overlap, nothing in
+    flight, below ``max_overlap`` and the label's confidence below the target.
+    Parameters: ``:overlap``, ``:max_overlap`` (0 when adaptive overlap is off), ``:target``;
+    ``conf`` is the confidence to compare (SET clauses see the old column values).
+    """
+    n = f"(n_leased + {dl} + n_submitted + {ds})"
+    return (
+        f"(is_gold = false AND ({n} < :overlap OR ((n_leased + {dl}) = 0 AND "
+        f"(n_submitted + {ds}) < :max_overlap AND {conf} < :target)))"
+    )
+
+
+OPENNESS = ("overlap", "max_overlap", "target_confidence")
+
+
+def open_params(overlap: int, max_overlap: int, target: float) -> dict[str, Any]:
+    return {
+        "overlap": overlap,
+        "max_overlap": max_overlap if max_overlap > overlap else 0,
+        "target": target,
+    }
+
+
+def reopen_items(conn: Connection, project_id: int) -> None:
+    """Recompute which items are open after the overlap settings changed."""
+    p = get_project_dict(conn, project_id)
     conn.execute(
-        update(items)
-        .where(items.c.project_id == project_id, items.c.status == "ready")
-        .values(is_open=(items.c.n_leased + items.c.n_submitted) < overlap)
+        text(
+            f"UPDATE items SET is_open = {open_expr()} WHERE project_id = :p AND status = 'ready'"
+        ),
+        {"p": project_id, **open_params(p["overlap"], p["max_overlap"], p["target_confidence"])},
     )
 
 

@@ -20,13 +20,17 @@ every statement is an index range scan.
 
 from __future__ import annotations
 
+import random
 from collections import Counter
 from typing import Any
 
 from labelfarm.db.hot import Hot, Sql, id_list
 from labelfarm.errors import Conflict, InvalidInput, NotFound
+from labelfarm.services import gold
 from labelfarm.services.jsonutil import loads
-from labelfarm.services.projects import Project
+from labelfarm.services.projects import Project, open_expr
+
+_rng = random.Random()
 
 RECLAIM_BATCH = 500
 
@@ -55,11 +59,10 @@ MARK_EXPIRED = Sql(
 # Counter changes keep is_open true to its definition in the same statement.
 BUMP_ITEM = Sql(
     "UPDATE items SET n_leased = n_leased + :dl, n_submitted = n_submitted + :ds, "
-    "is_open = (n_leased + :dl + n_submitted + :ds) < :overlap WHERE id = :id"
+    f"is_open = {open_expr(':dl', ':ds')} WHERE id = :id"
 )
 LEASE_ITEMS = Sql(
-    "UPDATE items SET n_leased = n_leased + 1, is_open = (n_leased + 1 + n_submitted) < :overlap "
-    f"WHERE {_in_ids[0]}"
+    f"UPDATE items SET n_leased = n_leased + 1, is_open = {open_expr('1')} WHERE {_in_ids[0]}"
 )
 INSERT_LEASE = Sql(
     "INSERT INTO assignments (project_id, item_id, user_id, state, leased_at, expires_at) "
@@ -85,8 +88,8 @@ def _candidates(ordering: str) -> Sql:
         f"ORDER BY {_ORDER[ordering]} LIMIT :n FOR UPDATE OF i SKIP LOCKED), "
         "ins AS (INSERT INTO assignments (project_id, item_id, user_id, state, leased_at, "
         "expires_at) SELECT :p, id, :u, 'leased', :now, :exp FROM cand), "
-        "upd AS (UPDATE items SET n_leased = items.n_leased + 1, "
-        "is_open = (items.n_leased + 1 + items.n_submitted) < :overlap "
+        "upd AS (UPDATE items SET n_leased = n_leased + 1, "
+        f"is_open = {open_expr('1')} "
         "FROM cand WHERE items.id = cand.id) "
         "SELECT id, data, media_sha256, priority, deadline_key FROM cand"
     )
@@ -111,7 +114,7 @@ def reclaim_expired(hot: Hot, project: Project, now: float) -> int:
     hot.many(
         BUMP_ITEM,
         [
-            {"id": item_id, "dl": -k, "ds": 0, "overlap": project.overlap}
+            {"id": item_id, "dl": -k, "ds": 0, **project.open_params}
             for item_id, k in sorted(per_item.items())
         ],
     )
@@ -119,17 +122,38 @@ def reclaim_expired(hot: Hot, project: Project, now: float) -> int:
 
 
 def next_tasks(
-    hot: Hot, project: Project, user_id: int, n: int, now: float
+    hot: Hot,
+    project: Project,
+    user_id: int,
+    n: int,
+    now: float,
+    rng: random.Random | None = None,
 ) -> list[dict[str, Any]]:
     """Lease up to ``n`` tasks to ``user_id``; live leases the user holds come back first.
 
     Returns ``[{"item_id", "data", "media_sha256", "lease_expires_at", "prediction"}]``.
+    Gold items are mixed in blind at the project's ``gold_rate`` (``rng`` decides); an
+    annotator still qualifying gets only gold, a paused or failed one gets nothing.
     """
     if not 1 <= n <= 1000:
         raise InvalidInput("n must be from 1 to 1000", [{"field": "n"}])
     reclaim_expired(hot, project, now)
+    n_gold = 0
+    if project.needs_standing:
+        standing = gold.standing(hot, project, user_id, now)
+        if standing.state in ("paused", "failed"):
+            return []
+        if standing.state == "qualifying":  # only gold until the qualification is done
+            n = min(n, max(0, project.qualification_n - standing.qualification_done))
+            n_gold = n
     tasks = [_task(*r) for r in hot.rows(HELD, {"u": user_id, "p": project.id, "now": now, "n": n})]
     need = n - len(tasks)
+    if need > 0 and (n_gold or project.gold_rate > 0):
+        rng = rng or _rng
+        k = need if n_gold else sum(rng.random() < project.gold_rate for _ in range(need))
+        picked = gold.pick_gold(hot, project, user_id, k, now, rng)
+        tasks.extend(_task(r[0], r[1], r[2], now + project.lease_seconds) for r in picked)
+        need = 0 if n_gold else need - len(picked)
     if need > 0:
         expires = now + project.lease_seconds
         params = {
@@ -139,7 +163,7 @@ def next_tasks(
             "n": need,
             "now": now,
             "exp": expires,
-            "overlap": project.overlap,
+            **project.open_params,
         }
         rows = hot.rows(CANDIDATES[project.ordering], params)
         if rows and not hot.is_pg:  # PostgreSQL leased them in the same statement
@@ -150,7 +174,7 @@ def next_tasks(
                     for r in rows
                 ],
             )
-            hot.run(LEASE_ITEMS, {"ids": hot.ids(r[0] for r in rows), "overlap": project.overlap})
+            hot.run(LEASE_ITEMS, {"ids": hot.ids(r[0] for r in rows), **project.open_params})
         elif rows:
             rows.sort(key=_SORT_KEY[project.ordering])
         tasks.extend(_task(r[0], r[1], r[2], expires) for r in rows)
@@ -212,5 +236,5 @@ def skip(
         return {"item_id": item_id, "status": "skipped"}
     hot.run(SKIP_MARK, {"now": now, "r": reason, "id": assignment_id})
     if state == "leased":
-        hot.run(BUMP_ITEM, {"id": item_id, "dl": -1, "ds": 0, "overlap": project.overlap})
+        hot.run(BUMP_ITEM, {"id": item_id, "dl": -1, "ds": 0, **project.open_params})
     return {"item_id": item_id, "status": "skipped"}

@@ -47,12 +47,24 @@ class SiteCreate(Body):
     name: str
 
 
-class ProjectCreate(Body):
+class ProjectSettings(Body):
+    """Workflow and quality settings; see ``services.projects.RULES`` for what is valid."""
+
+    overlap: int = Field(default=1, description="labels per item (the minimum, if adaptive)")
+    lease_seconds: int = 600
+    ordering: str = Field(default="fifo", description="fifo or priority")
+    gold_rate: float = Field(default=0.0, description="share of tasks that are gold, blind")
+    qualification_n: int = Field(default=0, description="gold items to pass before real work")
+    qualification_pass: float = 0.8
+    training: bool = Field(default=False, description="show the answer after each gold item")
+    accuracy_floor: float = Field(default=0.0, description="pause annotators below this")
+    max_overlap: int = Field(default=0, description="adaptive overlap: most labels per item")
+    target_confidence: float = Field(default=0.9, description="adaptive overlap: stop here")
+
+
+class ProjectCreate(ProjectSettings):
     name: str
     schema_: dict[str, Any] | str = Field(alias="schema")
-    overlap: int = 1
-    lease_seconds: int = 600
-    ordering: str = "fifo"
     description: str = ""
     guidelines: str = ""
 
@@ -60,11 +72,23 @@ class ProjectCreate(Body):
 class ProjectUpdate(Body):
     name: str | None = None
     schema_: dict[str, Any] | str | None = Field(default=None, alias="schema")
+    description: str | None = None
+    guidelines: str | None = None
     overlap: int | None = None
     lease_seconds: int | None = None
     ordering: str | None = None
-    description: str | None = None
-    guidelines: str | None = None
+    gold_rate: float | None = None
+    qualification_n: int | None = None
+    qualification_pass: float | None = None
+    training: bool | None = None
+    accuracy_floor: float | None = None
+    max_overlap: int | None = None
+    target_confidence: float | None = None
+
+
+class StandingBody(Body):
+    state: str = Field(description="active (resume a paused annotator) or paused")
+    reason: str = ""
 
 
 class NextBody(Body):

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 
-from labelfarm.services import annotations, queue
+from labelfarm.services import annotations, gold, queue
 from labelfarm.services.jsonutil import iso
 from labelfarm.web.context import AppContext
 from labelfarm.web.policies import PROJECT_ANNOTATE, Access, require
@@ -17,11 +17,15 @@ router = APIRouter(prefix="/api/v1/projects/{project_id}", tags=["annotate"])
 annotate = require(PROJECT_ANNOTATE)
 
 
-def _next(ctx: AppContext, access: Access, n: int) -> list[dict[str, Any]]:
-    assert access.project is not None
+def _next(ctx: AppContext, access: Access, n: int) -> dict[str, Any]:
+    project = access.project
+    assert project is not None
     now = ctx.now()
     with ctx.db.hot() as hot:
-        tasks = queue.next_tasks(hot, access.project, access.user_id, n, now)
+        tasks = queue.next_tasks(hot, project, access.user_id, n, now)
+        standing = (
+            gold.standing(hot, project, access.user_id, now) if project.needs_standing else None
+        )
     url_limit = now + ctx.settings.media_url_seconds
     for task in tasks:
         sha = task.pop("media_sha256")
@@ -30,7 +34,10 @@ def _next(ctx: AppContext, access: Access, n: int) -> list[dict[str, Any]]:
             ctx.media.sign(sha, access.user_id, min(expires, url_limit)) if sha else None
         )
         task["lease_expires_at"] = iso(expires)
-    return tasks
+    out: dict[str, Any] = {"tasks": tasks}
+    if standing is not None:
+        out["annotator"] = standing.to_dict(project)
+    return out
 
 
 @router.post("/next")
@@ -40,10 +47,14 @@ async def next_tasks(
     body: NextBody,
     access: Annotated[Access, Depends(annotate)],
 ) -> JSON:
-    """Lease up to ``n`` tasks (live leases the caller holds come back first)."""
+    """Lease up to ``n`` tasks (live leases the caller holds come back first).
+
+    In a project with qualification or an accuracy floor, ``annotator`` tells the caller's
+    standing (qualifying with progress, active, paused or failed with the reason).
+    """
     ctx: AppContext = request.app.state.ctx
     n = min(body.n, ctx.settings.max_next_tasks)
-    return ok({"tasks": await ctx.db.call(_next, ctx, access, n)})
+    return ok(await ctx.db.call(_next, ctx, access, n))
 
 
 def _submit(ctx: AppContext, access: Access, entries: list[annotations.Entry]) -> list[dict]:

@@ -6,9 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 
-from labelfarm.services import projects
+from labelfarm.services import projects, standing
 from labelfarm.web.context import AppContext
 from labelfarm.web.policies import (
+    PROJECT_ITEMS,
     PROJECT_MANAGE,
     PROJECT_PROGRESS,
     PROJECT_READ,
@@ -18,7 +19,7 @@ from labelfarm.web.policies import (
     require,
 )
 from labelfarm.web.responses import JSON, ok
-from labelfarm.web.schemas import ProjectCreate, ProjectUpdate
+from labelfarm.web.schemas import ProjectCreate, ProjectUpdate, StandingBody
 
 router = APIRouter(prefix="/api/v1", tags=["projects"])
 
@@ -51,11 +52,9 @@ async def create_project(
         schema=body.schema_,
         now=ctx.now(),
         actor_id=access.user_id,
-        overlap=body.overlap,
-        lease_seconds=body.lease_seconds,
-        ordering=body.ordering,
         description=body.description,
         guidelines=body.guidelines,
+        **body.model_dump(include=set(projects.RULES)),
     )
     return ok(project, 201)
 
@@ -100,3 +99,36 @@ async def progress(
 ) -> JSON:
     ctx = _ctx(request)
     return ok(await ctx.read(projects.progress, project_id, ctx.now()))
+
+
+@router.get("/projects/{project_id}/annotators")
+async def annotator_standing(
+    request: Request,
+    project_id: int,
+    access: Annotated[Access, Depends(require(PROJECT_ITEMS))],
+) -> JSON:
+    """Each annotator's standing in the project (qualifying, active, paused, failed)."""
+    return ok({"annotators": await _ctx(request).read(standing.list_standing, project_id)})
+
+
+@router.put("/projects/{project_id}/annotators/{user_id}")
+async def set_annotator_standing(
+    request: Request,
+    project_id: int,
+    user_id: int,
+    body: StandingBody,
+    access: Annotated[Access, Depends(require(PROJECT_MANAGE))],
+) -> JSON:
+    """Resume a paused annotator, or pause one, with a reason (audited)."""
+    ctx = _ctx(request)
+    result = await ctx.write(
+        standing.set_standing,
+        project_id=project_id,
+        user_id=user_id,
+        state=body.state,
+        reason=body.reason,
+        now=ctx.now(),
+        actor_id=access.user_id,
+        workspace_id=access.workspace_id,
+    )
+    return ok(result)

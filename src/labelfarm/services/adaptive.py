@@ -1,0 +1,113 @@
+"""Adaptive overlap: after each new label, how sure is the item's label?
+
+A project with ``max_overlap > overlap`` asks for ``overlap`` labels per item at least;
+once an item has them, its label confidence is computed and stored, and the item stays
+open for one more annotator at a time while the confidence is below the project's
+``target_confidence``, up to ``max_overlap`` labels (``projects.open_expr``).
+
+The confidence of a ``choice`` field is the posterior of the winning class under a
+one-coin annotator model: each annotator is right with their estimated accuracy (the
+Beta-posterior mean of their gold scores, shrunk towards a prior of 0.8 for annotators
+with little gold) and otherwise picks uniformly among the other classes. The item's
+confidence is its least sure field; other field types use their aggregator's confidence
+once they have two labels.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from labelfarm.db.hot import Hot, Sql, id_list
+from labelfarm.services.jsonutil import loads
+from labelfarm.services.projects import Project, open_expr
+
+PRIOR_ACCURACY = 0.8
+PRIOR_WEIGHT = 4.0  # pseudo-answers behind the prior
+
+_items = id_list("id", "ids")
+_ann_items = id_list("item_id", "ids")
+_users = id_list("user_id", "users")
+COUNTS = Sql(
+    f"SELECT id, n_submitted FROM items WHERE {_items[0]}",
+    f"SELECT id, n_submitted FROM items WHERE {_items[1]}",
+)
+ANNOTATIONS = Sql(
+    f"SELECT item_id, user_id, value FROM annotations WHERE {_ann_items[0]} ORDER BY id",
+    f"SELECT item_id, user_id, value FROM annotations WHERE {_ann_items[1]} ORDER BY id",
+)
+ACCURACY = Sql(
+    "SELECT user_id, COUNT(*), SUM(score) FROM gold_results "
+    f"WHERE project_id = :p AND {_users[0]} GROUP BY user_id",
+    "SELECT user_id, COUNT(*), SUM(score) FROM gold_results "
+    f"WHERE project_id = :p AND {_users[1]} GROUP BY user_id",
+)
+SET_CONFIDENCE = Sql(
+    f"UPDATE items SET label_confidence = :c, is_open = {open_expr(conf=':c')} WHERE id = :id"
+)
+
+
+def choice_posterior(labels: Sequence[tuple[str, float]], n_classes: int) -> float:
+    """Posterior of the most likely class given (label, annotator accuracy) pairs."""
+    if not labels:
+        return 0.0
+    k = max(n_classes, 2)
+    scores: dict[str, float] = {}
+    for candidate in {label for label, _ in labels}:
+        log_p = 0.0
+        for label, acc in labels:
+            acc = min(max(acc, 1e-3), 1 - 1e-3)
+            log_p += math.log(acc) if label == candidate else math.log((1 - acc) / (k - 1))
+        scores[candidate] = log_p
+    # classes nobody chose share the rest of the mass
+    unseen = k - len(scores)
+    unseen_log = sum(math.log((1 - min(max(a, 1e-3), 1 - 1e-3)) / (k - 1)) for _, a in labels)
+    top = max(scores.values())
+    z = sum(math.exp(v - top) for v in scores.values()) + unseen * math.exp(unseen_log - top)
+    return 1.0 / z
+
+
+def item_confidence(
+    project: Project, latest: Sequence[tuple[int, dict[str, Any]]], accuracy: dict[int, float]
+) -> float:
+    """The least sure field's confidence, given each annotator's newest value."""
+    confidences = []
+    for f in project.schema.fields:
+        values = [(u, v[f.name]) for u, v in latest if f.name in v]
+        if not values:
+            continue
+        if f.type_name == "choice":
+            pairs = [(str(v), accuracy.get(u, PRIOR_ACCURACY)) for u, v in values]
+            confidences.append(choice_posterior(pairs, len(getattr(f, "options", []))))
+        elif len(values) < 2:
+            confidences.append(0.5)
+        else:
+            confidences.append(float(f.aggregate([v for _, v in values])[1]))
+    return min(confidences) if confidences else 0.0
+
+
+def refresh(hot: Hot, project: Project, item_ids: Sequence[int]) -> None:
+    """Recompute the confidence (and openness) of items that reached their minimum labels."""
+    ready = [i for i, n in hot.rows(COUNTS, {"ids": hot.ids(item_ids)}) if n >= project.overlap]
+    if not ready:
+        return
+    latest: dict[int, dict[int, dict[str, Any]]] = {}
+    for item_id, user_id, value in hot.rows(ANNOTATIONS, {"ids": hot.ids(ready)}):
+        latest.setdefault(item_id, {})[user_id] = loads(value)  # newest wins (ordered by id)
+    users = sorted({u for per in latest.values() for u in per})
+    accuracy = {
+        u: (PRIOR_ACCURACY * PRIOR_WEIGHT + float(s)) / (PRIOR_WEIGHT + int(n))
+        for u, n, s in hot.rows(ACCURACY, {"p": project.id, "users": hot.ids(users)})
+    }
+    hot.many(
+        SET_CONFIDENCE,
+        [
+            {
+                "id": item_id,
+                "c": item_confidence(project, list(per.items()), accuracy),
+                **project.open_params,
+            }
+            for item_id, per in sorted(latest.items())
+        ],
+    )

@@ -1,0 +1,147 @@
+"""Gold tasks (blind), qualification, training feedback, pausing, adaptive overlap."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from labelfarm.services.imports import import_items
+from labelfarm.services.jsonutil import dumps
+
+SCHEMA = {"fields": [{"name": "label", "type": "choice", "options": ["a", "b", "c", "d"]}]}
+
+
+def _load(world, project, tmp_path: Path, n_plain: int, golds: list[str]) -> None:
+    rows = [{"data": {"text": f"plain {i}"}} for i in range(n_plain)]
+    rows += [{"data": {"text": f"gold {i}"}, "gold": {"label": g}} for i, g in enumerate(golds)]
+    path = tmp_path / f"{uuid.uuid4().hex}.jsonl"
+    path.write_text("".join(dumps(r) + "\n" for r in rows))
+    import_items(
+        world.db, project, path, "jsonl", media=world.ctx.media, now=world.clock(), user_id=None
+    )
+
+
+def _answer(client, project_id, tasks, pick) -> list[dict]:
+    return client.submit(
+        project_id,
+        [
+            {"id": uuid.uuid4().hex, "item_id": t["item_id"], "value": {"label": pick(t)}}
+            for t in tasks
+        ],
+    )
+
+
+def _truth(t: dict) -> str:
+    """The gold answer, known to the test (gold items are 'gold i' with answers a, b, c, ...)."""
+    text_ = t["data"]["text"]
+    return "abcd"[int(text_.split()[1]) % 4] if text_.startswith("gold") else "a"
+
+
+@pytest.fixture
+def ws(world):
+    return world.workspace()
+
+
+def test_gold_never_enters_the_ordinary_queue(world, ws, tmp_path):
+    project = world.project(ws, schema=SCHEMA, overlap=5)
+    _load(world, project, tmp_path, 3, ["a", "b"])
+    ann = world.user("ann", role="annotator", workspace=ws)["client"]
+    got = [t["data"]["text"] for t in ann.next(project.id, n=10)]
+    assert got == ["plain 0", "plain 1", "plain 2"]
+
+
+def test_gold_is_mixed_in_blind(world, ws, tmp_path):
+    project = world.project(ws, schema=SCHEMA, gold_rate=1.0)
+    _load(world, project, tmp_path, 2, ["a", "b", "c"])
+    ann = world.user("ann", role="annotator", workspace=ws)["client"]
+    tasks = ann.next(project.id, n=5)
+    texts = sorted(t["data"]["text"] for t in tasks)
+    assert texts == ["gold 0", "gold 1", "gold 2", "plain 0", "plain 1"]  # gold first, then fill
+    plain = next(t for t in tasks if t["data"]["text"].startswith("plain"))
+    golden = next(t for t in tasks if t["data"]["text"].startswith("gold"))
+    assert set(plain) == set(golden)  # nothing tells them apart
+    results = _answer(ann, project.id, tasks, _truth)
+    assert all("feedback" not in r for r in results)  # not in training mode
+    with world.db.read() as conn:
+        scores = conn.execute(text("SELECT score FROM gold_results ORDER BY id")).scalars().all()
+    assert scores == [1.0, 1.0, 1.0]
+
+
+def test_qualification_then_work_or_stop(world, ws, tmp_path):
+    project = world.project(
+        ws,
+        schema=SCHEMA,
+        qualification_n=3,
+        qualification_pass=0.6,
+        training=True,
+        guidelines="Pick the letter.",
+    )
+    _load(world, project, tmp_path, 4, ["a", "b", "c", "d"])
+    good = world.user("good", role="annotator", workspace=ws)["client"]
+    bad = world.user("bad", role="annotator", workspace=ws)["client"]
+
+    first = good.request("POST", f"/projects/{project.id}/next", json={"n": 10})
+    assert first["annotator"] == {"state": "qualifying", "qualification": {"done": 0, "of": 3}}
+    assert len(first["tasks"]) == 3
+    assert all(t["data"]["text"].startswith("gold") for t in first["tasks"])
+    results = _answer(good, project.id, first["tasks"], _truth)
+    assert all(r["feedback"]["correct"] for r in results)
+    assert results[0]["feedback"]["guidelines"] == "Pick the letter."
+    after = good.request("POST", f"/projects/{project.id}/next", json={"n": 10})
+    assert after["annotator"] == {"state": "active"}
+    assert all(t["data"]["text"].startswith("plain") for t in after["tasks"])
+
+    tasks = bad.next(project.id, n=10)
+    results = _answer(bad, project.id, tasks, lambda t: "d" if _truth(t) != "d" else "a")
+    assert results[0]["feedback"]["correct"] is False
+    assert results[0]["feedback"]["answer"] == {"label": _truth(tasks[0])}
+    stopped = bad.request("POST", f"/projects/{project.id}/next", json={"n": 10})
+    assert stopped["tasks"] == [] and stopped["annotator"]["state"] == "failed"
+
+
+def test_annotators_below_the_floor_are_paused_with_evidence(world, ws, tmp_path):
+    project = world.project(ws, schema=SCHEMA, gold_rate=1.0, accuracy_floor=0.6)
+    _load(world, project, tmp_path, 0, ["a"] * 8)
+    sloppy = world.user("sloppy", role="annotator", workspace=ws)
+    manager = world.user("boss", role="manager", workspace=ws)["client"]
+    for _ in range(2):  # 3 wrong, then 3 more wrong: paused once there is enough evidence
+        tasks = sloppy["client"].next(project.id, n=3)
+        _answer(sloppy["client"], project.id, tasks, lambda t: "b")
+    reply = sloppy["client"].request("POST", f"/projects/{project.id}/next", json={"n": 1})
+    assert reply["tasks"] == [] and reply["annotator"]["state"] == "paused"
+    listed = manager.request("GET", f"/projects/{project.id}/annotators")["annotators"]
+    entry = next(a for a in listed if a["user_id"] == sloppy["id"])
+    assert entry["state"] == "paused" and entry["evidence"]["gold_answers"] == 6
+    lo, hi = entry["evidence"]["credible_90"]
+    assert lo < entry["evidence"]["accuracy_mean"] < hi < 0.6
+    manager.request(
+        "PUT",
+        f"/projects/{project.id}/annotators/{sloppy['id']}",
+        json={"state": "active", "reason": "retrained"},
+    )
+    assert sloppy["client"].next(project.id, n=1) != []
+
+
+def test_adaptive_overlap_asks_for_more_labels_only_while_unsure(world, ws, tmp_path):
+    project = world.project(ws, schema=SCHEMA, overlap=1, max_overlap=3, target_confidence=0.9)
+    _load(world, project, tmp_path, 2, [])
+    a, b, c, d = (
+        world.user(n, role="annotator", workspace=ws)["client"]
+        for n in ("ann-w", "ann-x", "ann-y", "ann-z")
+    )
+    first = a.next(project.id, n=2)
+    _answer(a, project.id, first, lambda t: "a" if t["item_id"] == 1 else "b")
+    # one label (accuracy 0.8 assumed) is not enough: both items open for one more annotator
+    assert sorted(t["item_id"] for t in b.next(project.id, n=2)) == [1, 2]
+    assert c.next(project.id, n=2) == []  # one extra annotator at a time
+    _answer(b, project.id, [{"item_id": 1}, {"item_id": 2}], lambda t: "a")
+    # item 1: two agreeing labels -> sure, closed; item 2: a vs b -> still unsure, open
+    assert [t["item_id"] for t in c.next(project.id, n=2)] == [2]
+    _answer(c, project.id, [{"item_id": 2}], lambda t: "a")
+    assert d.next(project.id, n=2) == []  # item 2 reached max_overlap
+    with world.db.read() as conn:
+        conf = dict(conn.execute(text("SELECT id, label_confidence FROM items")).all())
+    assert conf[1] > 0.9 and conf[2] > 0.9
