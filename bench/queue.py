@@ -153,6 +153,7 @@ def measure(target: Target, plan: Plan, results: Results, compare_clients: bool)
                 target.import_items(project_id, plan.small_items)
                 load = run_load(target, project_id, tokens[:c], plan, other, plan.small_items)
                 results.add_load(p, "small", plan.small_items, load, rss.take(), tag=other)
+                console.log(f"{p}: C={c} with {other}: {load['cycles_per_s']:.1f} cycles/s")
         if plan.large_items:
             measure_large(target, plan, tokens, rss, results)
         with timed() as fill:
@@ -175,6 +176,7 @@ def measure_large(
     console.log(f"{p}: imported {plan.large_items:,} items in {import_s:.1f} s")
     load = run_load(target, project_id, tokens[:c], plan, plan.client, plan.large_items)
     results.add_load(p, "large", plan.large_items, load, rss.take())
+    console.log(f"{p}: C={c} on {plan.large_items:,} items: {load['cycles_per_s']:.1f} cycles/s")
 
 
 def run_target(target: Target, plan: Plan, results: Results, compare_clients: bool) -> bool:

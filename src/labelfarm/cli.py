@@ -175,13 +175,18 @@ def export(
 ) -> None:
     """Export a project's items, annotations and current labels, streamed."""
     from labelfarm.services.exports import export_stream
+    from labelfarm.services.media import MediaStore
     from labelfarm.services.projects import load_project
 
-    db = _db()
+    settings = Settings()
+    db = _db(settings)
+    media = MediaStore(settings.resolved_media_root, settings.resolved_secret_key)
     try:
         with db.read() as conn:
             project = load_project(conn, project_id)
-        chunks, _ = export_stream(db, project, format, now=time.time(), actor_id=None)
+        chunks, _ = export_stream(
+            db, project, format, now=time.time(), actor_id=None, media=media
+        )
         sink = sys.stdout.buffer if str(out) == "-" else out.open("wb")
         n = 0
         with sink, _progress() as bar:

@@ -317,3 +317,16 @@ audit_head = Table(
     Column("last_id", Integer, nullable=False),
     Column("hash", String(64), nullable=False),
 )
+
+# Fitted annotator models per project and field (services/aggregation.py): Dawid-Skene
+# confusion matrices for choice fields, gold-based weights for the others. A cache, refitted
+# on demand; the item labels derived from it are recomputed, never edited by hand.
+annotator_models = Table(
+    "annotator_models",
+    metadata,
+    Column("project_id", Integer, ForeignKey("projects.id"), primary_key=True),
+    Column("field", String(64), primary_key=True),
+    Column("model", Text, nullable=False),
+    Column("n_annotations", Integer, nullable=False),
+    Column("fitted_at", Float, nullable=False),
+)

@@ -1,12 +1,13 @@
 """Importers and exporters, one module per format, registered by name.
 
     reader("jsonl")(source) -> iterator of (location, ItemRecord | list[RowProblem])
-    writer("csv")(records, schema) -> iterator of bytes
+    writer("csv")(records, schema, ctx) -> iterator of bytes
 
 Importing a module registers its formats; :func:`load_builtin` imports them all.
 """
 
 from labelfarm.formats.registry import (
+    ExportContext,
     ExportRecord,
     ImportSource,
     ItemRecord,
@@ -17,10 +18,12 @@ from labelfarm.formats.registry import (
     register_reader,
     register_writer,
     writer,
+    writer_extension,
     writer_names,
 )
 
 __all__ = [
+    "ExportContext",
     "ExportRecord",
     "ImportSource",
     "ItemRecord",
@@ -31,5 +34,6 @@ __all__ = [
     "register_reader",
     "register_writer",
     "writer",
+    "writer_extension",
     "writer_names",
 ]

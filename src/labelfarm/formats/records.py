@@ -2,7 +2,8 @@
 
 Reserved keys: ``data`` (the item's data; without it every other key is data),
 ``external_id`` (or ``id``), ``priority``, ``deadline`` (ISO-8601), ``media`` (a file path
-relative to the imported file), ``prediction`` / ``predictions`` (model output to pre-fill).
+relative to the imported file), ``prediction`` / ``predictions`` (model output to pre-fill),
+``gold`` (the known answer: the item becomes a gold task, mixed in blind).
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from labelfarm.schema import FieldError, Schema
 from labelfarm.services.jsonutil import parse_time
 
 RESERVED = frozenset(
-    {"data", "external_id", "id", "priority", "deadline", "media", "prediction", "predictions"}
+    {"data", "external_id", "id", "priority", "deadline", "media", "prediction", "predictions",
+     "gold"}
 )
 
 
@@ -36,6 +38,8 @@ def record_from_object(
             bad(key, f"unknown field; with 'data', the other keys must be {sorted(RESERVED)}")
     else:
         data = {k: v for k, v in obj.items() if k not in RESERVED}
+    if isinstance(data, dict) and not data:
+        bad("data", "the item has no data")
     for key, reason in schema.validate_data(data):
         bad(f"data.{key}" if key != "data" else "data", reason)
     record = ItemRecord(data=data if isinstance(data, dict) else {})
@@ -65,6 +69,11 @@ def record_from_object(
     else:
         for i, pred in enumerate(preds):
             _prediction(pred, f"predictions[{i}]", schema, record, bad)
+    if obj.get("gold") is not None:
+        try:
+            record.gold = schema.validate(obj["gold"])
+        except FieldError as exc:
+            bad(f"gold.{exc.path}".rstrip("."), exc.reason)
     return problems or record
 
 

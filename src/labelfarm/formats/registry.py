@@ -6,12 +6,23 @@ import importlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from labelfarm.errors import InvalidInput
 from labelfarm.schema import Schema
 
-BUILTIN = ("jsonl", "csv_tsv", "folder")
+BUILTIN = (
+    "jsonl",
+    "csv_tsv",
+    "folder",
+    "coco",
+    "yolo",
+    "voc",
+    "cvat",
+    "labelstudio",
+    "textcls",
+    "tables",
+)
 
 
 @dataclass
@@ -27,7 +38,13 @@ class ImportSource:
 
 @dataclass
 class ItemRecord:
-    """One item to create. ``media_path`` is a local file to store content-addressed."""
+    """One item to create. ``media_path`` is a local file to store content-addressed.
+
+    ``annotations`` are labels made in another tool: ``{"annotator": name, "value": {...}}``
+    with optional ``created_at`` (epoch seconds) and ``duration_ms``; the value is already
+    validated against the schema. They are stored as annotations of a non-login user per
+    annotator name (see :func:`labelfarm.services.imports.import_items`).
+    """
 
     data: dict[str, Any]
     external_id: str | None = None
@@ -36,6 +53,7 @@ class ItemRecord:
     media_path: Path | None = None
     predictions: list[dict[str, Any]] = field(default_factory=list)
     annotations: list[dict[str, Any]] = field(default_factory=list)
+    gold: dict[str, Any] | None = None  # the known answer of a gold item
 
 
 @dataclass
@@ -60,15 +78,30 @@ class ExportRecord:
     media_sha256: str | None
     annotations: list[dict[str, Any]]
     label: dict[str, Any] | None
+    predictions: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class ExportContext:
+    """What a writer may need beyond the records: the project, the time, the media files."""
+
+    project_id: int = 0
+    project_name: str = ""
+    schema_version: int = 1
+    exported_at: float = 0.0
+    open_media: Callable[[str], IO[bytes]] | None = None  # by sha256
+    options: dict[str, Any] = field(default_factory=dict)  # e.g. {"media": True}
 
 
 ReadResult = tuple[str, "ItemRecord | list[RowProblem]"]
 Reader = Callable[[ImportSource], Iterator[ReadResult]]
-Writer = Callable[[Iterable[ExportRecord], Schema], Iterator[bytes]]
+Writer = Callable[[Iterable[ExportRecord], Schema, ExportContext], Iterator[bytes]]
+AnyWriter = Callable[..., Iterator[bytes]]
 
 _READERS: dict[str, Reader] = {}
 _WRITERS: dict[str, Writer] = {}
 _MEDIA_TYPES: dict[str, str] = {}
+_EXTENSIONS: dict[str, str] = {}
 
 
 def register_reader(name: str) -> Callable[[Reader], Reader]:
@@ -79,10 +112,18 @@ def register_reader(name: str) -> Callable[[Reader], Reader]:
     return deco
 
 
-def register_writer(name: str, media_type: str) -> Callable[[Writer], Writer]:
-    def deco(fn: Writer) -> Writer:
-        _WRITERS[name] = fn
+def register_writer(
+    name: str, media_type: str, *, extension: str | None = None, context: bool = False
+) -> Callable[[AnyWriter], AnyWriter]:
+    """Register ``fn(records, schema)``, or ``fn(records, schema, ctx)`` with ``context``."""
+
+    def deco(fn: AnyWriter) -> AnyWriter:
+        if context:
+            _WRITERS[name] = fn
+        else:
+            _WRITERS[name] = lambda records, schema, ctx: fn(records, schema)
         _MEDIA_TYPES[name] = media_type
+        _EXTENSIONS[name] = extension or name
         return fn
 
     return deco
@@ -111,6 +152,12 @@ def writer(name: str) -> tuple[Writer, str]:
             [{"field": "format", "reason": f"unknown format {name!r}"}],
         )
     return _WRITERS[name], _MEDIA_TYPES[name]
+
+
+def writer_extension(name: str) -> str:
+    """The file name extension of an export in format ``name`` (``zip`` for archives)."""
+    writer(name)
+    return _EXTENSIONS[name]
 
 
 def reader_names() -> list[str]:

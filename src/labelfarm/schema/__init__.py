@@ -11,7 +11,20 @@ validates annotation values, naming the field and the problem.
 
 from __future__ import annotations
 
-from labelfarm.schema import bbox, choice, multichoice, number, text  # noqa: F401  (register)
+from labelfarm.schema import (  # noqa: F401  (register)  # noqa: F401  (register)
+    bbox,
+    choice,
+    keypoints,
+    mask,
+    multichoice,
+    number,
+    polygon,
+    polyline,
+    rectangle,
+    spans,
+    tags,
+    text,
+)
 from labelfarm.schema.base import FieldError, FieldType, field_type, field_type_names, register
 from labelfarm.schema.compiled import DATA_KINDS, Schema, compile_schema, parse_schema_text
 

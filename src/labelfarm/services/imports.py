@@ -8,11 +8,23 @@ the staged items are published (made visible) in id-range chunks. An import inte
 a crash is finished or rolled back by :func:`recover_imports` at the next start.
 
 Short transactions keep SQLite's single writer free for annotators during a long import.
+
+Labels made in another tool (``ItemRecord.annotations``) are staged with their items as
+annotations with ``status = 'imported'``, by one non-login user per workspace and source
+annotator (``import:<workspace>:<name>``, no password, inactive), with client ids
+``import:<import id>:<n>``. They do not count against the queue's overlap: they are not
+leases or submissions of this project's workforce, so an imported, already-labelled item
+is still handed to ``overlap`` annotators (to check or relabel); they take part in the
+item's current label like any other annotation.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
+import secrets
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,13 +33,24 @@ from typing import Any
 from sqlalchemy import Connection, func, select, text, update
 
 from labelfarm.db.engine import Database
-from labelfarm.db.tables import imports, items, predictions, projects
+from labelfarm.db.tables import (
+    imports,
+    items,
+    metadata,
+    predictions,
+    projects,
+    users,
+    workspaces,
+)
 from labelfarm.errors import ImportFailed
 from labelfarm.formats import ImportSource, ItemRecord, RowProblem, reader
 from labelfarm.services import audit
 from labelfarm.services.jsonutil import dumps
 from labelfarm.services.media import MediaStore, register_media
 from labelfarm.services.projects import Project
+
+# (``tables.annotations`` by name: mypy confuses it with ``from __future__ import annotations``)
+annotations_table = metadata.tables["annotations"]
 
 MAX_REPORTED = 1000
 PUBLISH_CHUNK = 20_000
@@ -42,6 +65,7 @@ class ImportResult:
     status: str
     n_items: int
     n_predictions: int
+    n_annotations: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -49,6 +73,7 @@ class ImportResult:
             "status": self.status,
             "n_items": self.n_items,
             "n_predictions": self.n_predictions,
+            "n_annotations": self.n_annotations,
         }
 
 
@@ -89,11 +114,15 @@ def import_items(
             )
             .returning(imports.c.id)
         ).scalar_one()
-    source = ImportSource(path, filename, project.schema, {"base_dir": base_dir})
+    scratch = tempfile.TemporaryDirectory(prefix="labelfarm-import-")
+    source = ImportSource(
+        path, filename, project.schema, {"base_dir": base_dir, "scratch": Path(scratch.name)}
+    )
     total_bytes = _size(path)
     problems: list[RowProblem] = []
     n_problems = n_rows = n_items = n_preds = 0
     batch: list[ItemRecord] = []
+    stage = _Stager(import_id)
     try:
         for n_rows, (_where, result) in enumerate(read(source), start=1):
             if isinstance(result, list):
@@ -103,13 +132,13 @@ def import_items(
             elif not problems:
                 batch.append(result)
                 if len(batch) >= batch_rows:
-                    n_preds += _stage(db, project, import_id, batch, media, now)
+                    n_preds += _stage(db, project, import_id, batch, media, now, stage)
                     n_items += len(batch)
                     batch.clear()
             if on_progress is not None and n_rows % 5_000 == 0:
                 on_progress(n_rows, source.bytes_read, total_bytes)
         if batch and not problems:
-            n_preds += _stage(db, project, import_id, batch, media, now)
+            n_preds += _stage(db, project, import_id, batch, media, now, stage)
             n_items += len(batch)
         if not problems and n_items == 0:
             problems.append(RowProblem(filename, "", "no items in the file"))
@@ -120,6 +149,8 @@ def import_items(
     except BaseException:
         _discard(db, import_id, [], 1, now)
         raise
+    finally:
+        scratch.cleanup()
     if problems:
         _discard(db, import_id, problems, n_problems, now)
         shown = "" if n_problems <= len(problems) else f"; the first {len(problems)} are listed"
@@ -130,7 +161,7 @@ def import_items(
     _publish(db, project, import_id, n_items, now, user_id, fmt, filename)
     if on_progress is not None:
         on_progress(n_rows, total_bytes, total_bytes)
-    return ImportResult(import_id, "done", n_items, n_preds)
+    return ImportResult(import_id, "done", n_items, n_preds, stage.n_annotations)
 
 
 def _fail_early(
@@ -160,6 +191,52 @@ def _fail_early(
     raise ImportFailed(f"import of {filename!r} failed: {reason}", [detail])
 
 
+class _Stager:
+    """Per import: the users standing for source annotators, and annotations counted."""
+
+    def __init__(self, import_id: int) -> None:
+        self.import_id = import_id
+        self.users: dict[str, int] = {}
+        self.n_annotations = 0
+
+    def user_id(self, conn: Connection, project: Project, name: str, now: float) -> int:
+        if name not in self.users:
+            self.users[name] = _import_user(conn, project.workspace_id, name, now)
+        return self.users[name]
+
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.@\-]+")
+
+
+def _import_user(conn: Connection, workspace_id: int, name: str, now: float) -> int:
+    """The non-login user standing for annotator ``name`` of another tool in a workspace."""
+    slug = conn.execute(
+        select(workspaces.c.slug).where(workspaces.c.id == workspace_id)
+    ).scalar_one()
+    clean = _UNSAFE.sub("_", name.strip())[:80] or "unknown"
+    if clean != name:
+        clean += "-" + hashlib.sha256(name.encode()).hexdigest()[:8]
+    username = f"import:{slug}:{clean}"[:150]
+    found = conn.execute(select(users.c.id).where(users.c.username == username)).scalar()
+    if found is not None:
+        return int(found)
+    return int(
+        conn.execute(
+            users.insert()
+            .values(
+                username=username,
+                password_hash=None,
+                display_name=name[:200] or "unknown",
+                pseudonym="i-" + secrets.token_hex(6),
+                is_superuser=False,
+                is_active=False,
+                created_at=now,
+            )
+            .returning(users.c.id)
+        ).scalar_one()
+    )
+
+
 def _stage(
     db: Database,
     project: Project,
@@ -167,6 +244,7 @@ def _stage(
     batch: list[ItemRecord],
     media: MediaStore,
     now: float,
+    stage: _Stager | None = None,
 ) -> int:
     """Write one batch of staged items (and their media and predictions); returns n preds."""
     stored: dict[int, str] = {}
@@ -188,6 +266,8 @@ def _stage(
             "deadline_key": rec.deadline if rec.deadline is not None else NO_DEADLINE,
             "is_open": False,
             "status": "staged",
+            "is_gold": rec.gold is not None,
+            "gold": dumps(rec.gold) if rec.gold is not None else None,
             "n_leased": 0,
             "n_submitted": 0,
             "created_at": now,
@@ -195,10 +275,14 @@ def _stage(
         for i, rec in enumerate(batch)
     ]
     with_preds = any(rec.predictions for rec in batch)
+    with_anns = stage is not None and any(rec.annotations for rec in batch)
     with db.write() as conn:
         for sha, size, name in media_rows:
             register_media(conn, sha, size, name, now)
-        ids = _insert_items(conn, rows, returning=with_preds)
+        ids = _insert_items(conn, rows, returning=with_preds or with_anns)
+        if with_anns:
+            assert stage is not None
+            _stage_annotations(conn, project, batch, ids, stage, now)
         if not with_preds:
             return 0
         pred_rows = [
@@ -215,6 +299,38 @@ def _stage(
         ]
         conn.execute(predictions.insert(), pred_rows)
         return len(pred_rows)
+
+
+def _stage_annotations(
+    conn: Connection,
+    project: Project,
+    batch: list[ItemRecord],
+    ids: list[int],
+    stage: _Stager,
+    now: float,
+) -> None:
+    rows = []
+    for rec, item_id in zip(batch, ids, strict=True):
+        for ann in rec.annotations:
+            stage.n_annotations += 1
+            rows.append(
+                {
+                    "project_id": project.id,
+                    "item_id": item_id,
+                    "user_id": stage.user_id(conn, project, str(ann["annotator"]), now),
+                    "client_id": f"import:{stage.import_id}:{stage.n_annotations}",
+                    "value": dumps(ann["value"]),
+                    "schema_version": project.schema_version,
+                    "status": "imported",
+                    "late_reason": None,
+                    "corrects_id": None,
+                    "from_prediction": False,
+                    "duration_ms": ann.get("duration_ms"),
+                    "created_at": ann.get("created_at") or now,
+                }
+            )
+    if rows:
+        conn.execute(annotations_table.insert(), rows)
 
 
 def _insert_items(conn: Connection, rows: list[dict[str, Any]], *, returning: bool) -> list[int]:
@@ -247,6 +363,8 @@ _COPY_COLUMNS = (
     "deadline_key",
     "is_open",
     "status",
+    "is_gold",
+    "gold",
     "n_leased",
     "n_submitted",
     "created_at",
@@ -312,6 +430,7 @@ def _discard(
             if not ids:
                 break
             conn.execute(predictions.delete().where(predictions.c.item_id.in_(ids)))
+            conn.execute(annotations_table.delete().where(annotations_table.c.item_id.in_(ids)))
             conn.execute(items.delete().where(items.c.id.in_(ids)))
     with db.write() as conn:
         conn.execute(
@@ -346,10 +465,10 @@ def _publish(
             with db.write() as conn:
                 conn.execute(
                     text(
-                        "UPDATE items SET status = 'ready', is_open = :open "
+                        "UPDATE items SET status = 'ready', is_open = (is_gold = :closed) "
                         "WHERE import_id = :imp AND id >= :lo AND id < :hi"
                     ),
-                    {"open": True, "imp": import_id, "lo": start, "hi": start + PUBLISH_CHUNK},
+                    {"closed": False, "imp": import_id, "lo": start, "hi": start + PUBLISH_CHUNK},
                 )
     with db.write() as conn:
         conn.execute(
@@ -388,10 +507,10 @@ def recover_imports(db: Database, now: float) -> None:
             with db.write() as conn:
                 n = conn.execute(
                     text(
-                        "UPDATE items SET status = 'ready', is_open = :open "
+                        "UPDATE items SET status = 'ready', is_open = (is_gold = :closed) "
                         "WHERE import_id = :imp AND status = 'staged'"
                     ),
-                    {"open": True, "imp": imp.id},
+                    {"closed": False, "imp": imp.id},
                 ).rowcount
                 total = conn.execute(
                     select(func.count()).where(items.c.import_id == imp.id)

@@ -19,9 +19,10 @@ from labelfarm.services.imports import recover_imports
 from labelfarm.services.media import MediaStore
 from labelfarm.settings import Settings
 from labelfarm.web.context import AppContext
+from labelfarm.web.pages import router as pages_router
 from labelfarm.web.policies import Policy, declared_policy
 from labelfarm.web.responses import JSON
-from labelfarm.web.routes import admin, annotate, auth, data, media, projects, system
+from labelfarm.web.routes import admin, annotate, auth, data, media, projects, quality, system
 from labelfarm.web.security import SecurityHeaders
 
 log = logging.getLogger("labelfarm")
@@ -61,8 +62,9 @@ def create_app(
         default_response_class=JSON,
     )
     app.state.ctx = ctx
-    for module in (system, auth, admin, projects, annotate, data, media):
+    for module in (system, auth, admin, projects, annotate, data, media, quality):
         app.include_router(module.router)
+    app.include_router(pages_router)  # web pages, static files, resized images, checkout
     _error_handlers(app)
     app.add_middleware(SecurityHeaders)
     return app

@@ -71,6 +71,10 @@ PROJECT_EXPORT = Policy("project.export", "project", frozenset({"admin", "manage
 PROJECT_ANNOTATE = Policy(
     "project.annotate", "project", frozenset({"admin", "manager", "reviewer", "annotator"})
 )
+PROJECT_QUALITY = Policy(
+    "project.quality", "project", frozenset({"admin", "manager", "reviewer", "client"})
+)
+PROJECT_REVIEW = Policy("project.review", "project", frozenset({"admin", "manager", "reviewer"}))
 
 
 def _ctx(request: Request) -> AppContext:

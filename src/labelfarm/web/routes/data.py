@@ -14,6 +14,7 @@ from sqlalchemy import Connection, select
 
 from labelfarm.db.tables import imports, items
 from labelfarm.errors import InvalidInput, NotFound
+from labelfarm.formats import reader_names, writer_extension
 from labelfarm.services import exports
 from labelfarm.services.imports import import_items
 from labelfarm.services.jsonutil import loads
@@ -23,7 +24,7 @@ from labelfarm.web.responses import JSON, ok
 
 router = APIRouter(prefix="/api/v1/projects/{project_id}", tags=["data"])
 
-UPLOADABLE = ("jsonl", "csv", "tsv")
+UPLOADABLE = ("jsonl", "csv", "tsv", "coco", "yolo", "voc", "cvat", "labelstudio", "doccano")
 
 
 def _ctx(request: Request) -> AppContext:
@@ -57,10 +58,12 @@ async def create_import(
 ) -> JSON:
     """Import items from the request body (or a multipart ``file``), all or nothing."""
     ctx = _ctx(request)
-    assert access.project is not None
-    if format not in UPLOADABLE:
+    project = access.project
+    assert project is not None
+    uploadable = [n for n in reader_names() if n != "folder"]
+    if format not in uploadable:
         raise InvalidInput(
-            f"format {format!r} cannot be uploaded; use one of {list(UPLOADABLE)}",
+            f"format {format!r} cannot be uploaded; use one of {uploadable}",
             [{"field": "format"}],
         )
     with tempfile.TemporaryDirectory(prefix="labelfarm-upload-") as tmp:
@@ -69,16 +72,17 @@ async def create_import(
         result = await anyio.to_thread.run_sync(
             lambda: import_items(
                 ctx.db,
-                access.project,
+                project,
                 path,
                 format,
                 media=ctx.media,
-                now=ctx.now(),  # type: ignore[arg-type]
+                now=ctx.now(),
                 user_id=access.user_id,
                 filename=filename or sent_name or f"upload.{format}",
                 batch_rows=ctx.settings.import_batch_rows,
             )
         )
+    ctx.projects.drop(project_id)  # the project may now have predictions to pre-fill
     return ok(result.to_dict(), 201)
 
 
@@ -105,17 +109,14 @@ async def export(
 ) -> StreamingResponse:
     """The project's items, annotations and current labels, streamed."""
     ctx = _ctx(request)
-    assert access.project is not None
+    project = access.project
+    assert project is not None
     chunks, media_type = await anyio.to_thread.run_sync(
         lambda: exports.export_stream(
-            ctx.db,
-            access.project,
-            format,
-            now=ctx.now(),
-            actor_id=access.user_id,  # type: ignore[arg-type]
+            ctx.db, project, format, now=ctx.now(), actor_id=access.user_id, media=ctx.media
         )
     )
-    ext = format.split(".")[0]
+    ext = writer_extension(format)
     return StreamingResponse(
         chunks,
         media_type=media_type,

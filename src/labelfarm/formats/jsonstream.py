@@ -1,0 +1,151 @@
+"""Reading a large JSON document a piece at a time, with bounded memory and no extra
+dependency.
+
+A COCO file of 100,000 images is a few hundred megabytes of JSON; loading it whole takes
+gigabytes of Python objects. :func:`walk_object` walks the top-level object instead and
+yields each element of the arrays it is asked to stream (``images``, ``annotations``) one by
+one, decoded by the standard library's C scanner (``raw_decode``) from a sliding text
+buffer; other top-level values are decoded whole. Every piece comes with its line number.
+"""
+
+from __future__ import annotations
+
+import codecs
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+CHUNK = 1 << 20
+MAX_ELEMENT = 64 << 20  # one array element larger than this is refused
+_WS = re.compile(r"[ \t\n\r]*")
+_decoder = json.JSONDecoder()
+
+
+class JsonStreamError(ValueError):
+    def __init__(self, line: int, reason: str) -> None:
+        super().__init__(f"line {line}: {reason}")
+        self.line = line
+        self.reason = reason
+
+
+class _Buffer:
+    def __init__(self, fh: IO[bytes]) -> None:
+        self.fh = fh
+        self.dec = codecs.getincrementaldecoder("utf-8-sig")()
+        self.buf = ""
+        self.pos = 0
+        self.eof = False
+        self.line = 1  # the line number at index ``counted``
+        self.counted = 0
+        self.bytes_read = 0
+
+    def line_at(self, index: int) -> int:
+        if index > self.counted:
+            self.line += self.buf.count("\n", self.counted, index)
+            self.counted = index
+        return self.line
+
+    def fill(self) -> None:
+        raw = self.fh.read(CHUNK)
+        self.bytes_read += len(raw)
+        try:
+            text = self.dec.decode(raw, final=not raw)
+        except UnicodeDecodeError as exc:
+            raise JsonStreamError(self.line_at(len(self.buf)), f"not UTF-8: {exc.reason}") from None
+        self.line_at(self.pos)
+        self.buf = self.buf[self.pos :] + text
+        self.counted -= self.pos
+        self.pos = 0
+        if not raw:
+            self.eof = True
+        if len(self.buf) > MAX_ELEMENT + CHUNK:
+            raise JsonStreamError(self.line, f"a value larger than {MAX_ELEMENT >> 20} MiB")
+
+    def peek(self) -> str:
+        """The next non-blank character ('' at the end), without consuming it."""
+        while True:
+            m = _WS.match(self.buf, self.pos)
+            self.pos = m.end() if m else self.pos
+            if self.pos < len(self.buf):
+                return self.buf[self.pos]
+            if self.eof:
+                return ""
+            self.fill()
+
+    def expect(self, chars: str, what: str) -> str:
+        c = self.peek()
+        if c == "" or c not in chars:
+            found = "the end of the file (truncated?)" if c == "" else repr(c)
+            raise JsonStreamError(self.line_at(self.pos), f"expected {what}, found {found}")
+        self.pos += 1
+        return c
+
+    def value(self) -> tuple[Any, int]:
+        """Decode the next value; returns it and the line it starts on."""
+        self.peek()
+        while True:
+            try:
+                obj, end = _decoder.raw_decode(self.buf, self.pos)
+            except json.JSONDecodeError as exc:
+                near_end = exc.pos >= len(self.buf) - 64 or exc.msg.startswith("Unterminated")
+                if self.eof or not near_end:
+                    line = self.line_at(self.pos) + exc.doc.count("\n", self.pos, exc.pos)
+                    reason = (
+                        exc.msg
+                        if not self.eof or not near_end
+                        else (f"{exc.msg} (the file ends early: truncated?)")
+                    )
+                    raise JsonStreamError(line, reason) from None
+                self.fill()
+                continue
+            if end == len(self.buf) and not self.eof and not isinstance(obj, dict | list | str):
+                self.fill()  # a number or literal may go on in the next chunk
+                continue
+            line = self.line_at(self.pos)
+            self.pos = end
+            return obj, line
+
+
+def walk_object(
+    fh: IO[bytes], arrays: frozenset[str] | set[str]
+) -> Iterator[tuple[str, int | None, Any, int]]:
+    """Yield ``(key, index, value, line)`` for the top-level object read from ``fh``.
+
+    Arrays under a key in ``arrays`` are yielded element by element (``index`` counts
+    them); every other value whole, with ``index`` None. Raises :class:`JsonStreamError`.
+    """
+    b = _Buffer(fh)
+    b.expect("{", "a JSON object ('{')")
+    if b.peek() == "}":
+        b.pos += 1
+        return
+    while True:
+        key, line = b.value()
+        if not isinstance(key, str):
+            raise JsonStreamError(line, "expected a key (a string)")
+        b.expect(":", "':'")
+        if key in arrays and b.peek() == "[":
+            b.pos += 1
+            index = 0
+            if b.peek() == "]":
+                b.pos += 1
+            else:
+                while True:
+                    value, line = b.value()
+                    yield key, index, value, line
+                    index += 1
+                    if b.expect(",]", "',' or ']'") == "]":
+                        break
+        else:
+            value, line = b.value()
+            yield key, None, value, line
+        if b.expect(",}", "',' or '}'") == "}":
+            break
+    if b.peek() != "":
+        raise JsonStreamError(b.line_at(b.pos), "text after the end of the JSON object")
+
+
+def open_json(path: Path) -> IO[bytes]:
+    return open(path, "rb")

@@ -1,0 +1,16 @@
+"""The web pages: manager pages, the annotate page, static files, resized images.
+
+``router`` holds every page route; the app includes it next to the JSON API.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from labelfarm.web.pages import annotate, api, assets, images, views
+
+router = APIRouter()
+for _module in (assets, images, api, views, annotate):
+    router.include_router(_module.router)
+
+__all__ = ["router"]

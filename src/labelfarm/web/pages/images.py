@@ -1,0 +1,138 @@
+"""Images resized for the screen: ``/media/{sha}/fit/{size}?u=&e=&s=``.
+
+Same signed URL as the original (the signature names the file, the user and the expiry),
+with the longest side bounded by ``size``, one of a few buckets so the disk cache stays
+small. Resized copies are made once with Pillow (JPEG, or PNG when the image has
+transparency) and kept in ``DATA_DIR/cache/resized`` by sha and size; an image already small
+enough is served as it is. The response names the original size (``X-Image-Width`` and
+``X-Image-Height``): boxes are stored in pixels of the original.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from pathlib import Path
+from typing import Annotated
+
+import anyio
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import FileResponse, Response
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from labelfarm.errors import InvalidInput, NotFound, PermissionDenied
+from labelfarm.services.media import MediaStore, media_mime
+from labelfarm.web.context import AppContext
+from labelfarm.web.policies import SIGNED, Access, require
+
+SIZES = (160, 320, 480, 640, 800, 1024, 1280, 1600, 2048)
+_SLOTS = anyio.Semaphore(2)  # resizing is CPU work: at most two at a time per process
+
+router = APIRouter(tags=["media"])
+
+
+def cache_dir(ctx: AppContext) -> Path:
+    return ctx.settings.data_dir.resolve() / "cache" / "resized"
+
+
+def resized(store: MediaStore, sha: str, size: int, folder: Path) -> tuple[Path | None, dict]:
+    """The cached resized copy of ``sha`` (made if missing) and the original's facts.
+
+    Returns ``(None, facts)`` when the original is small enough to serve as it is.
+    ``facts`` is ``{"width", "height", "mime"}`` of the original.
+    """
+    folder = folder / sha[:2]
+    meta_path = folder / f"{sha}.json"
+    target = folder / f"{sha}-{size}"
+    if meta_path.exists():
+        facts = json.loads(meta_path.read_text())
+        if max(facts["width"], facts["height"]) <= size or size in facts.get("as_is", ()):
+            return None, facts
+        for ext in (".jpg", ".png"):
+            if target.with_suffix(ext).exists():
+                return target.with_suffix(ext), facts
+    with store.open(sha) as fh:
+        original = fh.read()
+        try:
+            image = Image.open(io.BytesIO(original))
+            image.draft("RGB", (size, size))  # JPEG: decode at a reduced scale, much faster
+            image = ImageOps.exif_transpose(image)
+        except (UnidentifiedImageError, OSError) as exc:
+            raise InvalidInput("the file is not an image that can be resized") from exc
+    folder.mkdir(parents=True, exist_ok=True)
+    # the size before draft() reduced it: read it again from the header if it changed
+    width, height = _original_size(store, sha)
+    facts: dict = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+    facts.update(width=width, height=height)
+    _write_atomic(meta_path, json.dumps(facts).encode())
+    if max(width, height) <= size:
+        return None, facts
+    alpha = image.mode in ("RGBA", "LA") or "transparency" in image.info
+    image.thumbnail((size, size), Image.Resampling.LANCZOS)
+    out = io.BytesIO()
+    if alpha:
+        image.convert("RGBA").save(out, "PNG", optimize=True)
+        path = target.with_suffix(".png")
+    else:
+        image.convert("RGB").save(out, "JPEG", quality=80, optimize=True, progressive=True)
+        path = target.with_suffix(".jpg")
+    if out.tell() >= len(original):  # a flat graphic: the original is smaller, keep it
+        facts["as_is"] = sorted({*facts.get("as_is", ()), size})
+        _write_atomic(meta_path, json.dumps(facts).encode())
+        return None, facts
+    _write_atomic(path, out.getvalue())
+    return path, facts
+
+
+def _original_size(store: MediaStore, sha: str) -> tuple[int, int]:
+    with store.open(sha) as fh, Image.open(fh) as image:
+        width, height = image.size
+        orientation = image.getexif().get(0x0112, 1)
+    return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.part")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+
+
+@router.get("/media/{sha}/fit/{size}")
+async def media_resized(
+    request: Request,
+    sha: str,
+    size: int,
+    u: int,
+    e: int,
+    s: str,
+    _: Annotated[Access, Depends(require(SIGNED))],
+) -> Response:
+    """An image with its longest side at most ``size`` (one of the buckets in SIZES)."""
+    ctx: AppContext = request.app.state.ctx
+    if len(sha) != 64 or not ctx.media.check(sha, u, e, s, ctx.now()):
+        raise PermissionDenied("the media link is not valid or has expired")
+    if size not in SIZES:
+        raise InvalidInput(f"size must be one of {list(SIZES)}", [{"field": "size"}])
+    mime = await ctx.read(media_mime, sha)
+    if mime is None or not ctx.media.exists(sha):
+        raise NotFound("no such file")
+    if not mime.startswith("image/"):
+        raise InvalidInput("only images can be resized; use the media URL itself")
+    async with _SLOTS:
+        path, facts = await anyio.to_thread.run_sync(
+            resized, ctx.media, sha, size, cache_dir(ctx)
+        )
+    headers = {
+        "Cache-Control": "private, max-age=3600, immutable",
+        "X-Image-Width": str(facts["width"]),
+        "X-Image-Height": str(facts["height"]),
+    }
+    if path is not None:
+        kind = "image/png" if path.suffix == ".png" else "image/jpeg"
+        return FileResponse(path, media_type=kind, headers=headers)
+    local = ctx.media.local_path(sha)
+    if local is not None:
+        return FileResponse(local, media_type=mime, headers=headers)
+    with ctx.media.open(sha) as fh:
+        return Response(fh.read(), media_type=mime, headers=headers)

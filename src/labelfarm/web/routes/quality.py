@@ -1,0 +1,142 @@
+"""Quality: reports, the review queue and decisions, refitting the annotator models."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from labelfarm.services import quality, review
+from labelfarm.web.context import AppContext
+from labelfarm.web.policies import (
+    PROJECT_MANAGE,
+    PROJECT_QUALITY,
+    PROJECT_REVIEW,
+    Access,
+    require,
+)
+from labelfarm.web.responses import JSON, ok
+
+router = APIRouter(prefix="/api/v1/projects/{project_id}", tags=["quality"])
+
+
+class DecisionBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    decision: str = Field(description="'accept' (with annotation_id) or 'override' (with value)")
+    annotation_id: int | None = None
+    value: Any = None
+    note: str = ""
+
+
+def _ctx(request: Request) -> AppContext:
+    return request.app.state.ctx  # type: ignore[no-any-return]
+
+
+def _identities(access: Access) -> bool:
+    """Clients see annotators by pseudonym only."""
+    return access.role != "client"
+
+
+@router.get("/quality")
+async def project_quality(
+    request: Request,
+    project_id: int,
+    access: Annotated[Access, Depends(require(PROJECT_QUALITY))],
+) -> JSON:
+    """Agreement per field and class, gold accuracy with intervals, confusion, standing."""
+    assert access.project is not None
+    report = await _ctx(request).read(
+        quality.project_report, access.project, identities=_identities(access)
+    )
+    return ok(report)
+
+
+@router.get("/annotators/{user_id}/quality")
+async def annotator_quality(
+    request: Request,
+    project_id: int,
+    user_id: str,
+    access: Annotated[Access, Depends(require(PROJECT_QUALITY))],
+) -> JSON:
+    """One annotator, by pseudonym (or user id, except for clients)."""
+    assert access.project is not None
+    project, identities = access.project, _identities(access)
+
+    def run(conn: Any) -> dict[str, Any]:
+        uid = quality.resolve_annotator(conn, project, user_id, allow_id=identities)
+        return quality.annotator_report(conn, project, uid, identities=identities)
+
+    return ok(await _ctx(request).read(run))
+
+
+@router.post("/quality/refit")
+async def refit(
+    request: Request,
+    project_id: int,
+    access: Annotated[Access, Depends(require(PROJECT_MANAGE))],
+) -> JSON:
+    """Refit the annotator models over the whole project and refresh label confidences."""
+    ctx = _ctx(request)
+    assert access.project is not None
+    summary = await ctx.write(
+        quality.refit_models, access.project, now=ctx.now(), actor_id=access.user_id
+    )
+    return ok(summary)
+
+
+@router.get("/review")
+async def review_queue(
+    request: Request,
+    project_id: int,
+    access: Annotated[Access, Depends(require(PROJECT_REVIEW))],
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> JSON:
+    """Unresolved items: gold failures, low confidence, disagreements."""
+    assert access.project is not None
+    return ok(await _ctx(request).read(review.review_queue, access.project, limit=limit))
+
+
+@router.get("/review/{item_id}")
+async def review_item(
+    request: Request,
+    project_id: int,
+    item_id: int,
+    access: Annotated[Access, Depends(require(PROJECT_REVIEW))],
+) -> JSON:
+    """One item with every annotation side by side, the prediction and the current label."""
+    ctx = _ctx(request)
+    assert access.project is not None
+    out = await ctx.read(review.review_item, access.project, item_id)
+    sha = out["item"].pop("media_sha256")
+    now = ctx.now()
+    out["item"]["media_url"] = (
+        ctx.media.sign(sha, access.user_id, now + ctx.settings.media_url_seconds) if sha else None
+    )
+    return ok(out)
+
+
+@router.post("/review/{item_id}", status_code=201)
+async def decide(
+    request: Request,
+    project_id: int,
+    item_id: int,
+    body: DecisionBody,
+    access: Annotated[Access, Depends(require(PROJECT_REVIEW))],
+) -> JSON:
+    """Accept one annotation or write the final answer; kept with who and when, audited."""
+    ctx = _ctx(request)
+    assert access.project is not None
+    result = await ctx.write(
+        review.decide,
+        access.project,
+        item_id,
+        reviewer_id=access.user_id,
+        decision=body.decision,
+        annotation_id=body.annotation_id,
+        value=body.value,
+        note=body.note,
+        now=ctx.now(),
+    )
+    return ok(result, 201)
