@@ -108,15 +108,15 @@ class Database:
             return
         pooled = self.engine.raw_connection()
         try:
-            raw = pooled.driver_connection
-            assert raw is not None
-            with raw.cursor() as cur:
+            driver: Any = pooled.driver_connection
+            assert driver is not None
+            with driver.cursor() as cur:
                 try:
                     yield Hot(cur, "postgresql")
                 except BaseException:
-                    raw.rollback()
+                    driver.rollback()
                     raise
-                raw.commit()
+                driver.commit()
         finally:
             pooled.close()
 

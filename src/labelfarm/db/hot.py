@@ -41,11 +41,11 @@ class Hot:
 
     def rows(self, sql: Sql, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
         self.cursor.execute(self._sql(sql), params)
-        return self.cursor.fetchall()  # type: ignore[no-any-return]
+        return self.cursor.fetchall()  # type: ignore[no-any-return,unused-ignore]
 
     def one(self, sql: Sql, params: Mapping[str, Any]) -> tuple[Any, ...] | None:
         self.cursor.execute(self._sql(sql), params)
-        return self.cursor.fetchone()  # type: ignore[no-any-return]
+        return self.cursor.fetchone()  # type: ignore[no-any-return,unused-ignore]
 
     def run(self, sql: Sql, params: Mapping[str, Any]) -> int:
         self.cursor.execute(self._sql(sql), params)

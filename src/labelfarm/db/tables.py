@@ -5,8 +5,6 @@ PostgreSQL, cheap to compare on the hot path, converted to ISO-8601 at the edges
 JSON values are stored as text, encoded and decoded by the services (orjson).
 """
 
-from __future__ import annotations
-
 from sqlalchemy import (
     Boolean,
     Column,

@@ -75,7 +75,7 @@ def record(
             .where(audit_head.c.id == 1)
             .values(last_id=row["id"], hash=row["hash"])
         )
-    return int(row["id"])
+    return last_id + 1
 
 
 @dataclass

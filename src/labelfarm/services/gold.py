@@ -189,7 +189,7 @@ def _update_standing(
             return
         mean = total / n if n else 0.0
         passed = mean >= project.qualification_pass
-        evidence = {
+        evidence: dict[str, Any] = {
             "qualification_answers": n,
             "mean_score": round(mean, 4),
             "pass_mark": project.qualification_pass,

@@ -61,7 +61,8 @@ class MediaStore:
             os.unlink(tmp.name)
 
     def open(self, sha: str) -> IO[bytes]:
-        return self.fs.open(self.path(sha), "rb")  # type: ignore[no-any-return]
+        handle: IO[bytes] = self.fs.open(self.path(sha), "rb")
+        return handle
 
     def local_path(self, sha: str) -> str | None:
         return self.path(sha) if self.is_local else None

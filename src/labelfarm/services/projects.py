@@ -1,7 +1,5 @@
 """Projects: schema (versioned), workflow settings, progress."""
 
-from __future__ import annotations
-
 from dataclasses import dataclass
 from typing import Any
 

@@ -109,7 +109,7 @@ def api_routes(app: FastAPI) -> list[tuple[str, str, Any]]:
                 context = getattr(route, "include_context", None)
                 walk(original.routes, prefix + (getattr(context, "prefix", "") or ""))
             elif isinstance(route, APIRoute):
-                for method in sorted(route.methods):
+                for method in sorted(route.methods or ()):
                     out.append((method, prefix + route.path, route))
 
     walk(app.router.routes, "")

@@ -78,7 +78,8 @@ PROJECT_REVIEW = Policy("project.review", "project", frozenset({"admin", "manage
 
 
 def _ctx(request: Request) -> AppContext:
-    return request.app.state.ctx  # type: ignore[no-any-return]
+    ctx: AppContext = request.app.state.ctx
+    return ctx
 
 
 async def authenticate(request: Request) -> Principal | None:

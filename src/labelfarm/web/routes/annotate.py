@@ -6,7 +6,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 
-from labelfarm.services import annotations, gold, queue
+from labelfarm.services import annotations as submissions
+from labelfarm.services import gold, queue
 from labelfarm.services.jsonutil import iso
 from labelfarm.web.context import AppContext
 from labelfarm.web.policies import PROJECT_ANNOTATE, Access, require
@@ -57,13 +58,13 @@ async def next_tasks(
     return ok(await ctx.db.call(_next, ctx, access, n))
 
 
-def _submit(ctx: AppContext, access: Access, entries: list[annotations.Entry]) -> list[dict]:
+def _submit(ctx: AppContext, access: Access, entries: list[submissions.Entry]) -> list[dict]:
     assert access.project is not None
     for attempt in range(3):
         try:
             with ctx.db.hot() as hot:
-                return annotations.submit(hot, access.project, access.user_id, entries, ctx.now())
-        except annotations.RetrySubmit:
+                return submissions.submit(hot, access.project, access.user_id, entries, ctx.now())
+        except submissions.RetrySubmit:
             if attempt == 2:
                 raise
     raise AssertionError("unreachable")
@@ -79,7 +80,7 @@ async def submit(
     """Store a batch of annotations; replays answer the same, late work is kept and marked."""
     ctx: AppContext = request.app.state.ctx
     assert access.project is not None
-    entries = annotations.validate_batch(access.project, body.annotations)
+    entries = submissions.validate_batch(access.project, body.annotations)
     return ok({"results": await ctx.db.call(_submit, ctx, access, entries)})
 
 

@@ -25,7 +25,8 @@ router = APIRouter(prefix="/api/v1", tags=["projects"])
 
 
 def _ctx(request: Request) -> AppContext:
-    return request.app.state.ctx  # type: ignore[no-any-return]
+    ctx: AppContext = request.app.state.ctx
+    return ctx
 
 
 @router.get("/workspaces/{workspace_id}/projects")
