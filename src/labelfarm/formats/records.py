@@ -25,6 +25,10 @@ RESERVED = frozenset(
 def record_from_object(
     obj: Any, where: str, schema: Schema, base_dir: Path | None
 ) -> ItemRecord | list[RowProblem]:
+    if type(obj) is dict and len(obj) == 1:  # fast path: a plain {"data": {...}} row
+        data = obj.get("data")
+        if type(data) is dict and data and not schema.validate_data(data):
+            return ItemRecord(data=data)
     problems: list[RowProblem] = []
 
     def bad(field: str, reason: str) -> None:

@@ -22,10 +22,13 @@ from __future__ import annotations
 
 import hashlib
 import os
+import queue
 import re
 import secrets
 import tempfile
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -123,6 +126,8 @@ def import_items(
     n_problems = n_rows = n_items = n_preds = 0
     batch: list[ItemRecord] = []
     stage = _Stager(import_id)
+    sink = _Sink(db)
+    writer = _Writer(lambda rows: _stage(sink, project, import_id, rows, media, now, stage))
     try:
         for n_rows, (_where, result) in enumerate(read(source), start=1):
             if isinstance(result, list):
@@ -132,33 +137,38 @@ def import_items(
             elif not problems:
                 batch.append(result)
                 if len(batch) >= batch_rows:
-                    n_preds += _stage(db, project, import_id, batch, media, now, stage)
+                    writer.submit(batch)
                     n_items += len(batch)
-                    batch.clear()
+                    batch = []
             if on_progress is not None and n_rows % 5_000 == 0:
                 on_progress(n_rows, source.bytes_read, total_bytes)
         if batch and not problems:
-            n_preds += _stage(db, project, import_id, batch, media, now, stage)
+            writer.submit(batch)
             n_items += len(batch)
+        n_preds = sum(writer.close())
         if not problems and n_items == 0:
             problems.append(RowProblem(filename, "", "no items in the file"))
             n_problems = 1
     except ImportFailed as exc:  # a batch the database refused (e.g. duplicate external ids)
+        writer.abandon()
         problems.extend(RowProblem(**d) for d in exc.details[:MAX_REPORTED])
         n_problems += len(exc.details)
     except BaseException:
+        writer.abandon()
+        sink.rollback()
         _discard(db, import_id, [], 1, now)
         raise
     finally:
         scratch.cleanup()
     if problems:
+        sink.rollback()
         _discard(db, import_id, problems, n_problems, now)
         shown = "" if n_problems <= len(problems) else f"; the first {len(problems)} are listed"
         raise ImportFailed(
             f"import of {filename!r} failed: {n_problems} problem(s){shown}; nothing was imported",
             [p.to_dict() for p in problems],
         )
-    _publish(db, project, import_id, n_items, now, user_id, fmt, filename)
+    _publish(sink, project, import_id, n_items, now, user_id, fmt, filename)
     if on_progress is not None:
         on_progress(n_rows, total_bytes, total_bytes)
     return ImportResult(import_id, "done", n_items, n_preds, stage.n_annotations)
@@ -189,6 +199,95 @@ def _fail_early(
             )
         )
     raise ImportFailed(f"import of {filename!r} failed: {reason}", [detail])
+
+
+class _Writer:
+    """Stages batches on a thread of its own while the caller reads and checks the next
+    rows: the database driver releases the GIL while the server works, so parsing and
+    writing overlap. An error in a batch is raised to the caller at its next call."""
+
+    def __init__(self, stage: Callable[[list[ItemRecord]], int]) -> None:
+        self._stage = stage
+        self._jobs: queue.Queue[list[ItemRecord] | None] = queue.Queue(maxsize=2)
+        self._results: list[int] = []
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="labelfarm-import", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            if self._error is not None:
+                continue
+            try:
+                self._results.append(self._stage(job))
+            except BaseException as exc:
+                self._error = exc
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+
+    def submit(self, batch: list[ItemRecord]) -> None:
+        self._raise()
+        self._jobs.put(batch)
+
+    def close(self) -> list[int]:
+        """Wait for every batch; the values the stage function returned."""
+        self._jobs.put(None)
+        self._thread.join()
+        self._raise()
+        return self._results
+
+    def abandon(self) -> None:
+        """Stop after the batch in progress; errors are dropped (the import fails anyway)."""
+        if self._thread.is_alive():
+            self._error = self._error or RuntimeError("abandoned")
+            self._jobs.put(None)
+            self._thread.join()
+        self._error = None
+
+
+class _Sink:
+    """Where an import's rows go.
+
+    SQLite (one writer): a short write transaction per batch, rows staged invisible and
+    published at the end, so annotators keep working during a long import. PostgreSQL:
+    one transaction for the whole import (its row locks block no annotator, COPY streams),
+    rows visible when it commits: no publish pass rewriting every row.
+    """
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.single = not db.is_sqlite
+        self._conn: Connection | None = None
+        self._tx: Any = None
+
+    @contextmanager
+    def batch(self) -> Iterator[Connection]:
+        if not self.single:
+            with self.db.write() as conn:
+                yield conn
+            return
+        if self._conn is None:
+            self._conn = self.db.engine.connect()
+            self._tx = self._conn.begin()
+        yield self._conn
+
+    def _close(self, commit: bool) -> None:
+        if self._conn is None:
+            return
+        try:
+            self._tx.commit() if commit else self._tx.rollback()
+        finally:
+            self._conn.close()
+            self._conn = None
+
+    def commit(self) -> None:
+        self._close(True)
+
+    def rollback(self) -> None:
+        self._close(False)
 
 
 class _Stager:
@@ -238,7 +337,7 @@ def _import_user(conn: Connection, workspace_id: int, name: str, now: float) -> 
 
 
 def _stage(
-    db: Database,
+    sink: _Sink,
     project: Project,
     import_id: int,
     batch: list[ItemRecord],
@@ -264,8 +363,8 @@ def _stage(
             "priority": rec.priority,
             "deadline": rec.deadline,
             "deadline_key": rec.deadline if rec.deadline is not None else NO_DEADLINE,
-            "is_open": False,
-            "status": "staged",
+            "is_open": sink.single and rec.gold is None,
+            "status": "ready" if sink.single else "staged",
             "is_gold": rec.gold is not None,
             "gold": dumps(rec.gold) if rec.gold is not None else None,
             "n_leased": 0,
@@ -276,7 +375,7 @@ def _stage(
     ]
     with_preds = any(rec.predictions for rec in batch)
     with_anns = stage is not None and any(rec.annotations for rec in batch)
-    with db.write() as conn:
+    with sink.batch() as conn:
         for sha, size, name in media_rows:
             register_media(conn, sha, size, name, now)
         ids = _insert_items(conn, rows, returning=with_preds or with_anns)
@@ -344,7 +443,7 @@ def _insert_items(conn: Connection, rows: list[dict[str, Any]], *, returning: bo
             if conn.dialect.name == "postgresql":
                 _copy_items(conn, rows)
             else:
-                conn.execute(items.insert(), rows)
+                _executemany_items(conn, rows)
             return []
     except Exception as exc:
         if "unique" not in str(exc).lower():
@@ -369,6 +468,19 @@ _COPY_COLUMNS = (
     "n_submitted",
     "created_at",
 )
+
+
+_SQLITE_INSERT = (
+    f"INSERT INTO items ({', '.join(_COPY_COLUMNS)}) "
+    f"VALUES ({', '.join('?' for _ in _COPY_COLUMNS)})"
+)
+
+
+def _executemany_items(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """SQLite: the driver's executemany on tuples, in the connection's transaction
+    (SQLAlchemy's per-row parameter processing costs more than the insert itself)."""
+    raw: Any = conn.connection.driver_connection
+    raw.executemany(_SQLITE_INSERT, [tuple(row[c] for c in _COPY_COLUMNS) for row in rows])
 
 
 def _copy_items(conn: Connection, rows: list[dict[str, Any]]) -> None:
@@ -446,7 +558,7 @@ def _discard(
 
 
 def _publish(
-    db: Database,
+    sink: _Sink,
     project: Project,
     import_id: int,
     n_items: int,
@@ -455,12 +567,19 @@ def _publish(
     fmt: str,
     filename: str,
 ) -> None:
-    with db.write() as conn:
-        lo, hi = conn.execute(
-            select(func.min(items.c.id), func.max(items.c.id)).where(items.c.import_id == import_id)
-        ).one()
-        conn.execute(imports.update().where(imports.c.id == import_id).values(status="publishing"))
-    if lo is not None:
+    db = sink.db
+    lo = hi = None
+    if not sink.single:  # staged rows become visible, a chunk of ids at a time
+        with db.write() as conn:
+            lo, hi = conn.execute(
+                select(func.min(items.c.id), func.max(items.c.id)).where(
+                    items.c.import_id == import_id
+                )
+            ).one()
+            conn.execute(
+                imports.update().where(imports.c.id == import_id).values(status="publishing")
+            )
+    if lo is not None and hi is not None:
         for start in range(lo, hi + 1, PUBLISH_CHUNK):
             with db.write() as conn:
                 conn.execute(
@@ -470,7 +589,7 @@ def _publish(
                     ),
                     {"closed": False, "imp": import_id, "lo": start, "hi": start + PUBLISH_CHUNK},
                 )
-    with db.write() as conn:
+    with sink.batch() as conn:
         conn.execute(
             imports.update()
             .where(imports.c.id == import_id)
@@ -490,6 +609,7 @@ def _publish(
             actor_id=user_id,
             details={"import_id": import_id, "format": fmt, "file": filename, "items": n_items},
         )
+    sink.commit()
 
 
 def recover_imports(db: Database, now: float) -> None:
