@@ -62,7 +62,8 @@ def create_app(
         default_response_class=JSON,
     )
     app.state.ctx = ctx
-    for module in (system, auth, admin, projects, annotate, data, media, quality):
+    # Routes are matched in order: the annotators' hot path (next, submit, media) first.
+    for module in (annotate, media, system, auth, admin, projects, data, quality):
         app.include_router(module.router)
     app.include_router(pages_router)  # web pages, static files, resized images, checkout
     _error_handlers(app)
