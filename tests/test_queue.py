@@ -115,9 +115,9 @@ def test_correction_is_a_new_row_pointing_at_the_old(world, setup, tmp_path):
     world.add_items(project, 1, tmp_path)
     a["client"].next(project.id)
     first = _submit(a["client"], project.id, [1], "a")[0]
-    fix = a["client"].submit(
-        project.id, [{"id": "fix-1", "item_id": 1, "value": {"label": "c"}}]
-    )[0]
+    fix = a["client"].submit(project.id, [{"id": "fix-1", "item_id": 1, "value": {"label": "c"}}])[
+        0
+    ]
     assert fix["status"] == "accepted" and fix["annotation_id"] != first["annotation_id"]
     with world.db.read() as conn:
         rows = conn.execute(text("SELECT id, corrects_id FROM annotations ORDER BY id")).all()
@@ -173,11 +173,14 @@ def test_priority_ordering_with_deadlines(world, setup, tmp_path):
     ]
     path = tmp_path / "p.jsonl"
     from labelfarm.services.jsonutil import dumps
+
     path.write_text("".join(dumps(r) + "\n" for r in rows))
     a["client"].import_file(project.id, path) if False else None
     from labelfarm.services.imports import import_items
-    import_items(world.db, project, path, "jsonl", media=world.ctx.media, now=world.clock(),
-                 user_id=None)
+
+    import_items(
+        world.db, project, path, "jsonl", media=world.ctx.media, now=world.clock(), user_id=None
+    )
     got = [t["data"]["text"] for t in a["client"].next(project.id, n=5)]
     assert got == ["urgent-soon", "urgent-late", "urgent-none", "mid", "low"]
 
@@ -187,7 +190,10 @@ def test_fifo_ordering(world, setup, tmp_path):
     project = world.project(ws)
     world.add_items(project, 4, tmp_path)
     assert [t["data"]["text"] for t in a["client"].next(project.id, n=4)] == [
-        "item 0", "item 1", "item 2", "item 3"
+        "item 0",
+        "item 1",
+        "item 2",
+        "item 3",
     ]
 
 
@@ -221,3 +227,24 @@ def test_reclaim_work_is_bounded(world, setup, tmp_path, clock):
         assert queue.reclaim_expired(hot, project, clock()) == queue.RECLAIM_BATCH
         assert queue.reclaim_expired(hot, project, clock()) == 50
         assert queue.reclaim_expired(hot, project, clock()) == 0
+
+
+def test_correction_in_the_same_batch_points_at_the_earlier_entry(world, setup, tmp_path):
+    ws, (a, *_rest) = setup
+    project = world.project(ws)
+    world.add_items(project, 1, tmp_path)
+    a["client"].next(project.id)
+    first, fix = a["client"].submit(
+        project.id,
+        [
+            {"id": "w1", "item_id": 1, "value": {"label": "a"}},
+            {"id": "w2", "item_id": 1, "value": {"label": "b"}},
+        ],
+    )
+    assert first["status"] == fix["status"] == "accepted"
+    with world.db.read() as conn:
+        corrects = conn.execute(
+            text("SELECT corrects_id FROM annotations WHERE id = :i"), {"i": fix["annotation_id"]}
+        ).scalar_one()
+        n_sub = conn.execute(text("SELECT n_submitted FROM items")).scalar_one()
+    assert corrects == first["annotation_id"] and n_sub == 1

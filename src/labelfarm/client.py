@@ -49,7 +49,7 @@ class AppTransport(httpx.BaseTransport):
                 request.method, request.url, headers=request.headers, content=content
             )
             response = await self._asgi.handle_async_request(areq)
-            body = await response.aread()
+            body = b"".join([chunk async for chunk in response.aiter_raw()])  # still encoded
             return response.status_code, response.headers.raw, body
 
         status, headers, body = self._portal.call(call)

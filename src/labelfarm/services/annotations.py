@@ -124,6 +124,7 @@ FINISH = Sql(
     f"UPDATE assignments SET state = 'submitted', finished_at = :now WHERE {_ids[0]}",
     f"UPDATE assignments SET state = 'submitted', finished_at = :now WHERE {_ids[1]}",
 )
+SET_CORRECTS = Sql("UPDATE annotations SET corrects_id = :c WHERE id = :id")
 NEW_ASSIGNMENT = Sql(
     "INSERT INTO assignments (project_id, item_id, user_id, state, leased_at, expires_at, "
     "finished_at) VALUES (:p, :i, :u, 'submitted', :now, :now, :now) "
@@ -208,6 +209,13 @@ def submit(
             new_assignments.append({"p": project.id, "i": row["item_id"], "u": user_id, "now": now})
         if dl or ds:
             bumps[row["item_id"]] = (dl, ds)
+    in_batch = [
+        {"id": inserted[r["client_id"]], "c": inserted[r["corrects_entry"]]}
+        for r in plan
+        if r["corrects_entry"] in inserted and r["client_id"] in inserted
+    ]
+    if in_batch:  # a correction of work handed in earlier in the same batch
+        hot.many(SET_CORRECTS, in_batch)
     if finished:
         hot.run(FINISH, {"now": now, "ids": hot.ids(finished)})
     for params_row in new_assignments:
@@ -269,19 +277,23 @@ def _plan(
         if resubmitted
         else {}
     )
-    rows, seen = [], set()
+    rows: list[dict[str, Any]] = []
+    seen: dict[int, str] = {}  # item -> client id of its latest entry in this batch
     for e in entries:
         a = assignments.get(e.item_id)
         status, reason, corrects = "accepted", None, e.corrects
+        corrects_entry = None
         if e.item_id in seen or (a is not None and a[2] == "submitted"):
             corrects = corrects or previous.get(e.item_id)
+            if e.corrects is None and e.item_id in seen:
+                corrects, corrects_entry = None, seen[e.item_id]  # its id is known once stored
         elif a is None:
             status, reason = "late", "no_lease"
         elif a[2] == "leased" and a[3] <= now:
             status, reason = "late", "lease_expired"
         elif a[2] in ("expired", "skipped"):
             status, reason = "late", "lease_expired" if a[2] == "expired" else "skipped"
-        seen.add(e.item_id)
+        seen[e.item_id] = e.client_id
         rows.append(
             {
                 "project_id": project.id,
@@ -296,6 +308,7 @@ def _plan(
                 "from_prediction": e.from_prediction,
                 "duration_ms": e.duration_ms,
                 "created_at": now,
+                "corrects_entry": corrects_entry,
             }
         )
     return rows
