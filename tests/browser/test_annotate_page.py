@@ -10,8 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from conftest import CHROMIUM, CHROMIUM_ARGS, Server, login
+from lf_browser import CHROMIUM, CHROMIUM_ARGS, Server, login
 
 pytestmark = pytest.mark.slow
 
@@ -282,8 +281,11 @@ def test_first_load_is_light_and_reload_comes_from_cache(server: Server, chromiu
     static = [r for r in responses if "/static/" in r.get("url", "")]
     assert static, "no static files requested on reload"
     for r in static:
-        assert r.get("fromDiskCache") or r.get("fromServiceWorker") or r.get("cached") or (
-            r.get("status") == 304
+        assert (
+            r.get("fromDiskCache")
+            or r.get("fromServiceWorker")
+            or r.get("cached")
+            or (r.get("status") == 304)
         ), r.get("url")
     assert again < 16 * 1024, f"reload moved {again / 1024:.1f} KB"
     context.close()

@@ -43,7 +43,9 @@ class World:
 
 
 def settings_for(data_dir: Path) -> Settings:
-    return Settings(data_dir=data_dir, secret_key="test-secret-key-for-pages", media_url_seconds=900)
+    return Settings(
+        data_dir=data_dir, secret_key="test-secret-key-for-pages", media_url_seconds=900
+    )
 
 
 def photo(width: int, height: int, seed: int = 0) -> bytes:
@@ -66,7 +68,9 @@ def _write_items(folder: Path, name: str, rows: list[dict[str, Any]]) -> Path:
     return path
 
 
-def build_world(data_dir: Path, *, n_images: int = 6, n_choice: int = 40, image_size=(640, 480)) -> World:
+def build_world(
+    data_dir: Path, *, n_images: int = 6, n_choice: int = 40, image_size=(640, 480)
+) -> World:
     settings = settings_for(data_dir)
     db = Database(settings.resolved_database_url)
     migrate(db)
@@ -92,41 +96,112 @@ def build_world(data_dir: Path, *, n_images: int = 6, n_choice: int = 40, image_
             conn, username="anbu", password=PASSWORD, now=now, locale="ta", display_name="அன்பு"
         )
         workspaces.set_role(
-            conn, workspace_id=ws["id"], user_id=tamil["id"], role="annotator", now=now, actor_id=None
+            conn,
+            workspace_id=ws["id"],
+            user_id=tamil["id"],
+            role="annotator",
+            now=now,
+            actor_id=None,
         )
         world.users["anbu"] = tamil["id"]
         outsider = users.create_user(conn, username="outsider", password=PASSWORD, now=now)
         workspaces.set_role(
-            conn, workspace_id=other["id"], user_id=outsider["id"], role="admin", now=now,
+            conn,
+            workspace_id=other["id"],
+            user_id=outsider["id"],
+            role="admin",
+            now=now,
             actor_id=None,
         )
         world.users["outsider"] = outsider["id"]
         boxes = projects.create_project(
-            conn, workspace_id=ws["id"], name="Shop photos", now=now, actor_id=None,
+            conn,
+            workspace_id=ws["id"],
+            name="Shop photos",
+            now=now,
+            actor_id=None,
             guidelines="Draw a box around each product.",
-            schema={"data": {"image": "image"}, "fields": [
-                {"name": "boxes", "type": "bbox", "labels": ["product", "logo"]},
-            ]},
+            schema={
+                "data": {"image": "image"},
+                "fields": [
+                    {"name": "boxes", "type": "bbox", "labels": ["product", "logo"]},
+                ],
+            },
         )
         animals = projects.create_project(
-            conn, workspace_id=ws["id"], name="விலங்குகள்", now=now, actor_id=None,
+            conn,
+            workspace_id=ws["id"],
+            name="விலங்குகள்",
+            now=now,
+            actor_id=None,
             guidelines="படத்தில் உள்ள விலங்கைத் தேர்ந்தெடுக்கவும்.",
-            schema={"data": {"image": "image"}, "fields": [
-                {"name": "kind", "type": "choice", "options": ["cat", "dog", "bird"],
-                 "display": {"ta": TAMIL_NAMES}},
-            ]},
+            schema={
+                "data": {"image": "image"},
+                "fields": [
+                    {
+                        "name": "kind",
+                        "type": "choice",
+                        "options": ["cat", "dog", "bird"],
+                        "display": {"ta": TAMIL_NAMES},
+                    },
+                ],
+            },
         )
         texts = projects.create_project(
-            conn, workspace_id=ws["id"], name="Review moderation", now=now, actor_id=None,
-            overlap=1, guidelines="Decide whether the review may be published.",
-            schema={"data": {"text": "text"}, "fields": [
-                {"name": "verdict", "type": "choice", "options": ["publish", "spam", "abusive"]},
-                {"name": "flags", "type": "multichoice", "required": False,
-                 "options": ["threat", "contact_details", "profanity"]},
-                {"name": "stars", "type": "number", "min": 1, "max": 5, "integer": True,
-                 "required": False},
-                {"name": "note", "type": "text", "required": False},
-            ]},
+            conn,
+            workspace_id=ws["id"],
+            name="Review moderation",
+            now=now,
+            actor_id=None,
+            overlap=1,
+            guidelines="Decide whether the review may be published.",
+            schema={
+                "data": {"text": "text"},
+                "fields": [
+                    {
+                        "name": "verdict",
+                        "type": "choice",
+                        "options": ["publish", "spam", "abusive"],
+                        "display": {
+                            "ta": {
+                                "verdict": "முடிவு",
+                                "publish": "வெளியிடு",
+                                "spam": "விளம்பரக் குப்பை",
+                                "abusive": "தவறான மொழி",
+                            }
+                        },
+                    },
+                    {
+                        "name": "flags",
+                        "type": "multichoice",
+                        "required": False,
+                        "options": ["threat", "contact_details", "profanity"],
+                        "display": {
+                            "ta": {
+                                "flags": "குறிப்புகள்",
+                                "threat": "அச்சுறுத்தல்",
+                                "contact_details": "தொடர்பு விவரங்கள்",
+                                "profanity": "ஆபாசம்",
+                            }
+                        },
+                    },
+                    {
+                        "name": "stars",
+                        "type": "number",
+                        "min": 1,
+                        "max": 5,
+                        "integer": True,
+                        "required": False,
+                        "display": {"ta": {"stars": "நட்சத்திரங்கள்"}},
+                    },
+                    {
+                        "name": "note",
+                        "type": "text",
+                        "required": False,
+                        "display": {"ta": {"note": "குறிப்பு"}},
+                    },
+                ],
+            },
         )
     world.projects = {"boxes": boxes["id"], "animals": animals["id"], "texts": texts["id"]}
     media = MediaStore(settings.resolved_media_root, settings.resolved_secret_key)
@@ -156,12 +231,23 @@ def build_world(data_dir: Path, *, n_images: int = 6, n_choice: int = 40, image_
         loaded = {k: projects.load_project(conn, v) for k, v in world.projects.items()}
     for key, rows in (("boxes", rows_boxes), ("animals", rows_animals)):
         import_items(
-            db, loaded[key], _write_items(folder, key, rows), "jsonl", media=media, now=now,
-            user_id=None, base_dir=folder,
+            db,
+            loaded[key],
+            _write_items(folder, key, rows),
+            "jsonl",
+            media=media,
+            now=now,
+            user_id=None,
+            base_dir=folder,
         )
     import_items(
-        db, loaded["texts"], _write_items(folder, "texts", [{"data": {"text": r}} for r in reviews]),
-        "jsonl", media=media, now=now, user_id=None,
+        db,
+        loaded["texts"],
+        _write_items(folder, "texts", [{"data": {"text": r}} for r in reviews]),
+        "jsonl",
+        media=media,
+        now=now,
+        user_id=None,
     )
     db.engine.dispose()
     return world

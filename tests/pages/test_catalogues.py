@@ -31,8 +31,18 @@ def test_catalogue_is_complete_with_the_same_placeholders(lang: str) -> None:
 @pytest.mark.parametrize("lang", ["ta", "hi"])
 def test_translations_are_not_english(lang: str) -> None:
     """Apart from format names and field type names, no Latin words are left."""
-    allowed = {"JSONL", "CSV", "TSV", "YAML", "choice", "multichoice", "text", "number",
-               "bbox", "display"}
+    allowed = {
+        "JSONL",
+        "CSV",
+        "TSV",
+        "YAML",
+        "choice",
+        "multichoice",
+        "text",
+        "number",
+        "bbox",
+        "display",
+    }
     for key, text in i18n.catalogue(lang).messages.items():
         words = set(re.findall(r"[A-Za-z]{2,}", re.sub(r"\{\w+\}", "", text))) - allowed
         assert not words, (key, words)

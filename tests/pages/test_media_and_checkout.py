@@ -6,7 +6,7 @@ import io
 import time
 from datetime import datetime
 
-from conftest import Site
+from lf_site import Site
 from PIL import Image
 
 from labelfarm.web.pages.images import cache_dir

@@ -6,7 +6,7 @@ import gzip
 import re
 
 import pytest
-from conftest import HTML, Site
+from lf_site import HTML, Site
 
 from labelfarm.web.pages.assets import ASSETS, VERSION
 
@@ -104,9 +104,11 @@ def test_static_files_are_versioned_immutable_gzipped_with_etags(site: Site) -> 
     from fastapi.testclient import TestClient
 
     client = TestClient(site.app)
-    html = site.client("annotator").get(
-        f"/projects/{site.world.projects['animals']}/annotate", headers=HTML
-    ).text
+    html = (
+        site.client("annotator")
+        .get(f"/projects/{site.world.projects['animals']}/annotate", headers=HTML)
+        .text
+    )
     urls = re.findall(r'(?:href|src)="(/static/[^"]+)"', html)
     assert f"/static/{VERSION}/js/annotate.js" in urls
     assert all(u.startswith(f"/static/{VERSION}/") for u in urls)
@@ -117,7 +119,9 @@ def test_static_files_are_versioned_immutable_gzipped_with_etags(site: Site) -> 
     assert r.headers["content-encoding"] == "gzip"
     assert r.content == ASSETS["js/annotate.js"].body  # httpx decoded it
     assert int(r.headers["content-length"]) < len(r.content)
-    r304 = client.get(f"/static/{VERSION}/js/annotate.js", headers={"If-None-Match": r.headers["etag"]})
+    r304 = client.get(
+        f"/static/{VERSION}/js/annotate.js", headers={"If-None-Match": r.headers["etag"]}
+    )
     assert r304.status_code == 304
     old = client.get("/static/0123456789ab/js/annotate.js")
     assert old.status_code == 200 and old.headers["cache-control"] == "no-cache"

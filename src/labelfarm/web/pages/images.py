@@ -40,7 +40,7 @@ def resized(store: MediaStore, sha: str, size: int, folder: Path) -> tuple[Path 
     """The cached resized copy of ``sha`` (made if missing) and the original's facts.
 
     Returns ``(None, facts)`` when the original is small enough to serve as it is.
-    ``facts`` is ``{"width", "height", "mime"}`` of the original.
+    ``facts`` holds the original's ``width`` and ``height``.
     """
     folder = folder / sha[:2]
     meta_path = folder / f"{sha}.json"
@@ -55,15 +55,15 @@ def resized(store: MediaStore, sha: str, size: int, folder: Path) -> tuple[Path 
     with store.open(sha) as fh:
         original = fh.read()
         try:
-            image = Image.open(io.BytesIO(original))
-            image.draft("RGB", (size, size))  # JPEG: decode at a reduced scale, much faster
-            image = ImageOps.exif_transpose(image)
+            opened = Image.open(io.BytesIO(original))
+            opened.draft("RGB", (size, size))  # JPEG: decode at a reduced scale, much faster
+            image = ImageOps.exif_transpose(opened)
         except (UnidentifiedImageError, OSError) as exc:
             raise InvalidInput("the file is not an image that can be resized") from exc
     folder.mkdir(parents=True, exist_ok=True)
     # the size before draft() reduced it: read it again from the header if it changed
     width, height = _original_size(store, sha)
-    facts: dict = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+    facts = json.loads(meta_path.read_text()) if meta_path.exists() else {}
     facts.update(width=width, height=height)
     _write_atomic(meta_path, json.dumps(facts).encode())
     if max(width, height) <= size:
@@ -120,9 +120,7 @@ async def media_resized(
     if not mime.startswith("image/"):
         raise InvalidInput("only images can be resized; use the media URL itself")
     async with _SLOTS:
-        path, facts = await anyio.to_thread.run_sync(
-            resized, ctx.media, sha, size, cache_dir(ctx)
-        )
+        path, facts = await anyio.to_thread.run_sync(resized, ctx.media, sha, size, cache_dir(ctx))
     headers = {
         "Cache-Control": "private, max-age=3600, immutable",
         "X-Image-Width": str(facts["width"]),

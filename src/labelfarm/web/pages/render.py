@@ -35,7 +35,8 @@ env.globals.update(static=static_url, module_urls=module_urls, static_version=VE
 
 
 def ctx_of(request: Request) -> AppContext:
-    return request.app.state.ctx  # type: ignore[no-any-return]
+    ctx: AppContext = request.app.state.ctx
+    return ctx
 
 
 def _user(conn: Any, user_id: int) -> dict[str, Any]:

@@ -97,13 +97,11 @@ async def workspace(
 ) -> Response:
     """The projects of a workspace; progress for the roles that may see it."""
     ctx = ctx_of(request)
-    data = await ctx.read(
-        _workspace_page, workspace_id, access.role in PROGRESS_ROLES, ctx.now()
-    )
+    data = await ctx.read(_workspace_page, workspace_id, access.role in PROGRESS_ROLES, ctx.now())
     return await page(request, "projects.html", access, role=access.role, **_roles(access), **data)
 
 
-def _roles(access: Access) -> dict[str, bool]:
+def _roles(access: Access) -> dict[str, Any]:
     return {
         "can_manage": access.role in MANAGE_ROLES,
         "can_annotate": access.role in ANNOTATE_ROLES,
@@ -132,9 +130,7 @@ async def members(
     ctx = ctx_of(request)
     ws = await ctx.read(_workspace, workspace_id)
     rows = await ctx.read(workspaces.members, workspace_id)
-    return await page(
-        request, "members.html", access, workspace=ws, members=rows, **_roles(access)
-    )
+    return await page(request, "members.html", access, workspace=ws, members=rows, **_roles(access))
 
 
 @router.get("/projects/{project_id}")

@@ -41,7 +41,9 @@ export async function write(names, fn) {
   const tx = (await db()).transaction(names, "readwrite");
   const stores = Object.fromEntries(names.map((n) => [n, tx.objectStore(n)]));
   fn(stores);
-  return done(tx);
+  const committed = done(tx);
+  if (tx.commit) tx.commit(); // do not wait for the event loop: survive a reload right after
+  return committed;
 }
 
 export async function byIndex(store, index, value) {

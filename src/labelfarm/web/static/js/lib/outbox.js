@@ -38,15 +38,16 @@ export class Outbox {
     this.onChange(this);
   }
 
-  // Store an entry (and drop the task it finishes from the task store) in one transaction.
+  // Store an entry, then drop the task it finishes from the task store. The outbox has its
+  // own transaction so that it never waits behind a media blob being stored; a task left
+  // over by a crash in between is dropped on restore (its work is in the outbox).
   add(entry, taskKey) {
     const record = { ...entry, user: this.user, seq: Date.now() * 1000 + (counter++ % 1000) };
     this.count += 1;
     this.onChange(this);
-    return write(["outbox", "tasks"], (s) => {
-      s.outbox.put(record);
-      if (taskKey) s.tasks.delete(taskKey);
-    });
+    const saved = write(["outbox"], (s) => s.outbox.put(record));
+    if (taskKey) saved.then(() => write(["tasks"], (s) => s.tasks.delete(taskKey))).catch(() => {});
+    return saved;
   }
 
   itemIds() {
