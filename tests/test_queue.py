@@ -78,20 +78,22 @@ def test_late_submissions_are_stored_and_marked(world, setup, tmp_path, clock):
     ws, (a, b, c, _) = setup
     project = world.project(ws, overlap=1, lease_seconds=60)
     world.add_items(project, 2, tmp_path)
-    a["client"].next(project.id)
+    assert [t["item_id"] for t in a["client"].next(project.id)] == [1]
     clock.advance(61)
-    b["client"].next(project.id)  # reclaims a's lease and takes item 1
+    taken = [t["item_id"] for t in b["client"].next(project.id)]  # reclaims a's lease
+    assert len(taken) == 1
     late = _submit(a["client"], project.id, [1])
     assert late[0]["status"] == "late" and late[0]["late_reason"] == "lease_expired"
-    on_time = _submit(b["client"], project.id, [1])
+    on_time = _submit(b["client"], project.id, taken)
     assert on_time[0]["status"] == "accepted"
-    no_lease = _submit(c["client"], project.id, [2])  # offline work without any lease
+    other = 2 if taken == [1] else 1
+    no_lease = _submit(c["client"], project.id, [other])  # offline work without any lease
     assert no_lease[0]["status"] == "late" and no_lease[0]["late_reason"] == "no_lease"
     with world.db.read() as conn:
         n = conn.execute(text("SELECT COUNT(*) FROM annotations")).scalar_one()
     assert n == 3
     # the item c worked on without a lease is never handed to c
-    assert all(t["item_id"] != 2 for t in c["client"].next(project.id, n=5))
+    assert all(t["item_id"] != other for t in c["client"].next(project.id, n=5))
 
 
 def test_replayed_batch_stores_once_and_answers_the_same(world, setup, tmp_path):

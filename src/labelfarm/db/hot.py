@@ -8,6 +8,7 @@ time; :class:`Hot` executes it on the driver's cursor and returns plain tuples.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -27,7 +28,9 @@ class Sql:
 
 
 class Hot:
-    """A raw connection inside one transaction, for one dialect."""
+    """A raw cursor for the hot path. On SQLite it is inside one write transaction; on
+    PostgreSQL each statement commits by itself (one round trip) unless the caller opens
+    :meth:`transaction`."""
 
     __slots__ = ("cursor", "dialect", "is_pg")
 
@@ -59,6 +62,13 @@ class Hot:
             self.cursor.execute(self._sql(sql), params[0])
         elif params:
             self.cursor.executemany(self._sql(sql), params)
+
+    def transaction(self) -> Any:
+        """Make the statements inside one transaction. SQLite's hot connection is always in
+        one (``BEGIN IMMEDIATE``); PostgreSQL's runs in autocommit until asked."""
+        if self.is_pg:
+            return self.cursor.connection.transaction()
+        return contextlib.nullcontext()
 
     def ids(self, values: Iterable[Any]) -> Any:
         """A list parameter: a JSON array for SQLite's ``json_each``, a list for PostgreSQL."""

@@ -161,6 +161,13 @@ def submit(
     hot: Hot, project: Project, user_id: int, entries: list[Entry], now: float
 ) -> list[dict[str, Any]]:
     """Store a validated batch in one transaction; one result per entry, in order."""
+    with hot.transaction():
+        return _submit(hot, project, user_id, entries, now)
+
+
+def _submit(
+    hot: Hot, project: Project, user_id: int, entries: list[Entry], now: float
+) -> list[dict[str, Any]]:
     item_ids = sorted({e.item_id for e in entries})
     # On PostgreSQL this locks the user's assignments first, in item order: concurrent
     # replays of one batch queue here and then see each other's rows as replays.

@@ -106,6 +106,11 @@ PREDICTIONS = Sql(
 
 def reclaim_expired(hot: Hot, project: Project, now: float) -> int:
     """Mark expired leases of the project as such and free their places. Bounded work."""
+    with hot.transaction():
+        return _reclaim(hot, project, now)
+
+
+def _reclaim(hot: Hot, project: Project, now: float) -> int:
     rows = hot.rows(RECLAIM, {"p": project.id, "now": now})
     if not rows:
         return 0
@@ -137,7 +142,20 @@ def next_tasks(
     """
     if not 1 <= n <= 1000:
         raise InvalidInput("n must be from 1 to 1000", [{"field": "n"}])
-    reclaim_expired(hot, project, now)
+    if hot.is_pg and not (project.needs_standing or project.gold_rate > 0):
+        tasks = _next_in_one_statement(hot, project, user_id, n, now)
+    else:
+        with hot.transaction():
+            tasks = _next(hot, project, user_id, n, now, rng)
+    if tasks and project.has_predictions:
+        _attach_predictions(hot, tasks)
+    return tasks
+
+
+def _next(
+    hot: Hot, project: Project, user_id: int, n: int, now: float, rng: random.Random | None
+) -> list[dict[str, Any]]:
+    _reclaim(hot, project, now)
     n_gold = 0
     if project.needs_standing:
         standing = gold.standing(hot, project, user_id, now)
@@ -178,9 +196,83 @@ def next_tasks(
         elif rows:
             rows.sort(key=_SORT_KEY[project.ordering])
         tasks.extend(_task(r[0], r[1], r[2], expires) for r in rows)
-    if tasks and project.has_predictions:
-        _attach_predictions(hot, tasks)
     return tasks
+
+
+def _one_statement(ordering: str) -> str:
+    """PostgreSQL: reclaim expired leases, return the caller's live leases and lease new
+    items, in one statement (one round trip, committed on its own).
+
+    All parts see the statement's snapshot, so an item the reclaim frees is not leased in
+    the same statement (a row may change only once per statement): when leases were
+    reclaimed and fewer than ``n`` tasks came back, the caller runs it once more.
+    """
+    cols = "i.id, i.data, i.media_sha256, i.priority, i.deadline_key"
+    return (
+        "WITH exp AS (SELECT id, item_id FROM assignments WHERE project_id = :p "
+        "AND state = 'leased' AND expires_at <= :now ORDER BY expires_at "
+        f"LIMIT {RECLAIM_BATCH} FOR UPDATE SKIP LOCKED), "
+        "mark AS (UPDATE assignments a SET state = 'expired', finished_at = :now FROM exp "
+        "WHERE a.id = exp.id RETURNING a.item_id), "
+        "freed AS (SELECT item_id, COUNT(*) AS k FROM mark GROUP BY item_id), "
+        "unlease AS (UPDATE items SET n_leased = n_leased - freed.k, "
+        f"is_open = {open_expr('-freed.k')} FROM freed WHERE items.id = freed.item_id), "
+        "held AS (SELECT i.id, i.data, i.media_sha256, a.expires_at FROM assignments a "
+        "JOIN items i ON i.id = a.item_id WHERE a.user_id = :u AND a.project_id = :p "
+        "AND a.state = 'leased' AND a.expires_at > :now ORDER BY a.id LIMIT :n), "
+        f"cand AS (SELECT {cols} FROM items i {_CANDIDATE_WHERE} "
+        "AND i.id NOT IN (SELECT item_id FROM freed) "
+        f"ORDER BY {_ORDER[ordering]} LIMIT GREATEST(:n - (SELECT COUNT(*) FROM held), 0) "
+        "FOR UPDATE OF i SKIP LOCKED), "
+        "ins AS (INSERT INTO assignments (project_id, item_id, user_id, state, leased_at, "
+        "expires_at) SELECT :p, id, :u, 'leased', :now, :exp FROM cand), "
+        "upd AS (UPDATE items SET n_leased = n_leased + 1, "
+        f"is_open = {open_expr('1')} FROM cand WHERE items.id = cand.id) "
+        "SELECT 0, id, data, media_sha256, expires_at, 0, 0 FROM held "
+        "UNION ALL SELECT 1, id, data, media_sha256, :exp, priority, deadline_key FROM cand "
+        "UNION ALL SELECT 2, COUNT(*), NULL, NULL, NULL, 0, 0 FROM mark"
+    )
+
+
+ONE_STATEMENT = {ordering: Sql("", _one_statement(ordering)) for ordering in _ORDER}
+
+
+def _next_in_one_statement(
+    hot: Hot, project: Project, user_id: int, n: int, now: float
+) -> list[dict[str, Any]]:
+    expires = now + project.lease_seconds
+    rows = hot.rows(
+        ONE_STATEMENT[project.ordering],
+        {
+            "p": project.id,
+            "u": user_id,
+            "n": n,
+            "now": now,
+            "exp": expires,
+            "open": True,
+            **project.open_params,
+        },
+    )
+    freed = next(r[1] for r in rows if r[0] == 2)
+    if freed and sum(r[0] < 2 for r in rows) < n:  # freed places are leasable from now on
+        rows = hot.rows(
+            ONE_STATEMENT[project.ordering],
+            {
+                "p": project.id,
+                "u": user_id,
+                "n": n,
+                "now": now,
+                "exp": expires,
+                "open": True,
+                **project.open_params,
+            },
+        )
+    held = [r for r in rows if r[0] == 0]
+    new = sorted(
+        (r for r in rows if r[0] == 1),
+        key=lambda r: _SORT_KEY[project.ordering]((r[1], r[2], r[3], r[5], r[6])),
+    )
+    return [_task(r[1], r[2], r[3], r[4]) for r in held + new]
 
 
 def _task(item_id: int, data: str, media: str | None, expires: float) -> dict[str, Any]:
@@ -223,6 +315,13 @@ def skip(
     reason = (reason or "").strip()
     if not reason or len(reason) > 500:
         raise InvalidInput("a skip needs a reason (1-500 characters)", [{"field": "reason"}])
+    with hot.transaction():
+        return _skip(hot, project, user_id, item_id, reason, now)
+
+
+def _skip(
+    hot: Hot, project: Project, user_id: int, item_id: int, reason: str, now: float
+) -> dict[str, Any]:
     row = hot.one(SKIP_FIND, {"i": item_id, "u": user_id, "p": project.id})
     if row is None:
         if hot.one(ITEM_EXISTS, {"i": item_id, "p": project.id}) is None:

@@ -25,7 +25,7 @@ class CheckoutBody(Body):
 def _check_out(ctx: AppContext, access: Access, n: int, hours: float) -> list[dict[str, Any]]:
     assert access.project is not None
     now = ctx.now()
-    with ctx.db.hot() as hot:
+    with ctx.db.hot() as hot, hot.transaction():
         tasks = checkout.check_out(hot, access.project, access.user_id, n, now, hours=hours)
     url_limit = now + ctx.settings.media_url_seconds
     for task in tasks:
@@ -51,4 +51,4 @@ async def check_out(
     ``LABELFARM_MEDIA_URL_SECONDS``. Submit the work as usual when back online.
     """
     ctx: AppContext = request.app.state.ctx
-    return ok({"tasks": await ctx.db.call(_check_out, ctx, access, body.n, body.hours)})
+    return ok({"tasks": ctx.db.call_hot(_check_out, ctx, access, body.n, body.hours)})
