@@ -112,7 +112,6 @@ def scan_coco(source: ImportSource) -> Scan:
     categories: dict[Any, str] = {}
     meta: dict[str, dict[str, Any]] = {}
     problems: list[RowProblem] = []
-    seen_keys: set[str] = set()
 
     def bad(line: int, field: str, reason: str, what: str = "") -> None:
         problems.append(RowProblem(f"{name} line {line}{what}", field, reason))
@@ -136,9 +135,6 @@ def scan_coco(source: ImportSource) -> Scan:
                         bad(line, "id", "an image is an object with an 'id'", what)
                         continue
                     k = orjson.dumps(value["id"]).decode()
-                    if k in seen_keys:
-                        bad(line, "id", f"image id {value['id']!r} is used twice", what)
-                    seen_keys.add(k)
                     batch["images"].append((k, line, orjson.dumps(value)))
                 elif key == "annotations":
                     if not isinstance(value, dict):
@@ -159,7 +155,6 @@ def scan_coco(source: ImportSource) -> Scan:
     except OSError as exc:
         bad(0, "", f"cannot read: {exc}")
     flush()
-    seen_keys.clear()
     for required in ("images", "annotations", "categories"):
         if (
             not problems
@@ -169,6 +164,11 @@ def scan_coco(source: ImportSource) -> Scan:
             bad(1, required, f"a COCO file has a top-level '{required}' list")
     db.execute("CREATE INDEX ix_anns ON anns (image_key, seq)")
     db.execute("CREATE INDEX ix_images ON images (key)")
+    for key, line in db.execute(  # duplicates found by the database, not a set in memory
+        "SELECT key, line FROM images WHERE seq NOT IN (SELECT MIN(seq) FROM images GROUP BY key)"
+        " ORDER BY seq LIMIT 1000"
+    ):
+        bad(line, "id", f"image id {orjson.loads(key)!r} is used twice")
     for line, doc in db.execute(
         "SELECT line, doc FROM anns WHERE image_key NOT IN (SELECT key FROM images) LIMIT 1000"
     ):
