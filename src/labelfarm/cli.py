@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+import os
 import sys
 import time
 from pathlib import Path
@@ -88,13 +89,18 @@ def init(
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to bind.")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
-    workers: Annotated[int, typer.Option(help="Server processes (PostgreSQL only).")] = 1,
+    workers: Annotated[
+        int | None,
+        typer.Option(help="Server processes; default: 1 on SQLite, one per core on PostgreSQL."),
+    ] = None,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "warning",
 ) -> None:
     """Serve the web pages and the API."""
     import uvicorn
 
     settings = Settings()
+    if workers is None:
+        workers = 1 if settings.is_sqlite else os.cpu_count() or 1
     if workers > 1 and settings.is_sqlite:
         console.print("[yellow]SQLite has one writer: serving with one process[/yellow]")
         workers = 1

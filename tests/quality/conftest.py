@@ -33,8 +33,13 @@ def _make_gold(world: Any, item_id: int, value: dict[str, Any]) -> None:
 
 
 def _gold_result(
-    world: Any, project_id: int, item_id: int, user_id: int, score: float,
-    gold_class: str | None = None, qualification: bool = False,
+    world: Any,
+    project_id: int,
+    item_id: int,
+    user_id: int,
+    score: float,
+    gold_class: str | None = None,
+    qualification: bool = False,
 ) -> None:
     """A scored gold answer (as the submit path writes them), pointing at an annotation."""
     with world.db.write() as conn:
@@ -48,8 +53,16 @@ def _gold_result(
                 "gold_class, score, qualification, created_at) VALUES (:p, :i, :u, :a, :c, :s, "
                 ":q, :t)"
             ),
-            {"p": project_id, "i": item_id, "u": user_id, "a": ann, "c": gold_class,
-             "s": score, "q": qualification, "t": world.clock()},
+            {
+                "p": project_id,
+                "i": item_id,
+                "u": user_id,
+                "a": ann,
+                "c": gold_class,
+                "s": score,
+                "q": qualification,
+                "t": world.clock(),
+            },
         )
 
 

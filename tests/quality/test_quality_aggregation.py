@@ -46,8 +46,9 @@ def test_dawid_skene_prior_on_two_agreeing_votes():
 def test_dawid_skene_trusts_the_reliable_annotator_over_the_spammer():
     reliable = [[0.9, 0.05, 0.05], [0.05, 0.9, 0.05], [0.05, 0.05, 0.9]]
     spammer = [[1 / 3] * 3] * 3
-    model = ClassModel(("a", "b", "c"), np.full(3, 1 / 3), {100: 0, 101: 1},
-                       np.array([reliable, spammer]))
+    model = ClassModel(
+        ("a", "b", "c"), np.full(3, 1 / 3), {100: 0, 101: 1}, np.array([reliable, spammer])
+    )
     models = AnnotatorModels(1, {"label": FieldModel("label", "dawid-skene", classes=model)})
     label = item_label(models, _project(CHOICE), _anns("a", "b"))
     assert label is not None
@@ -133,11 +134,17 @@ def test_dawid_skene_is_seeded_from_gold(world, tmp_path: Path, make_gold):
     for item, value in truth.items():
         make_gold(item, {"label": value})
     tasks = flipper["client"].next(project.id, n=10)
-    flipper["client"].submit(project.id, [
-        {"id": str(uuid.uuid4()), "item_id": t["item_id"],
-         "value": {"label": "b" if truth[t["item_id"]] == "a" else "a"}}
-        for t in tasks
-    ])
+    flipper["client"].submit(
+        project.id,
+        [
+            {
+                "id": str(uuid.uuid4()),
+                "item_id": t["item_id"],
+                "value": {"label": "b" if truth[t["item_id"]] == "a" else "a"},
+            }
+            for t in tasks
+        ],
+    )
     with world.db.write() as conn:
         fit_annotator_models(conn, project, now=world.clock())
     with world.db.read() as conn:
@@ -146,8 +153,9 @@ def test_dawid_skene_is_seeded_from_gold(world, tmp_path: Path, make_gold):
     confusion = models.fields["label"].classes.confusion[0]
     np.testing.assert_allclose(confusion[0], np.array([1.4, 5.3, 0.3]) / 7, atol=1e-6)
     np.testing.assert_allclose(confusion[2], np.array([0.3, 0.3, 1.4]) / 2, atol=1e-6)
-    np.testing.assert_allclose(models.fields["label"].classes.class_priors,
-                               np.array([6, 6, 1]) / 13, atol=1e-6)
+    np.testing.assert_allclose(
+        models.fields["label"].classes.class_priors, np.array([6, 6, 1]) / 13, atol=1e-6
+    )
     fresh = [{"id": 1, "user_id": flipper["id"], "value": {"label": "a"}}]
     label = item_label(models, project, fresh)
     assert label is not None and label["value"] == {"label": "b"}

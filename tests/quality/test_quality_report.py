@@ -37,14 +37,25 @@ def labelled(world, team, tmp_path: Path, label_all, gold_result):
     for name, answers in ANSWERS.items():
         label_all(team[name]["client"], project.id, answers)
     for n in range(10):  # ann-a: 8 of 10 gold answers right; 4 of 5 on class a
-        gold_result(project.id, 1, team["ann-a"]["id"], 1.0 if n < 8 else 0.0,
-                    gold_class="a" if n % 2 == 0 else "b")
+        gold_result(
+            project.id,
+            1,
+            team["ann-a"]["id"],
+            1.0 if n < 8 else 0.0,
+            gold_class="a" if n % 2 == 0 else "b",
+        )
     with world.db.write() as conn:
         conn.execute(
-            text("INSERT INTO annotator_status (project_id, user_id, state, reason, evidence, "
-                 "updated_at) VALUES (:p, :u, 'paused', 'gold accuracy below the floor', :e, :t)"),
-            {"p": project.id, "u": team["ann-c"]["id"], "e": dumps({"n": 10, "correct": 4}),
-             "t": world.clock()},
+            text(
+                "INSERT INTO annotator_status (project_id, user_id, state, reason, evidence, "
+                "updated_at) VALUES (:p, :u, 'paused', 'gold accuracy below the floor', :e, :t)"
+            ),
+            {
+                "p": project.id,
+                "u": team["ann-c"]["id"],
+                "e": dumps({"n": 10, "correct": 4}),
+                "t": world.clock(),
+            },
         )
     return project
 
@@ -74,7 +85,15 @@ def test_agreement_gold_confusion_and_paused(world, team, labelled):
     assert by_name["ann-c"]["state"] == "paused"
     pairwise = report["fields"][0]["pairwise"]
     assert sorted(x for row in pairwise["agreement"] for x in row if x is not None) == [
-        0.75, 0.75, 0.75, 0.75, 1.0, 1.0, 1.0, 1.0, 1.0,
+        0.75,
+        0.75,
+        0.75,
+        0.75,
+        1.0,
+        1.0,
+        1.0,
+        1.0,
+        1.0,
     ]
 
 

@@ -32,6 +32,7 @@ the project's ``target_confidence``), ``method`` names how the item was labelled
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from dataclasses import field as dc_field
@@ -63,6 +64,7 @@ __all__ = [
     "ClassModel",
     "FieldModel",
     "fit_annotator_models",
+    "fit_class_model",
     "item_label",
     "label_items",
     "latest_per_annotator",
@@ -491,12 +493,20 @@ def _gold_weights(f: FieldType, data: ProjectLabels) -> dict[int, float]:
     return {u: (1.0 + s) / (2.0 + n) for u, (s, n) in totals.items()}
 
 
-def _fit_classes(
+def fit_class_model(
     classes: tuple[str, ...],
     triples: list[tuple[int, int, int]],
     known: dict[int, int],
 ) -> ClassModel:
-    """Dawid-Skene over ``(item, user, class)`` triples, ``known`` items clamped."""
+    """Dawid-Skene over ``(item id, user id, class index)`` triples, ``known`` items (item id
+    -> class index) clamped: the model :func:`fit_annotator_models` stores for a field.
+
+    Only items with a known answer or with two or more labels are fitted: a lone label says
+    nothing about its annotator, and letting it train the annotator's confusion on its own
+    posterior only reinforces whatever the model believed. Lone-labelled items still get
+    their posterior from the fitted model (:func:`item_label`)."""
+    per_item = Counter(t[0] for t in triples)
+    triples = [t for t in triples if per_item[t[0]] >= 2 or t[0] in known]
     if not triples:
         return ClassModel.prior(classes)
     item_ids = sorted({t[0] for t in triples})
@@ -552,7 +562,7 @@ def _fit_field(f: FieldType, data: ProjectLabels, now: float) -> FieldModel:
         index = {c: k for k, c in enumerate(classes)}
         triples = [(i, u, index[v]) for i, u, v in votes if v in index]
         known_ix = {i: index[v] for i, v in known.items() if v in index}
-        model = _fit_classes(classes, triples, known_ix)
+        model = fit_class_model(classes, triples, known_ix)
         return FieldModel(
             f.name,
             DAWID_SKENE,
@@ -566,7 +576,7 @@ def _fit_field(f: FieldType, data: ProjectLabels, now: float) -> FieldModel:
         for option in getattr(f, "options", ()):
             triples = [(i, u, int(option in v)) for i, u, v in votes if isinstance(v, list)]
             known_ix = {i: int(option in v) for i, v in known.items() if isinstance(v, list)}
-            options[option] = _fit_classes(("no", "yes"), triples, known_ix)
+            options[option] = fit_class_model(("no", "yes"), triples, known_ix)
         return FieldModel(
             f.name,
             DAWID_SKENE + "-per-option",

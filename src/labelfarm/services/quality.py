@@ -446,19 +446,16 @@ def refit_models(
 ) -> dict[str, Any]:
     """Refit the project's annotator models (and refresh cached label confidences); audited."""
     models = fit_annotator_models(conn, project, now=now)
-    summary = {
-        "project_id": project.id,
-        "fitted_at": iso(now),
-        "fields": [
-            {
-                "field": fm.field,
-                "kind": fm.kind,
-                "n_annotations": fm.n_annotations,
-                "n_annotators": len(fm.classes.annotators) if fm.classes else len(fm.weights),
-            }
-            for fm in models.fields.values()
-        ],
-    }
+    fields = [
+        {
+            "field": fm.field,
+            "kind": fm.kind,
+            "n_annotations": fm.n_annotations,
+            "n_annotators": len(fm.classes.annotators) if fm.classes else len(fm.weights),
+        }
+        for fm in models.fields.values()
+    ]
+    summary = {"project_id": project.id, "fitted_at": iso(now), "fields": fields}
     audit.record(
         conn,
         action="quality.refit",
@@ -466,6 +463,6 @@ def refit_models(
         now=now,
         workspace_id=project.workspace_id,
         actor_id=actor_id,
-        details={f["field"]: f["n_annotations"] for f in summary["fields"]},
+        details={fm.field: fm.n_annotations for fm in models.fields.values()},
     )
     return summary

@@ -31,7 +31,8 @@ class DecisionBody(BaseModel):
 
 
 def _ctx(request: Request) -> AppContext:
-    return request.app.state.ctx  # type: ignore[no-any-return]
+    ctx: AppContext = request.app.state.ctx
+    return ctx
 
 
 def _identities(access: Access) -> bool:
