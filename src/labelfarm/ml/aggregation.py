@@ -18,7 +18,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from scipy.special import logsumexp
 
 from labelfarm.ml.labels import (
     FloatArray,
@@ -230,7 +229,7 @@ def dawid_skene(
         log_post = np.tile(np.log(np.maximum(priors, _LOG_FLOOR)), (n_items, 1))
         for k in range(n_classes):
             log_post[:, k] += np.bincount(it, weights=log_evidence[:, k], minlength=n_items)
-        log_norm = logsumexp(log_post, axis=1, keepdims=True)
+        log_norm = _logsumexp_rows(log_post)
         new_post = np.exp(log_post - log_norm)
         new_post[is_gold] = gold_onehot
         delta = float(np.max(np.abs(new_post - post))) if n_items else 0.0
@@ -284,3 +283,10 @@ def get_annotator_accuracy(
             )
     diag = np.diagonal(conf, axis1=1, axis2=2)
     return np.clip(diag @ pri, 0.0, 1.0)
+
+
+def _logsumexp_rows(x: FloatArray) -> FloatArray:
+    """``log(sum(exp(x), axis=1))`` kept as a column, stable for large magnitudes."""
+    top = x.max(axis=1, keepdims=True)
+    top = np.where(np.isfinite(top), top, 0.0)
+    return np.asarray(top + np.log(np.exp(x - top).sum(axis=1, keepdims=True)), dtype=np.float64)

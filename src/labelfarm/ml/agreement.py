@@ -19,7 +19,6 @@ from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
-from scipy import sparse
 
 from labelfarm.ml.labels import FloatArray, IntArray, as_index_array, validate_annotations
 
@@ -218,6 +217,8 @@ def pairwise_agreement(
     if np.unique(an * n_items + it).size != it.size:
         raise ValueError("each (annotator, item) pair may appear at most once")
     ones = np.ones(it.size)
+    from scipy import sparse  # imported when needed: scipy is heavy for a server
+
     labelled = sparse.csr_matrix((ones, (an, it)), shape=(n_annotators, n_items))
     chose = sparse.csr_matrix(
         (ones, (an, it * n_classes + lb)), shape=(n_annotators, n_items * n_classes)

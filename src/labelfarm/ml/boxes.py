@@ -17,7 +17,6 @@ from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
-from scipy.optimize import linear_sum_assignment
 
 from labelfarm.ml.labels import FloatArray, IntArray, as_index_array, validate_weights
 
@@ -115,6 +114,8 @@ def match_boxes(
             # Score = big constant + IoU: more matches always beat a larger total IoU.
             big = min(p.shape[0], g.shape[0]) + 1.0
             score = np.where(eligible, big + overlap, 0.0)
+            from scipy.optimize import linear_sum_assignment
+
             r, c = linear_sum_assignment(score, maximize=True)
             keep = eligible[r, c]
             rows, cols = r[keep].tolist(), c[keep].tolist()
@@ -216,6 +217,8 @@ def cluster_boxes(
             eligible = overlap >= iou_threshold
             if eligible.any():
                 score = np.where(eligible, len(own) + 1.0 + overlap, 0.0)
+                from scipy.optimize import linear_sum_assignment
+
                 r, c = linear_sum_assignment(score, maximize=True)
                 matched = {int(i): int(j) for i, j in zip(r, c, strict=True) if eligible[i, j]}
         for local, idx in enumerate(own.tolist()):

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from scipy import stats
 
 from labelfarm.ml.labels import FloatArray, as_index_array
 
@@ -58,6 +57,8 @@ def beta_accuracy(
     ``credible`` interval (``scipy.stats.beta.ppf`` at ``(1 - credible) / 2`` and
     ``(1 + credible) / 2``).
     """
+    from scipy.special import betaincinv  # the Beta quantile; scipy.stats is heavier
+
     alpha, beta = _check_options(prior, credible)
     k = np.asarray(n_correct, dtype=np.float64)
     n = np.asarray(n_total, dtype=np.float64)
@@ -74,8 +75,8 @@ def beta_accuracy(
     tail = (1.0 - credible) / 2.0
     return BetaAccuracy(
         mean=np.asarray(a / (a + b), dtype=np.float64),
-        lower=np.asarray(stats.beta.ppf(tail, a, b), dtype=np.float64),
-        upper=np.asarray(stats.beta.ppf(1.0 - tail, a, b), dtype=np.float64),
+        lower=np.asarray(betaincinv(a, b, tail), dtype=np.float64),
+        upper=np.asarray(betaincinv(a, b, 1.0 - tail), dtype=np.float64),
         n_correct=k,
         n_total=n,
     )

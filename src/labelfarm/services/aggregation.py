@@ -39,7 +39,6 @@ from dataclasses import field as dc_field
 from typing import Any
 
 import numpy as np
-from scipy.special import logsumexp
 from sqlalchemy import Connection, bindparam, delete, select, text
 
 from labelfarm import ml
@@ -122,7 +121,8 @@ class ClassModel:
             row = self.annotators.get(user)
             table = self.log_default if row is None else self.log_confusion[row]
             log_post = log_post + table[:, k]
-        return np.asarray(np.exp(log_post - logsumexp(log_post)), dtype=np.float64)
+        post = np.exp(log_post - log_post.max())  # a softmax; cheaper than logsumexp here
+        return np.asarray(post / post.sum(), dtype=np.float64)
 
     def to_json(self) -> dict[str, Any]:
         users = sorted(self.annotators, key=self.annotators.__getitem__)

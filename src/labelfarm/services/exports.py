@@ -10,80 +10,98 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import text
-
 from labelfarm.db.engine import Database
+from labelfarm.db.hot import Hot, Sql
 from labelfarm.formats import ExportContext, ExportRecord, writer
 from labelfarm.services import audit
-from labelfarm.services.aggregation import label_items, load_annotator_models
+from labelfarm.services.aggregation import item_label, load_annotator_models, newest_reviews
 from labelfarm.services.jsonutil import iso, loads
 from labelfarm.services.media import MediaStore
 from labelfarm.services.projects import Project
 
 PAGE = 2000
 
-_ITEMS = text(
-    "SELECT id, external_id, data, media_sha256 FROM items "
+_ITEMS = Sql(
+    "SELECT id, external_id, data, media_sha256, gold FROM items "
     "WHERE project_id = :p AND status = 'ready' AND id > :last ORDER BY id LIMIT :n"
 )
-_ANNOTATIONS = text(
+_ANNOTATIONS = Sql(
     "SELECT a.id, a.item_id, a.value, a.status, a.late_reason, a.corrects_id, "
-    "a.created_at, a.duration_ms, a.schema_version, u.pseudonym "
+    "a.created_at, a.duration_ms, a.schema_version, u.pseudonym, a.user_id "
     "FROM annotations a JOIN users u ON u.id = a.user_id "
     "WHERE a.project_id = :p AND a.item_id >= :lo AND a.item_id <= :hi ORDER BY a.id"
 )
-_PREDICTIONS = text(
+_PREDICTIONS = Sql(
     "SELECT item_id, model, value, score, created_at FROM predictions "
     "WHERE project_id = :p AND item_id >= :lo AND item_id <= :hi ORDER BY id"
 )
 
 
 def records(db: Database, project: Project) -> Iterator[ExportRecord]:
+    """Every ready item with its annotations, predictions and label, a page at a time.
+
+    Pages are read on the driver's cursor (an export touches every row: SQLAlchemy's
+    per-row work would cost more than the query); labels come from the stored annotator
+    models (:func:`aggregation.item_label`), reviews and gold answers.
+    """
     last = 0
     with db.read() as conn:
         models = load_annotator_models(conn, project.id)
     while True:
         with db.read() as conn:
-            page = conn.execute(_ITEMS, {"p": project.id, "last": last, "n": PAGE}).all()
+            raw: Any = conn.connection.driver_connection
+            hot = Hot(raw.cursor(), db.dialect)
+            page = hot.rows(_ITEMS, {"p": project.id, "last": last, "n": PAGE})
             if not page:
                 return
-            labels = label_items(conn, project, [r.id for r in page], models=models)
-            lo, hi = page[0].id, page[-1].id
+            lo, hi = page[0][0], page[-1][0]
+            span = {"p": project.id, "lo": lo, "hi": hi}
             by_item: dict[int, list[dict[str, Any]]] = {}
-            for a in conn.execute(_ANNOTATIONS, {"p": project.id, "lo": lo, "hi": hi}):
-                by_item.setdefault(a.item_id, []).append(
+            for a in hot.rows(_ANNOTATIONS, span):
+                by_item.setdefault(a[1], []).append(
                     {
-                        "id": a.id,
-                        "annotator": a.pseudonym,
-                        "value": loads(a.value),
-                        "status": a.status,
-                        "late_reason": a.late_reason,
-                        "corrects": a.corrects_id,
-                        "created_at": iso(a.created_at),
-                        "duration_ms": a.duration_ms,
-                        "schema_version": a.schema_version,
+                        "id": a[0],
+                        "annotator": a[9],
+                        "user_id": a[10],
+                        "value": loads(a[2]),
+                        "status": a[3],
+                        "late_reason": a[4],
+                        "corrects": a[5],
+                        "created_at": iso(a[6]),
+                        "duration_ms": a[7],
+                        "schema_version": a[8],
                     }
                 )
             preds: dict[int, list[dict[str, Any]]] = {}
-            for pr in conn.execute(_PREDICTIONS, {"p": project.id, "lo": lo, "hi": hi}):
-                preds.setdefault(pr.item_id, []).append(
+            for pr in hot.rows(_PREDICTIONS, span):
+                preds.setdefault(pr[0], []).append(
                     {
-                        "model": pr.model,
-                        "value": loads(pr.value),
-                        "score": pr.score,
-                        "created_at": iso(pr.created_at),
+                        "model": pr[1],
+                        "value": loads(pr[2]),
+                        "score": pr[3],
+                        "created_at": iso(pr[4]),
                     }
                 )
-        for row in page:
-            anns = by_item.get(row.id, [])
+            reviews = newest_reviews(conn, project.id, [r[0] for r in page])
+        for item_id, external_id, data, media_sha256, gold in page:
+            anns = by_item.get(item_id, [])
+            label = item_label(
+                models,
+                project,
+                anns,
+                reviews.get(item_id),
+                gold=loads(gold) if gold else None,
+            )
+            for ann in anns:
+                del ann["user_id"]  # annotators leave by pseudonym only
             yield ExportRecord(
-                item_id=row.id,
-                external_id=row.external_id,
-                data=loads(row.data),
-                media_sha256=row.media_sha256,
+                item_id=item_id,
+                external_id=external_id,
+                data=loads(data),
+                media_sha256=media_sha256,
                 annotations=anns,
-                label=labels.get(row.id),
-                predictions=preds.get(row.id, []),
+                label=label,
+                predictions=preds.get(item_id, []),
             )
         last = hi
 

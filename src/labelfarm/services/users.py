@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +24,9 @@ from labelfarm.errors import Conflict, InvalidInput, NotAuthenticated, NotFound
 from labelfarm.services import audit
 
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
+# Each hash takes the hasher's memory cost (64 MiB): one at a time per process keeps a burst
+# of logins (a shift starting) from multiplying it, and caps what a login flood can cost.
+_hashing = threading.Lock()
 _USERNAME = re.compile(r"^[A-Za-z0-9_.@\-]{2,150}$")
 TOKEN_PREFIX = "lf_"
 # A constant hash to verify against when a username is unknown, so timing does not tell.
@@ -51,7 +55,8 @@ def hash_password(password: str) -> str:
             "password must be at least 8 characters",
             [{"field": "password", "reason": "too short"}],
         )
-    return _hasher.hash(password)
+    with _hashing:
+        return _hasher.hash(password)
 
 
 def create_site(conn: Connection, *, code: str, name: str, now: float) -> dict[str, Any]:
@@ -160,7 +165,8 @@ def authenticate(conn: Connection, username: str, password: str) -> dict[str, An
     ).first()
     stored = row.password_hash if row is not None and row.password_hash else _DUMMY_HASH
     try:
-        _hasher.verify(stored, password)
+        with _hashing:
+            _hasher.verify(stored, password)
         ok = row is not None and bool(row.password_hash) and bool(row.is_active)
     except (VerificationError, InvalidHashError):
         ok = False
