@@ -65,7 +65,18 @@ def machine_info() -> dict[str, Any]:
         "python": platform.python_version(),
         "os": platform.platform(),
         "hostname": platform.node(),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
     }
+
+
+def warn_if_busy(console: Console | None = None, threshold: float = 0.5) -> None:
+    """Benchmarks on a busy machine are noise: say so before starting."""
+    load_1m = os.getloadavg()[0]
+    if load_1m > threshold:
+        (console or Console(stderr=True)).print(
+            f"[yellow]warning: load average {load_1m:.2f} before starting; "
+            "other work on this machine will skew the figures[/yellow]"
+        )
 
 
 def machine_slug(machine: dict[str, Any]) -> str:
@@ -96,7 +107,7 @@ def _cell(value: Any) -> str:
             return f"{value:,.0f}"
         if abs(value) >= 10:
             return f"{value:.1f}"
-        return f"{value:.2f}"
+        return f"{value:.3g}"
     if isinstance(value, int):
         return f"{value:,}"
     return str(value)
@@ -115,7 +126,8 @@ def print_table(
     for key, column in zip(keys, columns, strict=True):
         header = column if isinstance(column, str) else column[1]
         first = next((row[key] for row in rows if row.get(key) is not None), None)
-        table.add_column(header, justify="left" if isinstance(first, str) else "right")
+        text = isinstance(first, str)
+        table.add_column(header, justify="left" if text else "right", no_wrap=text)
     for row in rows:
         table.add_row(*(_cell(row.get(key)) for key in keys))
     console.print(table)

@@ -49,11 +49,13 @@ def labelfarm_command(override: str | None = None) -> list[str]:
 
 def recreate_pg_database(server_url: str, name: str) -> None:
     """Drops and creates database ``name`` on the server at ``server_url`` (a libpq URL)."""
-    with psycopg.connect(f"{server_url}/postgres", autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        with psycopg.connect(f"{server_url}/postgres", autocommit=True) as conn:
+            drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
+            conn.execute(drop.format(sql.Identifier(name)))
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    except psycopg.Error as exc:
+        raise BenchError(f"PostgreSQL at {server_url}: {exc}") from exc
 
 
 def jsonl_items(n: int, start: int = 0) -> bytes:
@@ -187,17 +189,17 @@ class LabelfarmTarget:
         self.import_items(project_id, n)
         tokens = self.create_annotators(FILLERS)
         with ThreadPoolExecutor(FILLERS) as pool:
-            counts = list(pool.map(lambda t: self._fill(project_id, t), tokens))
+            counts = list(pool.map(lambda t: self._fill(project_id, t, n), tokens))
         if sum(counts) != n:
             raise BenchError(f"annotated {sum(counts)} of {n} items")
         return project_id
 
-    def _fill(self, project_id: int, token: str) -> int:
+    def _fill(self, project_id: int, token: str, limit: int) -> int:
         """One annotator takes tasks in batches and submits each batch in one request."""
         api = Api(self.base_url, f"Bearer {token}")
         batch, done = BATCH, 0
         try:
-            while True:
+            while done <= limit:
                 try:
                     got = api.call("POST", f"/api/v1/projects/{project_id}/next", json={"n": batch})
                 except BenchError:
@@ -215,6 +217,7 @@ class LabelfarmTarget:
                     json={"annotations": annotations},
                 )
                 done += len(tasks)
+            raise BenchError(f"the queue handed out more than the project's {limit} items")
         finally:
             api.close()
 

@@ -34,6 +34,7 @@ from _targets import (
     item_text,
     start_process,
     stop_process,
+    tail,
     timed,
     wait_healthy,
 )
@@ -89,12 +90,13 @@ def ensure_installed() -> None:
         return
     print(f"installing label-studio=={VERSION} into {ENV_DIR} (several minutes) …", file=sys.stderr)
     ENV_DIR.parent.mkdir(parents=True, exist_ok=True)
-    subprocess.run([sys.executable, "-m", "venv", str(ENV_DIR)], check=True)
-    subprocess.run(
-        [str(_bin("pip")), "install", "--quiet", f"label-studio=={VERSION}"],
-        check=True,
-        timeout=3600,
-    )
+    try:
+        subprocess.run([sys.executable, "-m", "venv", str(ENV_DIR)], check=True)
+        pip = [str(_bin("pip")), "install", "--quiet", f"label-studio=={VERSION}"]
+        subprocess.run(pip, check=True, timeout=3600)
+    except (subprocess.SubprocessError, OSError) as exc:
+        shutil.rmtree(ENV_DIR, ignore_errors=True)  # no half-installed env next time
+        raise BenchError(f"installing Label Studio failed: {exc}") from exc
 
 
 def _pg_admin(server_url: str) -> psycopg.Connection[Any]:
@@ -151,15 +153,11 @@ class LabelStudioTarget:
     def _migrate(self, data_dir: Path, pg_database: str) -> None:
         """``label-studio version`` applies all migrations, then exits."""
         env = self._ls_env(data_dir, pg_database)
+        argv = [str(_bin("label-studio")), "version", "--data-dir", str(data_dir)]
         with self.log.open("ab") as out:
-            subprocess.run(
-                [str(_bin("label-studio")), "version", "--data-dir", str(data_dir)],
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                check=True,
-                timeout=900,
-            )
+            done = subprocess.run(argv, env=env, stdout=out, stderr=subprocess.STDOUT, timeout=900)
+        if done.returncode != 0:
+            raise BenchError(f"Label Studio migrations failed; log tail:\n{tail(self.log)}")
 
     def _prepare_sqlite(self, data_dir: Path) -> None:
         if not SQLITE_TEMPLATE.exists():
@@ -170,6 +168,12 @@ class LabelStudioTarget:
         shutil.copyfile(SQLITE_TEMPLATE, data_dir / SQLITE_TEMPLATE.name)
 
     def _prepare_postgresql(self, data_dir: Path) -> None:
+        try:
+            self._prepare_postgresql_databases(data_dir)
+        except psycopg.Error as exc:
+            raise BenchError(f"PostgreSQL at {self.pg_server_url}: {exc}") from exc
+
+    def _prepare_postgresql_databases(self, data_dir: Path) -> None:
         with _pg_admin(self.pg_server_url) as conn:
             if not _pg_exists(conn, PG_TEMPLATE):
                 scratch = f"{PG_TEMPLATE}_partial"

@@ -60,6 +60,7 @@ class Results:
         self.metrics[name] = self.metrics.get(name, 0) + value
 
     def add_import(self, p: str, scope: str, n: int, seconds: float, rss_mb: float) -> None:
+        self._track_rss(p, rss_mb)
         rate = n / seconds if seconds else 0.0
         if scope == "small":
             rates = self._small_imports.setdefault(p, [])
@@ -98,6 +99,7 @@ class Results:
         rss_mb: float,
         tag: str | None = None,
     ) -> None:
+        self._track_rss(p, rss_mb)
         c = int(load["annotators"])
         suffix = f"_c{c}" + ("_1m" if scope == "large" else "") + (f"_{tag}" if tag else "")
         errors = sum(load["errors"].values())
@@ -141,6 +143,7 @@ class Results:
         )
 
     def add_export(self, p: str, n: int, export: Export, server_cpu_pct: float) -> None:
+        self._track_rss(p, export.peak_rss_mb)
         scale = EXPORT_REFERENCE / n
         self.metrics[f"{p}.export_100k_s"] = export.seconds * scale
         self.metrics[f"{p}.export_items"] = n
@@ -160,8 +163,22 @@ class Results:
             }
         )
 
-    def set_peak_rss(self, p: str, mb: float) -> None:
-        self.metrics[f"{p}.server_peak_rss_mb"] = mb
+    def _track_rss(self, p: str, mb: float) -> None:
+        """The server's peak RSS over the measured phases (not user setup: argon2 is greedy)."""
+        name = f"{p}.server_peak_rss_mb"
+        self.metrics[name] = max(self.metrics.get(name, 0.0), mb)
+
+    def add_setup(self, p: str, n: int, seconds: float, rss_mb: float) -> None:
+        self.metrics[f"{p}.annotator_setup_s"] = seconds
+        self.metrics[f"{p}.server_setup_rss_mb"] = rss_mb
+        row = {
+            "target": p,
+            "phase": "users",
+            "items": n,
+            "seconds": seconds,
+            "server_rss_mb": rss_mb,
+        }
+        self.rows.append(row)
 
     def prefixes(self) -> list[str]:
         seen: list[str] = []
@@ -214,7 +231,11 @@ def summary_line(results: Results) -> str:
     m = results.metrics
     parts = [_target_summary(m, p) for p in results.prefixes()]
     line = f"queue{' --quick' if results.quick else ''}: " + "; ".join(parts or ["no results"])
-    client_cpu = [v for k, v in m.items() if ".client_cpu_pct_c" in k]
+    client_cpu = [
+        v
+        for k, v in m.items()
+        if ".client_cpu_pct_c" in k and not k.endswith(("_httpx", "_aiohttp"))
+    ]
     if client_cpu:
         line += f"; load client ≤ {max(client_cpu):.0f}% of one core"
     if results.failed:

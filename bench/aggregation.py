@@ -279,7 +279,7 @@ def _confidence(models: AnnotatorModels, project: Any, votes: list[tuple[int, in
 
 def service_adaptive() -> bool:
     """Whether the submit path decides adaptive overlap itself (the lead's hot path)."""
-    source = ROOT / "src" / "labelfarm" / "services" / "annotations.py"
+    source = ROOT / "src" / "labelfarm" / "services" / "adaptive.py"
     return "item_label" in source.read_text()
 
 

@@ -43,6 +43,7 @@ from _common import (  # noqa: E402
     default_results_path,
     machine_info,
     make_parser,
+    warn_if_busy,
     write_json,
 )
 from _labelfarm import LabelfarmTarget  # noqa: E402
@@ -139,6 +140,7 @@ def measure(target: Target, plan: Plan, results: Results, compare_clients: bool)
     with PeakRSS(target.server_pid) as rss:
         with timed() as setup:
             tokens = target.create_annotators(plan.annotators)
+        results.add_setup(p, len(tokens), setup[0], rss.take())
         console.log(f"{p}: {len(tokens)} annotators in {setup[0]:.1f} s")
         for c in plan.concurrency:
             project_id = target.create_project(f"bench c{c}")
@@ -163,7 +165,6 @@ def measure(target: Target, plan: Plan, results: Results, compare_clients: bool)
         with CpuMeter(target.server_pid) as server_cpu:
             export = target.export(project_id, rss)
         results.add_export(p, plan.export_items, export, server_cpu.pct_of_one_core)
-        results.set_peak_rss(p, rss.overall_mb)
 
 
 def measure_large(
@@ -201,6 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     log_dir = Path(tempfile.mkdtemp(prefix="labelfarm-bench-queue-"))
     machine = machine_info()
+    warn_if_busy(console)
     results = Results(quick=args.quick)
     for target, is_peer in build_targets(args, log_dir):
         target_plan = (

@@ -49,7 +49,8 @@ class Clock:
 
 def _pg_admin_url() -> str:
     url = make_url(PG_URL)
-    return f"host={url.host or '127.0.0.1'} port={url.port or 5432} user={url.username} dbname={url.database}"
+    host, port = url.host or "127.0.0.1", url.port or 5432
+    return f"host={host} port={port} user={url.username} dbname={url.database}"
 
 
 @pytest.fixture(scope="session")
@@ -86,10 +87,12 @@ def _truncate(url: str) -> None:
     with db.engine.begin() as conn:
         conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
         # a test may have dropped the audit log's guard, as an attacker would
-        conn.execute(text(
-            "CREATE OR REPLACE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON "
-            "audit_log FOR EACH ROW EXECUTE FUNCTION labelfarm_audit_append_only()"
-        ))
+        conn.execute(
+            text(
+                "CREATE OR REPLACE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON "
+                "audit_log FOR EACH ROW EXECUTE FUNCTION labelfarm_audit_append_only()"
+            )
+        )
     db.dispose()
 
 
@@ -146,20 +149,32 @@ class World:
             return workspaces.create_workspace(conn, slug=slug, name=slug.title(), now=self.clock())
 
     def user(
-        self, username: str, *, role: str | None = None, workspace: dict | None = None,
-        superuser: bool = False, password: str | None = None,
+        self,
+        username: str,
+        *,
+        role: str | None = None,
+        workspace: dict | None = None,
+        superuser: bool = False,
+        password: str | None = None,
     ) -> dict[str, Any]:
         """A user with a token; ``client`` acts as that user. Without a password (the
         default, as argon2 is slow on purpose) the user can only use its token."""
         now = self.clock()
         with self.db.write() as conn:
             user = users.create_user(
-                conn, username=username, password=password, now=now,
+                conn,
+                username=username,
+                password=password,
+                now=now,
                 is_superuser=superuser,
             )
             if role is not None and workspace is not None:
                 workspaces.set_role(
-                    conn, workspace_id=workspace["id"], user_id=user["id"], role=role, now=now,
+                    conn,
+                    workspace_id=workspace["id"],
+                    user_id=user["id"],
+                    role=role,
+                    now=now,
                     actor_id=None,
                 )
             token = users.create_token(conn, user_id=user["id"], name="test", now=now)["token"]
@@ -168,8 +183,13 @@ class World:
     def project(self, workspace: dict, *, schema: dict | None = None, **settings: Any) -> Any:
         with self.db.write() as conn:
             created = projects.create_project(
-                conn, workspace_id=workspace["id"], name=settings.pop("name", "p"),
-                schema=schema or CHOICE_SCHEMA, now=self.clock(), actor_id=None, **settings,
+                conn,
+                workspace_id=workspace["id"],
+                name=settings.pop("name", "p"),
+                schema=schema or CHOICE_SCHEMA,
+                now=self.clock(),
+                actor_id=None,
+                **settings,
             )
         return self.load(created["id"])
 
@@ -185,8 +205,9 @@ class World:
         path.write_text(
             "".join(dumps({"data": {"text": f"item {i}"}, **extra}) + "\n" for i in range(n))
         )
-        import_items(self.db, project, path, "jsonl", media=self.ctx.media, now=self.clock(),
-                     user_id=None)
+        import_items(
+            self.db, project, path, "jsonl", media=self.ctx.media, now=self.clock(), user_id=None
+        )
 
 
 @pytest.fixture

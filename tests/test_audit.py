@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
+from labelfarm.client import LabelfarmAPIError
 from labelfarm.services import audit
 
 
@@ -36,16 +38,16 @@ def test_records_logins_imports_exports_roles_and_settings(world):
 
 def test_failed_login_is_recorded(world):
     world.user("boss", password="long enough pw")
-    with pytest.raises(Exception):
+    with pytest.raises(LabelfarmAPIError):
         world.client().request("POST", "/auth/login", json={"username": "boss", "password": "x"})
     assert "login.failed" in _actions(world)
 
 
 def test_the_database_refuses_updates_and_deletes(world):
     world.workspace()
-    with pytest.raises(Exception), world.db.write() as conn:
+    with pytest.raises(DBAPIError, match="append-only"), world.db.write() as conn:
         conn.execute(text("UPDATE audit_log SET action = 'x'"))
-    with pytest.raises(Exception), world.db.write() as conn:
+    with pytest.raises(DBAPIError, match="append-only"), world.db.write() as conn:
         conn.execute(text("DELETE FROM audit_log"))
 
 

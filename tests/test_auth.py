@@ -80,12 +80,25 @@ def test_security_headers_on_every_response(world):
 def test_media_urls_are_signed_short_lived_and_per_user(world, tmp_path, clock):
     ws = world.workspace()
     ann = world.user("ann", role="annotator", workspace=ws)
-    project = world.project(ws, schema={"data": {"image": "image"}, "fields": [
-        {"name": "label", "type": "choice", "options": ["x"]}]}, lease_seconds=60)
+    project = world.project(
+        ws,
+        schema={
+            "data": {"image": "image"},
+            "fields": [{"name": "label", "type": "choice", "options": ["x"]}],
+        },
+        lease_seconds=60,
+    )
     (tmp_path / "p").mkdir()
     Image.new("RGB", (4, 4), "green").save(tmp_path / "p" / "g.png")
-    import_items(world.db, project, tmp_path / "p", "folder", media=world.ctx.media,
-                 now=clock(), user_id=None)
+    import_items(
+        world.db,
+        project,
+        tmp_path / "p",
+        "folder",
+        media=world.ctx.media,
+        now=clock(),
+        user_id=None,
+    )
     url = ann["client"].next(project.id)[0]["media_url"]
     http = httpx.Client(transport=world.transport, base_url="http://testserver")
     r = http.get(url)

@@ -11,8 +11,15 @@ from typer.testing import CliRunner
 from labelfarm.cli import app
 
 COMMANDS = [
-    ["init"], ["serve"], ["demo"], ["migrate"], ["import"], ["export"], ["user", "add"],
-    ["token", "create"], ["audit", "verify"],
+    ["init"],
+    ["serve"],
+    ["demo"],
+    ["migrate"],
+    ["import"],
+    ["export"],
+    ["user", "add"],
+    ["token", "create"],
+    ["audit", "verify"],
 ]
 
 
@@ -41,10 +48,25 @@ def test_a_working_day_from_the_cli(world, env, tmp_path: Path):
     assert token.startswith("lf_")
     root = world.client(token)
     ws = root.create_workspace("cli")
-    project = root.create_project(ws["id"], "p", schema={
-        "fields": [{"name": "label", "type": "choice", "options": ["a", "b"]}]})
-    r = runner.invoke(app, ["user", "add", "ann", "--password", "ann pw 123", "--workspace",
-                            "cli", "--role", "annotator"])
+    project = root.create_project(
+        ws["id"],
+        "p",
+        schema={"fields": [{"name": "label", "type": "choice", "options": ["a", "b"]}]},
+    )
+    r = runner.invoke(
+        app,
+        [
+            "user",
+            "add",
+            "ann",
+            "--password",
+            "ann pw 123",
+            "--workspace",
+            "cli",
+            "--role",
+            "annotator",
+        ],
+    )
     assert r.exit_code == 0, r.output
     src = tmp_path / "items.jsonl"
     src.write_text("".join(f'{{"data": {{"text": "t{i}"}}}}\n' for i in range(25)))
@@ -68,7 +90,12 @@ def test_demo_builds_projects_from_real_images(env):
 
     info = build_demo(env, n_images=40, log=lambda _m: None)
     assert {u["role"] for u in info["users"]} == {
-        "admin", "manager", "reviewer", "annotator", "client"}
+        "admin",
+        "manager",
+        "reviewer",
+        "annotator",
+        "client",
+    }
     names = [p["name"] for p in info["projects"]]
     assert names == ["Product photos", "Review moderation"]
     again = build_demo(env, n_images=40, log=lambda _m: None)

@@ -21,6 +21,9 @@ def test_every_command_is_in_the_readme():
 
     readme = (ROOT / "README.md").read_text()
     names = [c.name or c.callback.__name__ for c in app.registered_commands]
-    names += [f"{g.name} {c.name}" for g in app.registered_groups
-              for c in g.typer_instance.registered_commands]
+    names += [
+        f"{g.name} {c.name}"
+        for g in app.registered_groups
+        for c in g.typer_instance.registered_commands
+    ]
     assert names and all(f"labelfarm {n}" in readme for n in names)

@@ -37,8 +37,11 @@ def test_error_shapes(world, http):
     dup = http.post("/api/v1/workspaces", json={"slug": "a"}, headers=auth)
     assert dup.status_code == 409 and _shape(dup)["code"] == "conflict"
     schema = {"fields": [{"name": "x", "type": "choice", "options": []}]}
-    r = http.post(f"/api/v1/workspaces/{dup.json() and 1}/projects",
-                  json={"name": "p", "schema": schema}, headers=auth)
+    r = http.post(
+        f"/api/v1/workspaces/{dup.json() and 1}/projects",
+        json={"name": "p", "schema": schema},
+        headers=auth,
+    )
     assert r.status_code == 422 and _shape(r)["code"] == "invalid_schema"
 
 
@@ -46,8 +49,13 @@ def test_schema_yaml_errors_carry_lines(world, http):
     root = world.user("root", superuser=True)
     ws = world.workspace()
     auth = {"Authorization": f"Bearer {root['token']}"}
-    yaml_text = "fields:\n  - name: a\n    type: choice\n    options: [x]\n  - name: b\n    type: nope\n"
-    r = http.post(f"/api/v1/workspaces/{ws['id']}/projects",
-                  json={"name": "p", "schema": yaml_text}, headers=auth)
+    yaml_text = (
+        "fields:\n  - name: a\n    type: choice\n    options: [x]\n  - name: b\n    type: nope\n"
+    )
+    r = http.post(
+        f"/api/v1/workspaces/{ws['id']}/projects",
+        json={"name": "p", "schema": yaml_text},
+        headers=auth,
+    )
     err = _shape(r)
     assert err["details"][0]["line"] == 5 and "nope" in err["message"]

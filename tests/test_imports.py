@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from PIL import Image
 from sqlalchemy import text
@@ -49,7 +47,7 @@ MALFORMED = {
         "predictions[0].value.label",
     ),
     "bad_deadline": (b'{"data": {"text": "a", "stars": 1}, "deadline": "soon"}\n', "deadline"),
-    "not_an_object": (b'[1, 2]\n', "expected a JSON object"),
+    "not_an_object": (b"[1, 2]\n", "expected a JSON object"),
 }
 
 
@@ -72,7 +70,8 @@ def test_malformed_jsonl_is_refused_whole_and_located(world, manager, case):
 def test_every_bad_row_is_reported_with_its_line(world, manager):
     client, project = manager
     rows = b"".join(
-        b'{"data": {"text": "x", "stars": "no"}}\n' if i % 3 == 0
+        b'{"data": {"text": "x", "stars": "no"}}\n'
+        if i % 3 == 0
         else b'{"data": {"text": "x", "stars": 2}}\n'
         for i in range(30)
     )
@@ -89,11 +88,19 @@ def test_failure_after_many_good_batches_leaves_nothing(world, manager, tmp_path
     path = tmp_path / "big.jsonl"
     with path.open("w") as fh:
         for i in range(12_000):
-            fh.write('{"data": {"text": "t%d", "stars": %d}}\n' % (i, i % 5))
+            fh.write(f'{{"data": {{"text": "t{i}", "stars": {i % 5}}}}}\n')
         fh.write('{"data": {"text": "last", "stars": null}}\n')
     with pytest.raises(ImportFailed) as err:
-        import_items(world.db, world.load(project.id), path, "jsonl", media=world.ctx.media,
-                     now=world.clock(), user_id=None, batch_rows=1000)
+        import_items(
+            world.db,
+            world.load(project.id),
+            path,
+            "jsonl",
+            media=world.ctx.media,
+            now=world.clock(),
+            user_id=None,
+            batch_rows=1000,
+        )
     assert err.value.details[0]["location"] == "line 12001"
     assert _state(world) == before
 
@@ -110,7 +117,7 @@ def test_duplicate_external_ids_are_refused(world, manager):
 
 def test_csv_import_coerces_types_and_locates_errors(world, manager):
     client, project = manager
-    ok = "text,stars,external_id,priority\nhello,5,e1,2\n\"with, comma\",3,e2,0\n"
+    ok = 'text,stars,external_id,priority\nhello,5,e1,2\n"with, comma",3,e2,0\n'
     result = client.import_bytes(project.id, ok.encode(), format="csv")
     assert result["n_items"] == 2
     item = client.request("GET", f"/projects/{project.id}/items", params={"after": 3})["items"][0]
@@ -123,16 +130,22 @@ def test_csv_import_coerces_types_and_locates_errors(world, manager):
 
 def test_folder_import_stores_media_content_addressed(world, tmp_path):
     ws = world.workspace()
-    project = world.project(ws, schema={"data": {"image": "image"}, "fields": [
-        {"name": "label", "type": "choice", "options": ["x", "y"]}]})
+    project = world.project(
+        ws,
+        schema={
+            "data": {"image": "image"},
+            "fields": [{"name": "label", "type": "choice", "options": ["x", "y"]}],
+        },
+    )
     folder = tmp_path / "photos"
     (folder / "sub").mkdir(parents=True)
     Image.new("RGB", (8, 8), "red").save(folder / "a.png")
     Image.new("RGB", (8, 8), "red").save(folder / "sub" / "same.png")  # same bytes
     Image.new("RGB", (8, 8), "blue").save(folder / "b.jpg")
     (folder / ".DS_Store").write_bytes(b"junk")
-    result = import_items(world.db, project, folder, "folder", media=world.ctx.media,
-                          now=world.clock(), user_id=None)
+    result = import_items(
+        world.db, project, folder, "folder", media=world.ctx.media, now=world.clock(), user_id=None
+    )
     assert result.n_items == 3
     with world.db.read() as conn:
         shas = conn.execute(text("SELECT DISTINCT media_sha256 FROM items")).scalars().all()
@@ -140,8 +153,15 @@ def test_folder_import_stores_media_content_addressed(world, tmp_path):
     assert len(shas) == 2 and all(world.ctx.media.exists(s) for s in shas)
     (folder / "notes.docx").write_bytes(b"x")
     with pytest.raises(ImportFailed) as err:
-        import_items(world.db, project, folder, "folder", media=world.ctx.media,
-                     now=world.clock(), user_id=None)
+        import_items(
+            world.db,
+            project,
+            folder,
+            "folder",
+            media=world.ctx.media,
+            now=world.clock(),
+            user_id=None,
+        )
     assert err.value.details[0]["location"] == "notes.docx"
 
 
@@ -154,8 +174,10 @@ def test_unknown_format_lists_the_valid_ones(world, manager):
 
 def test_predictions_are_stored_and_prefill_tasks(world, manager, tmp_path):
     client, project = manager
-    line = (b'{"data": {"text": "p", "stars": 1}, "prediction": {"model": "m1", '
-            b'"value": {"label": "neg"}, "score": 0.9}}\n')
+    line = (
+        b'{"data": {"text": "p", "stars": 1}, "prediction": {"model": "m1", '
+        b'"value": {"label": "neg"}, "score": 0.9}}\n'
+    )
     assert client.import_bytes(project.id, line, format="jsonl")["n_predictions"] == 1
     ws_id = project.workspace_id
     ann = world.user("ann", role="annotator", workspace={"id": ws_id})
@@ -170,14 +192,21 @@ def test_interrupted_import_is_rolled_back_on_start(world, manager, tmp_path):
     _client, project = manager
     before = _state(world)
     with world.db.write() as conn:
-        conn.execute(text(
-            "INSERT INTO imports (project_id, format, filename, status, n_items, n_errors, "
-            "errors, started_at) VALUES (:p, 'jsonl', 'x', 'staging', 0, 0, '[]', 0)"),
-            {"p": project.id})
+        conn.execute(
+            text(
+                "INSERT INTO imports (project_id, format, filename, status, n_items, n_errors, "
+                "errors, started_at) VALUES (:p, 'jsonl', 'x', 'staging', 0, 0, '[]', 0)"
+            ),
+            {"p": project.id},
+        )
         imp = conn.execute(text("SELECT MAX(id) FROM imports")).scalar_one()
-        conn.execute(text(
-            "INSERT INTO items (project_id, import_id, data, priority, deadline_key, is_open, "
-            "status, n_leased, n_submitted, created_at) "
-            "VALUES (:p, :i, '{}', 0, 1e18, false, 'staged', 0, 0, 0)"), {"p": project.id, "i": imp})
+        conn.execute(
+            text(
+                "INSERT INTO items (project_id, import_id, data, priority, deadline_key, is_open, "
+                "status, n_leased, n_submitted, created_at) "
+                "VALUES (:p, :i, '{}', 0, 1e18, false, 'staged', 0, 0, 0)"
+            ),
+            {"p": project.id, "i": imp},
+        )
     recover_imports(world.db, world.clock())
     assert _state(world) == before

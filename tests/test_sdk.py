@@ -18,19 +18,28 @@ def test_sdk_round_trip(world, tmp_path):
     ann_user = root.create_user("ann", "ann password")
     root.set_role(ws["id"], ann_user["id"], "annotator")
     ann = world.client(root.create_token(ann_user["id"], "laptop"))
-    schema = {"fields": [{"name": "label", "type": "choice", "options": ["a", "b"]},
-                         {"name": "boxes", "type": "bbox", "labels": ["x"], "required": False}]}
+    schema = {
+        "fields": [
+            {"name": "label", "type": "choice", "options": ["a", "b"]},
+            {"name": "boxes", "type": "bbox", "labels": ["x"], "required": False},
+        ]
+    }
     project = root.create_project(ws["id"], "sdk project", schema=schema, overlap=1)
     assert root.project(project["id"])["fields"][1]["labels"] == ["x"]
     path = tmp_path / "items.csv"
     path.write_text("text\nfirst\nsecond\n")
     assert root.import_file(project["id"], path)["n_items"] == 2
     tasks = ann.next(project["id"], n=2)
-    results = ann.submit(project["id"], [
-        {"item_id": t["item_id"],
-         "value": {"label": "b", "boxes": [{"x": 1, "y": 2, "w": 3, "h": 4, "label": "x"}]}}
-        for t in tasks
-    ])
+    results = ann.submit(
+        project["id"],
+        [
+            {
+                "item_id": t["item_id"],
+                "value": {"label": "b", "boxes": [{"x": 1, "y": 2, "w": 3, "h": 4, "label": "x"}]},
+            }
+            for t in tasks
+        ],
+    )
     assert [r["status"] for r in results] == ["accepted", "accepted"]
     out = root.export(project["id"], tmp_path / "out.jsonl")
     rows = [orjson.loads(x) for x in out.read_bytes().splitlines()]

@@ -81,7 +81,8 @@ def _url(path: str, estate: dict) -> str:
 
 def test_every_route_refuses_the_wrong_role_and_foreign_workspaces(world, estate):
     routes = [
-        (m, p, route_policy(r)) for m, p, r in api_routes(world.app)
+        (m, p, route_policy(r))
+        for m, p, r in api_routes(world.app)
         if route_policy(r) is not None and route_policy(r).scope not in ("public", "signed")
     ]
     callers = {**{k: v["token"] for k, v in estate["people"].items()}, "anonymous": None}
@@ -91,8 +92,9 @@ def test_every_route_refuses_the_wrong_role_and_foreign_workspaces(world, estate
         url = _url(path, estate)
         for who, token in callers.items():
             headers = {"Authorization": f"Bearer {token}"} if token else {}
-            response = httpx.Client(transport=world.transport, base_url="http://testserver") \
-                .request(method, url, headers=headers, json={})
+            response = httpx.Client(
+                transport=world.transport, base_url="http://testserver"
+            ).request(method, url, headers=headers, json={})
             allowed = _expected(policy, who)
             error = response.json()["error"] if response.status_code >= 400 else {}
             refused = response.status_code in REFUSED and (
@@ -112,8 +114,11 @@ def test_every_route_refuses_the_wrong_role_and_foreign_workspaces(world, estate
 def test_annotator_cannot_read_items_beyond_own_leases(world, estate):
     annotator = estate["people"]["annotator"]["client"]
     project = estate["project"]
-    for path in (f"/projects/{project.id}/items", f"/projects/{project.id}/items/1",
-                 f"/projects/{project.id}/export"):
+    for path in (
+        f"/projects/{project.id}/items",
+        f"/projects/{project.id}/items/1",
+        f"/projects/{project.id}/export",
+    ):
         with pytest.raises(Exception) as err:
             annotator.request("GET", path)
         assert getattr(err.value, "status", None) == 403
@@ -122,8 +127,11 @@ def test_annotator_cannot_read_items_beyond_own_leases(world, estate):
 def test_foreign_admin_sees_nothing_of_another_workspace(world, estate):
     foreign = estate["people"]["foreign"]["client"]
     assert [w["slug"] for w in foreign.request("GET", "/workspaces")["workspaces"]] == ["other"]
-    for path in (f"/workspaces/{estate['ws']['id']}/projects",
-                 f"/projects/{estate['project'].id}", f"/projects/{estate['project'].id}/export"):
+    for path in (
+        f"/workspaces/{estate['ws']['id']}/projects",
+        f"/projects/{estate['project'].id}",
+        f"/projects/{estate['project'].id}/export",
+    ):
         with pytest.raises(Exception) as err:
             foreign.request("GET", path)
         assert getattr(err.value, "status", None) == 404

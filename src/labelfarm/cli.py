@@ -190,9 +190,7 @@ def export(
     try:
         with db.read() as conn:
             project = load_project(conn, project_id)
-        chunks, _ = export_stream(
-            db, project, format, now=time.time(), actor_id=None, media=media
-        )
+        chunks, _ = export_stream(db, project, format, now=time.time(), actor_id=None, media=media)
         sink = sys.stdout.buffer if str(out) == "-" else out.open("wb")
         n = 0
         with sink, _progress() as bar:

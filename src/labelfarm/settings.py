@@ -58,6 +58,13 @@ class Settings(BaseSettings):
         default=5000, description="Rows written per transaction during an import."
     )
     max_next_tasks: int = Field(default=50, description="Most tasks one `next` call may lease.")
+    refit_seconds: float = Field(
+        default=300.0,
+        description=(
+            "How often a server refits the annotator models of adaptive-overlap projects "
+            "that have new annotations (0: never; managers can still refit by hand)."
+        ),
+    )
 
     @cached_property
     def resolved_database_url(self) -> str:

@@ -69,7 +69,7 @@ def _read(source: ImportSource, delimiter: str) -> Iterator[ReadResult]:
                 break
             where = f"line {reader.line_num}"
             if reader.line_num % 1000 == 0:
-                source.bytes_read = fh.buffer.tell()
+                source.bytes_read = fh.buffer.tell()  # type: ignore[attr-defined]
             if not row:
                 continue
             if len(row) != len(names):

@@ -17,8 +17,17 @@ from labelfarm.schema import FieldError, Schema
 from labelfarm.services.jsonutil import parse_time
 
 RESERVED = frozenset(
-    {"data", "external_id", "id", "priority", "deadline", "media", "prediction", "predictions",
-     "gold"}
+    {
+        "data",
+        "external_id",
+        "id",
+        "priority",
+        "deadline",
+        "media",
+        "prediction",
+        "predictions",
+        "gold",
+    }
 )
 
 

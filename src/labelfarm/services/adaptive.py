@@ -5,24 +5,29 @@ once an item has them, its label confidence is computed and stored, and the item
 open for one more annotator at a time while the confidence is below the project's
 ``target_confidence``, up to ``max_overlap`` labels (``projects.open_expr``).
 
-The confidence of a ``choice`` field is the posterior of the winning class under a
-one-coin annotator model: each annotator is right with their estimated accuracy (the
-Beta-posterior mean of their gold scores, shrunk towards a prior of 0.8 for annotators
-with little gold) and otherwise picks uniformly among the other classes. The item's
-confidence is its least sure field; other field types use their aggregator's confidence
-once they have two labels.
+Once the project's annotator models are fitted (:mod:`labelfarm.services.aggregation`:
+Dawid-Skene confusion matrices, refitted by the server in the background), the item's
+confidence is :func:`aggregation.item_label`'s — the posterior of its label given who
+labelled it. Before the first fit, a ``choice`` field's confidence is the posterior under a
+one-coin model: each annotator is right with their estimated accuracy (the Beta-posterior
+mean of their gold scores, shrunk towards a prior of 0.8 for annotators with little gold)
+and otherwise picks uniformly among the other classes. The item's confidence is its least
+sure field; other field types use their aggregator's confidence once they have two labels.
 """
 
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Sequence
 from typing import Any
 
 from labelfarm.db.hot import Hot, Sql, id_list
+from labelfarm.services.aggregation import AnnotatorModels, FieldModel, item_label
 from labelfarm.services.jsonutil import loads
 from labelfarm.services.projects import Project, open_expr
 
+MODELS_TTL = 30.0  # seconds a server process keeps a project's fitted models
 PRIOR_ACCURACY = 0.8
 PRIOR_WEIGHT = 4.0  # pseudo-answers behind the prior
 
@@ -42,6 +47,9 @@ ACCURACY = Sql(
     f"WHERE project_id = :p AND {_users[0]} GROUP BY user_id",
     "SELECT user_id, COUNT(*), SUM(score) FROM gold_results "
     f"WHERE project_id = :p AND {_users[1]} GROUP BY user_id",
+)
+MODELS = Sql(
+    "SELECT field, model, n_annotations, fitted_at FROM annotator_models WHERE project_id = :p"
 )
 SET_CONFIDENCE = Sql(
     f"UPDATE items SET label_confidence = :c, is_open = {open_expr(conf=':c')} WHERE id = :id"
@@ -87,6 +95,28 @@ def item_confidence(
     return min(confidences) if confidences else 0.0
 
 
+_models: dict[int, tuple[float, AnnotatorModels]] = {}
+
+
+def fitted_models(hot: Hot, project: Project) -> AnnotatorModels | None:
+    """The project's fitted annotator models (cached briefly), or None before a fit."""
+    hit = _models.get(project.id)
+    now = time.monotonic()
+    if hit is None or hit[0] < now:
+        fields = {
+            name: FieldModel.from_json(name, loads(raw), n, fitted_at)
+            for name, raw, n, fitted_at in hot.rows(MODELS, {"p": project.id})
+        }
+        hit = (now + MODELS_TTL, AnnotatorModels(project.id, fields))
+        _models[project.id] = hit
+    return hit[1] if hit[1].fields else None
+
+
+def forget_models(project_id: int) -> None:
+    """Drop a project's cached models (after a refit in this process)."""
+    _models.pop(project_id, None)
+
+
 def refresh(hot: Hot, project: Project, item_ids: Sequence[int]) -> None:
     """Recompute the confidence (and openness) of items that reached their minimum labels."""
     ready = [i for i, n in hot.rows(COUNTS, {"ids": hot.ids(item_ids)}) if n >= project.overlap]
@@ -95,6 +125,18 @@ def refresh(hot: Hot, project: Project, item_ids: Sequence[int]) -> None:
     latest: dict[int, dict[int, dict[str, Any]]] = {}
     for item_id, user_id, value in hot.rows(ANNOTATIONS, {"ids": hot.ids(ready)}):
         latest.setdefault(item_id, {})[user_id] = loads(value)  # newest wins (ordered by id)
+    models = fitted_models(hot, project)
+    if models is not None:
+        confidences = {}
+        for item_id, per in latest.items():
+            anns = [{"user_id": u, "value": v} for u, v in per.items()]
+            label = item_label(models, project, anns)
+            confidences[item_id] = float(label["item_confidence"]) if label else 0.0
+        hot.many(
+            SET_CONFIDENCE,
+            [{"id": i, "c": c, **project.open_params} for i, c in sorted(confidences.items())],
+        )
+        return
     users = sorted({u for per in latest.values() for u in per})
     accuracy = {
         u: (PRIOR_ACCURACY * PRIOR_WEIGHT + float(s)) / (PRIOR_WEIGHT + int(n))

@@ -41,7 +41,7 @@ from labelfarm.services.aggregation import (
     read_project_labels,
 )
 from labelfarm.services.jsonutil import iso, loads
-from labelfarm.services.projects import Project
+from labelfarm.services.projects import Project, reopen_items
 
 CREDIBLE = 0.9
 MAX_MATRIX = 50  # annotators beyond which the pairwise matrix is left out of the report
@@ -446,6 +446,8 @@ def refit_models(
 ) -> dict[str, Any]:
     """Refit the project's annotator models (and refresh cached label confidences); audited."""
     models = fit_annotator_models(conn, project, now=now)
+    if project.adaptive:  # new confidences may close or reopen items
+        reopen_items(conn, project.id)
     fields = [
         {
             "field": fm.field,
@@ -466,3 +468,21 @@ def refit_models(
         details={fm.field: fm.n_annotations for fm in models.fields.values()},
     )
     return summary
+
+
+def projects_due_for_refit(conn: Connection, now: float, every: float) -> list[int]:
+    """Adaptive projects with annotations newer than their models, last fitted over
+    ``every`` seconds ago (or never)."""
+    rows = conn.execute(
+        text(
+            "SELECT id FROM (SELECT p.id, "
+            "(SELECT a.created_at FROM annotations a WHERE a.project_id = p.id "
+            "ORDER BY a.id DESC LIMIT 1) AS newest, "
+            "COALESCE((SELECT MAX(m.fitted_at) FROM annotator_models m "
+            "WHERE m.project_id = p.id), 0) AS fitted "
+            "FROM projects p WHERE p.max_overlap > p.overlap) t "
+            "WHERE newest > fitted AND fitted < :since"
+        ),
+        {"since": now - every},
+    )
+    return [int(r[0]) for r in rows]

@@ -18,6 +18,7 @@ from labelfarm.errors import LabelfarmError, error_body
 from labelfarm.services.imports import recover_imports
 from labelfarm.services.media import MediaStore
 from labelfarm.settings import Settings
+from labelfarm.web.background import lifespan
 from labelfarm.web.context import AppContext
 from labelfarm.web.pages import router as pages_router
 from labelfarm.web.policies import Policy, declared_policy
@@ -60,6 +61,7 @@ def create_app(
         redoc_url=None,
         openapi_url="/api/v1/openapi.json",
         default_response_class=JSON,
+        lifespan=lifespan,
     )
     app.state.ctx = ctx
     # Routes are matched in order: the annotators' hot path (next, submit, media) first.

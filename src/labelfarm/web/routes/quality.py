@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from labelfarm.services import quality, review
+from labelfarm.services import adaptive, quality, review
 from labelfarm.web.context import AppContext
 from labelfarm.web.policies import (
     PROJECT_MANAGE,
@@ -84,6 +84,7 @@ async def refit(
     summary = await ctx.write(
         quality.refit_models, access.project, now=ctx.now(), actor_id=access.user_id
     )
+    adaptive.forget_models(project_id)
     return ok(summary)
 
 
