@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 _PARAM = re.compile(r"(?<![:\w]):(\w+)")
@@ -50,9 +50,9 @@ class Hot:
         self.cursor.execute(self._sql(sql), params)
         return self.cursor.fetchone()  # type: ignore[no-any-return,unused-ignore]
 
-    def run(self, sql: Sql, params: Mapping[str, Any]) -> int:
+    def run(self, sql: Sql, params: Mapping[str, Any]) -> None:
+        """Execute without reading a result (in a PostgreSQL pipeline: no round trip)."""
         self.cursor.execute(self._sql(sql), params)
-        return int(self.cursor.rowcount)
 
     def many(
         self, sql: Sql, params: Sequence[Mapping[str, Any]] | Iterable[Mapping[str, Any]]
@@ -63,12 +63,18 @@ class Hot:
         elif params:
             self.cursor.executemany(self._sql(sql), params)
 
-    def transaction(self) -> Any:
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
         """Make the statements inside one transaction. SQLite's hot connection is always in
-        one (``BEGIN IMMEDIATE``); PostgreSQL's runs in autocommit until asked."""
-        if self.is_pg:
-            return self.cursor.connection.transaction()
-        return contextlib.nullcontext()
+        one (``BEGIN IMMEDIATE``). PostgreSQL's runs in autocommit until asked; the
+        transaction is pipelined, so statements whose results are not read (updates) travel
+        with the next one that is read, and BEGIN and COMMIT cost no round trip of their own."""
+        if not self.is_pg:
+            yield
+            return
+        conn = self.cursor.connection
+        with conn.pipeline(), conn.transaction():
+            yield
 
     def ids(self, values: Iterable[Any]) -> Any:
         """A list parameter: a JSON array for SQLite's ``json_each``, a list for PostgreSQL."""

@@ -183,7 +183,14 @@ items = Table(
     Column("label_confidence", Float, nullable=True),
     Column("created_at", Float, nullable=False),
     Index("ix_items_fifo", "project_id", "is_open", "id"),
-    Index("ix_items_gold", "project_id", "is_gold", "id"),
+    # partial indexes: rows not concerned (most of them) cost nothing to insert or update
+    Index(
+        "ix_items_gold",
+        "project_id",
+        "id",
+        sqlite_where=text("is_gold"),
+        postgresql_where=text("is_gold"),
+    ),
     Index(
         "ix_items_priority",
         "project_id",
@@ -192,8 +199,20 @@ items = Table(
         "deadline_key",
         "id",
     ),
-    Index("ix_items_import", "import_id"),
-    Index("uq_items_project_external", "project_id", "external_id", unique=True),
+    Index(
+        "ix_items_import",
+        "import_id",
+        sqlite_where=text("status = 'staged'"),
+        postgresql_where=text("status = 'staged'"),
+    ),
+    Index(
+        "uq_items_project_external",
+        "project_id",
+        "external_id",
+        unique=True,
+        sqlite_where=text("external_id IS NOT NULL"),
+        postgresql_where=text("external_id IS NOT NULL"),
+    ),
 )
 
 assignments = Table(

@@ -23,7 +23,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from labelfarm.db.hot import Hot, Sql, id_list
-from labelfarm.services.aggregation import AnnotatorModels, FieldModel, item_label
+from labelfarm.services.aggregation import item_label
+from labelfarm.services.annotator_models import AnnotatorModels, FieldModel
 from labelfarm.services.jsonutil import loads
 from labelfarm.services.projects import Project, open_expr
 

@@ -128,7 +128,7 @@ SET_CORRECTS = Sql("UPDATE annotations SET corrects_id = :c WHERE id = :id")
 NEW_ASSIGNMENT = Sql(
     "INSERT INTO assignments (project_id, item_id, user_id, state, leased_at, expires_at, "
     "finished_at) VALUES (:p, :i, :u, 'submitted', :now, :now, :now) "
-    "ON CONFLICT (item_id, user_id) DO NOTHING"
+    "ON CONFLICT (item_id, user_id) DO NOTHING RETURNING id"
 )
 INSERT_CHUNK = 400  # rows per INSERT, within both drivers' limits on parameters
 _COLUMNS = (
@@ -226,7 +226,7 @@ def _submit(
     if finished:
         hot.run(FINISH, {"now": now, "ids": hot.ids(finished)})
     for params_row in new_assignments:
-        if hot.run(NEW_ASSIGNMENT, params_row) != 1:
+        if not hot.rows(NEW_ASSIGNMENT, params_row):
             raise RetrySubmit()  # a concurrent submission took the place first
     if bumps:
         hot.many(

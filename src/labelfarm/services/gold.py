@@ -24,11 +24,11 @@ from labelfarm.services.projects import Project
 MIN_GOLD_FOR_PAUSE = 5
 
 GOLD_RANGE = Sql(
-    "SELECT MIN(id), MAX(id) FROM items WHERE project_id = :p AND is_gold = :t AND status = 'ready'"
+    "SELECT MIN(id), MAX(id) FROM items WHERE project_id = :p AND is_gold AND status = 'ready'"
 )
 GOLD_PICK = Sql(
     "SELECT i.id, i.data, i.media_sha256 FROM items i "
-    "WHERE i.project_id = :p AND i.is_gold = :t AND i.status = 'ready' AND i.id >= :start "
+    "WHERE i.project_id = :p AND i.is_gold AND i.status = 'ready' AND i.id >= :start "
     "AND NOT EXISTS (SELECT 1 FROM assignments a WHERE a.item_id = i.id AND a.user_id = :u) "
     "ORDER BY i.id LIMIT :n"
 )
@@ -175,7 +175,7 @@ def _tally(hot: Hot, project: Project, user_id: int, qualification: bool) -> tup
     return (int(row[0]), float(row[1])) if row else (0, 0.0)
 
 
-N_GOLD = Sql("SELECT COUNT(*) FROM items WHERE project_id = :p AND is_gold = :t")
+N_GOLD = Sql("SELECT COUNT(*) FROM items WHERE project_id = :p AND is_gold")
 
 
 def _update_standing(

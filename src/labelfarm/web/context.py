@@ -85,3 +85,9 @@ class AppContext:
                 return fn(conn, *args, **kwargs)
 
         return await self.db.call(run)
+
+
+def ctx_of(request: Any) -> AppContext:
+    """The app's context, from a request."""
+    ctx: AppContext = request.app.state.ctx
+    return ctx

@@ -23,7 +23,7 @@ from labelfarm.services import users as user_service
 from labelfarm.services import workspaces as workspace_service
 from labelfarm.services.projects import Project
 from labelfarm.services.users import Principal
-from labelfarm.web.context import AppContext
+from labelfarm.web.context import AppContext, ctx_of
 
 ALL_ROLES = frozenset({"admin", "manager", "reviewer", "annotator", "client"})
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -77,14 +77,9 @@ PROJECT_QUALITY = Policy(
 PROJECT_REVIEW = Policy("project.review", "project", frozenset({"admin", "manager", "reviewer"}))
 
 
-def _ctx(request: Request) -> AppContext:
-    ctx: AppContext = request.app.state.ctx
-    return ctx
-
-
 async def authenticate(request: Request) -> Principal | None:
     """The caller from a bearer token or a session cookie, or None."""
-    ctx = _ctx(request)
+    ctx = ctx_of(request)
     auth = request.headers.get("authorization")
     if auth:
         scheme, _, secret = auth.partition(" ")
@@ -176,7 +171,7 @@ def require(policy: Policy) -> Callable[[Request], Awaitable[Access]]:
             if principal.user_id != _path_int(request, "user_id") and not principal.is_superuser:
                 raise PermissionDenied("only the user itself may do this")
             return Access(principal)
-        ctx = _ctx(request)
+        ctx = ctx_of(request)
         project = None
         if policy.scope == "project":
             project = await project_of(ctx, _path_int(request, "project_id"))

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Request
 from sqlalchemy import Connection
 
 from labelfarm.services import audit, users, workspaces
-from labelfarm.web.context import AppContext
+from labelfarm.web.context import ctx_of
 from labelfarm.web.policies import (
     AUTHENTICATED,
     SELF,
@@ -32,17 +32,12 @@ from labelfarm.web.schemas import (
 router = APIRouter(prefix="/api/v1", tags=["admin"])
 
 
-def _ctx(request: Request) -> AppContext:
-    ctx: AppContext = request.app.state.ctx
-    return ctx
-
-
 @router.get("/workspaces")
 async def list_workspaces(
     request: Request, access: Annotated[Access, Depends(require(AUTHENTICATED))]
 ) -> JSON:
     assert access.principal is not None
-    rows = await _ctx(request).read(
+    rows = await ctx_of(request).read(
         workspaces.workspaces_of, access.user_id, all_=access.principal.is_superuser
     )
     return ok({"workspaces": rows})
@@ -52,7 +47,7 @@ async def list_workspaces(
 async def create_workspace(
     request: Request, body: WorkspaceCreate, access: Annotated[Access, Depends(require(SUPERUSER))]
 ) -> JSON:
-    ctx = _ctx(request)
+    ctx = ctx_of(request)
     ws = await ctx.write(
         workspaces.create_workspace,
         slug=body.slug,
@@ -69,7 +64,7 @@ async def get_workspace(
     workspace_id: int,
     access: Annotated[Access, Depends(require(WORKSPACE_READ))],
 ) -> JSON:
-    ws = await _ctx(request).read(workspaces.get_workspace, workspace_id)
+    ws = await ctx_of(request).read(workspaces.get_workspace, workspace_id)
     return ok({**ws, "role": access.role})
 
 
@@ -92,7 +87,7 @@ def _create_user(conn: Connection, body: UserCreate, now: float, actor_id: int) 
 async def create_user(
     request: Request, body: UserCreate, access: Annotated[Access, Depends(require(SUPERUSER))]
 ) -> JSON:
-    ctx = _ctx(request)
+    ctx = ctx_of(request)
     return ok(await ctx.write(_create_user, body, ctx.now(), access.user_id), 201)
 
 
@@ -103,7 +98,7 @@ async def create_token(
     body: TokenCreate,
     access: Annotated[Access, Depends(require(SELF))],
 ) -> JSON:
-    ctx = _ctx(request)
+    ctx = ctx_of(request)
     token = await ctx.write(
         users.create_token,
         user_id=user_id,
@@ -121,7 +116,7 @@ async def revoke_token(
     token_id: int,
     access: Annotated[Access, Depends(require(SELF))],
 ) -> JSON:
-    ctx = _ctx(request)
+    ctx = ctx_of(request)
     await ctx.write(users.revoke_token, token_id=token_id, user_id=user_id, now=ctx.now())
     ctx.tokens.clear()
     return ok({"status": "revoked"})
@@ -131,7 +126,7 @@ async def revoke_token(
 async def create_site(
     request: Request, body: SiteCreate, access: Annotated[Access, Depends(require(SUPERUSER))]
 ) -> JSON:
-    ctx = _ctx(request)
+    ctx = ctx_of(request)
     return ok(
         await ctx.write(users.create_site, code=body.code, name=body.name, now=ctx.now()), 201
     )
@@ -143,7 +138,7 @@ async def list_members(
     workspace_id: int,
     access: Annotated[Access, Depends(require(WORKSPACE_MANAGE))],
 ) -> JSON:
-    return ok({"members": await _ctx(request).read(workspaces.members, workspace_id)})
+    return ok({"members": await ctx_of(request).read(workspaces.members, workspace_id)})
 
 
 def _add_member(
@@ -169,7 +164,7 @@ async def add_member(
     access: Annotated[Access, Depends(require(WORKSPACE_ADMIN))],
 ) -> JSON:
     """Create a user and make it a member with a role (workspace admins onboard staff)."""
-    ctx = _ctx(request)
+    ctx = ctx_of(request)
     if body.is_superuser and not (access.principal and access.principal.is_superuser):
         from labelfarm.errors import PermissionDenied
 
@@ -185,7 +180,7 @@ async def set_role(
     body: RoleBody,
     access: Annotated[Access, Depends(require(WORKSPACE_ADMIN))],
 ) -> JSON:
-    ctx = _ctx(request)
+    ctx = ctx_of(request)
     result = await ctx.write(
         workspaces.set_role,
         workspace_id=workspace_id,
@@ -205,7 +200,7 @@ async def remove_member(
     user_id: int,
     access: Annotated[Access, Depends(require(WORKSPACE_ADMIN))],
 ) -> JSON:
-    ctx = _ctx(request)
+    ctx = ctx_of(request)
     await ctx.write(
         workspaces.remove_member,
         workspace_id=workspace_id,
@@ -225,7 +220,7 @@ async def workspace_audit(
     limit: int = 100,
     before: int | None = None,
 ) -> JSON:
-    rows = await _ctx(request).read(
+    rows = await ctx_of(request).read(
         audit.entries, workspace_id=workspace_id, limit=min(limit, 1000), before=before
     )
     return ok({"entries": rows})
@@ -235,5 +230,5 @@ async def workspace_audit(
 async def verify_audit(
     request: Request, access: Annotated[Access, Depends(require(SUPERUSER))]
 ) -> JSON:
-    result = await _ctx(request).read(audit.verify)
+    result = await ctx_of(request).read(audit.verify)
     return ok({"ok": result.ok, "rows": result.n_rows, "problems": result.problems})

@@ -18,18 +18,13 @@ from labelfarm.formats import reader_names, writer_extension
 from labelfarm.services import exports
 from labelfarm.services.imports import import_items
 from labelfarm.services.jsonutil import loads
-from labelfarm.web.context import AppContext
+from labelfarm.web.context import ctx_of
 from labelfarm.web.policies import PROJECT_EXPORT, PROJECT_ITEMS, PROJECT_MANAGE, Access, require
 from labelfarm.web.responses import JSON, ok
 
 router = APIRouter(prefix="/api/v1/projects/{project_id}", tags=["data"])
 
 UPLOADABLE = ("jsonl", "csv", "tsv", "coco", "yolo", "voc", "cvat", "labelstudio", "doccano")
-
-
-def _ctx(request: Request) -> AppContext:
-    ctx: AppContext = request.app.state.ctx
-    return ctx
 
 
 async def _spool(request: Request, dest: Path) -> str | None:
@@ -58,7 +53,7 @@ async def create_import(
     filename: str | None = None,
 ) -> JSON:
     """Import items from the request body (or a multipart ``file``), all or nothing."""
-    ctx = _ctx(request)
+    ctx = ctx_of(request)
     project = access.project
     assert project is not None
     uploadable = [n for n in reader_names() if n != "folder"]
@@ -98,7 +93,7 @@ def _imports(conn: Connection, project_id: int) -> list[dict]:
 async def list_imports(
     request: Request, project_id: int, access: Annotated[Access, Depends(require(PROJECT_MANAGE))]
 ) -> JSON:
-    return ok({"imports": await _ctx(request).read(_imports, project_id)})
+    return ok({"imports": await ctx_of(request).read(_imports, project_id)})
 
 
 @router.get("/export")
@@ -109,7 +104,7 @@ async def export(
     format: str = "jsonl",
 ) -> StreamingResponse:
     """The project's items, annotations and current labels, streamed."""
-    ctx = _ctx(request)
+    ctx = ctx_of(request)
     project = access.project
     assert project is not None
     chunks, media_type = await anyio.to_thread.run_sync(
@@ -152,7 +147,7 @@ async def list_items(
     limit: int = 100,
 ) -> JSON:
     """Items in id order, a page at a time (``after`` = the last id of the previous page)."""
-    page = await _ctx(request).read(_items_page, project_id, after, max(1, min(limit, 1000)))
+    page = await ctx_of(request).read(_items_page, project_id, after, max(1, min(limit, 1000)))
     return ok({"items": page, "next_after": page[-1]["id"] if page else None})
 
 
@@ -163,7 +158,7 @@ async def get_item(
     item_id: int,
     access: Annotated[Access, Depends(require(PROJECT_ITEMS))],
 ) -> JSON:
-    page = await _ctx(request).read(_items_page, project_id, item_id - 1, 1)
+    page = await ctx_of(request).read(_items_page, project_id, item_id - 1, 1)
     if not page or page[0]["id"] != item_id:
         raise NotFound(f"no item {item_id} in this project")
     return ok(page[0])

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 
 from labelfarm.services import projects, standing
-from labelfarm.web.context import AppContext
+from labelfarm.web.context import ctx_of
 from labelfarm.web.policies import (
     PROJECT_ITEMS,
     PROJECT_MANAGE,
@@ -24,18 +24,13 @@ from labelfarm.web.schemas import ProjectCreate, ProjectUpdate, StandingBody
 router = APIRouter(prefix="/api/v1", tags=["projects"])
 
 
-def _ctx(request: Request) -> AppContext:
-    ctx: AppContext = request.app.state.ctx
-    return ctx
-
-
 @router.get("/workspaces/{workspace_id}/projects")
 async def list_projects(
     request: Request,
     workspace_id: int,
     access: Annotated[Access, Depends(require(WORKSPACE_READ))],
 ) -> JSON:
-    return ok({"projects": await _ctx(request).read(projects.list_projects, workspace_id)})
+    return ok({"projects": await ctx_of(request).read(projects.list_projects, workspace_id)})
 
 
 @router.post("/workspaces/{workspace_id}/projects", status_code=201)
@@ -45,7 +40,7 @@ async def create_project(
     body: ProjectCreate,
     access: Annotated[Access, Depends(require(WORKSPACE_MANAGE))],
 ) -> JSON:
-    ctx = _ctx(request)
+    ctx = ctx_of(request)
     project = await ctx.write(
         projects.create_project,
         workspace_id=workspace_id,
@@ -64,7 +59,7 @@ async def create_project(
 async def get_project(
     request: Request, project_id: int, access: Annotated[Access, Depends(require(PROJECT_READ))]
 ) -> JSON:
-    ctx = _ctx(request)
+    ctx = ctx_of(request)
     project = await ctx.read(projects.get_project_dict, project_id)
     assert access.project is not None
     project["fields"] = access.project.schema.to_dict()["fields"]
@@ -79,7 +74,7 @@ async def update_project(
     body: ProjectUpdate,
     access: Annotated[Access, Depends(require(PROJECT_MANAGE))],
 ) -> JSON:
-    ctx = _ctx(request)
+    ctx = ctx_of(request)
     changes = body.model_dump(exclude_unset=True, by_alias=True)
     project = await ctx.write(
         projects.update_settings,
@@ -98,7 +93,7 @@ async def progress(
     project_id: int,
     access: Annotated[Access, Depends(require(PROJECT_PROGRESS))],
 ) -> JSON:
-    ctx = _ctx(request)
+    ctx = ctx_of(request)
     return ok(await ctx.read(projects.progress, project_id, ctx.now()))
 
 
@@ -109,7 +104,7 @@ async def annotator_standing(
     access: Annotated[Access, Depends(require(PROJECT_ITEMS))],
 ) -> JSON:
     """Each annotator's standing in the project (qualifying, active, paused, failed)."""
-    return ok({"annotators": await _ctx(request).read(standing.list_standing, project_id)})
+    return ok({"annotators": await ctx_of(request).read(standing.list_standing, project_id)})
 
 
 @router.put("/projects/{project_id}/annotators/{user_id}")
@@ -121,7 +116,7 @@ async def set_annotator_standing(
     access: Annotated[Access, Depends(require(PROJECT_MANAGE))],
 ) -> JSON:
     """Resume a paused annotator, or pause one, with a reason (audited)."""
-    ctx = _ctx(request)
+    ctx = ctx_of(request)
     result = await ctx.write(
         standing.set_standing,
         project_id=project_id,

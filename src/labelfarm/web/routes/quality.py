@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from labelfarm.services import adaptive, quality, review
-from labelfarm.web.context import AppContext
+from labelfarm.web.context import ctx_of
 from labelfarm.web.policies import (
     PROJECT_MANAGE,
     PROJECT_QUALITY,
@@ -30,11 +30,6 @@ class DecisionBody(BaseModel):
     note: str = ""
 
 
-def _ctx(request: Request) -> AppContext:
-    ctx: AppContext = request.app.state.ctx
-    return ctx
-
-
 def _identities(access: Access) -> bool:
     """Clients see annotators by pseudonym only."""
     return access.role != "client"
@@ -48,7 +43,7 @@ async def project_quality(
 ) -> JSON:
     """Agreement per field and class, gold accuracy with intervals, confusion, standing."""
     assert access.project is not None
-    report = await _ctx(request).read(
+    report = await ctx_of(request).read(
         quality.project_report, access.project, identities=_identities(access)
     )
     return ok(report)
@@ -69,7 +64,7 @@ async def annotator_quality(
         uid = quality.resolve_annotator(conn, project, user_id, allow_id=identities)
         return quality.annotator_report(conn, project, uid, identities=identities)
 
-    return ok(await _ctx(request).read(run))
+    return ok(await ctx_of(request).read(run))
 
 
 @router.post("/quality/refit")
@@ -79,7 +74,7 @@ async def refit(
     access: Annotated[Access, Depends(require(PROJECT_MANAGE))],
 ) -> JSON:
     """Refit the annotator models over the whole project and refresh label confidences."""
-    ctx = _ctx(request)
+    ctx = ctx_of(request)
     assert access.project is not None
     summary = await ctx.write(
         quality.refit_models, access.project, now=ctx.now(), actor_id=access.user_id
@@ -97,7 +92,7 @@ async def review_queue(
 ) -> JSON:
     """Unresolved items: gold failures, low confidence, disagreements."""
     assert access.project is not None
-    return ok(await _ctx(request).read(review.review_queue, access.project, limit=limit))
+    return ok(await ctx_of(request).read(review.review_queue, access.project, limit=limit))
 
 
 @router.get("/review/{item_id}")
@@ -108,7 +103,7 @@ async def review_item(
     access: Annotated[Access, Depends(require(PROJECT_REVIEW))],
 ) -> JSON:
     """One item with every annotation side by side, the prediction and the current label."""
-    ctx = _ctx(request)
+    ctx = ctx_of(request)
     assert access.project is not None
     out = await ctx.read(review.review_item, access.project, item_id)
     sha = out["item"].pop("media_sha256")
@@ -128,7 +123,7 @@ async def decide(
     access: Annotated[Access, Depends(require(PROJECT_REVIEW))],
 ) -> JSON:
     """Accept one annotation or write the final answer; kept with who and when, audited."""
-    ctx = _ctx(request)
+    ctx = ctx_of(request)
     assert access.project is not None
     result = await ctx.write(
         review.decide,
