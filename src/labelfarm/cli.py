@@ -100,7 +100,7 @@ def serve(
 
     settings = Settings()
     if workers is None:
-        workers = 1 if settings.is_sqlite else os.cpu_count() or 1
+        workers = settings.workers or (1 if settings.is_sqlite else os.cpu_count() or 1)
     if workers > 1 and settings.is_sqlite:
         console.print("[yellow]SQLite has one writer: serving with one process[/yellow]")
         workers = 1

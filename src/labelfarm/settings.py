@@ -43,6 +43,13 @@ class Settings(BaseSettings):
     )
     host: str = Field(default="127.0.0.1", description="Address `labelfarm serve` binds to.")
     port: int = Field(default=8080, description="Port `labelfarm serve` listens on.")
+    workers: int = Field(
+        default=0,
+        description=(
+            "Server processes of `labelfarm serve` (0: one on SQLite, one per core on "
+            "PostgreSQL)."
+        ),
+    )
     session_hours: float = Field(default=12.0, description="Lifetime of a browser session.")
     secure_cookies: bool = Field(
         default=False, description="Mark session cookies Secure (set when served over HTTPS)."
