@@ -3,6 +3,8 @@ data intact, on SQLite (whose migrations rebuild tables) and PostgreSQL."""
 
 from __future__ import annotations
 
+import json
+import os
 import uuid
 from pathlib import Path
 
@@ -14,7 +16,15 @@ from sqlalchemy.engine import make_url
 from labelfarm.db.engine import Database, migrate
 from labelfarm.services import projects
 
-from conftest import PG_URL, _pg_admin_url
+PG_URL = os.environ.get("LABELFARM_TEST_DATABASE_URL", "")
+
+
+def _pg_admin_url() -> str:
+    url = make_url(PG_URL)
+    return f"host={url.host or '127.0.0.1'} port={url.port or 5432} user={url.username} " + (
+        f"dbname={url.database}"
+    )
+
 
 ROWS = [
     "INSERT INTO workspaces (id, slug, name, created_at) VALUES (1, 'w', 'W', 0)",
@@ -23,8 +33,9 @@ ROWS = [
     "INSERT INTO projects (id, workspace_id, name, description, guidelines, schema_version, "
     "overlap, lease_seconds, ordering, n_items, created_at, updated_at) "
     "VALUES (1, 1, 'p', '', '', 1, 2, 600, 'fifo', 2, 0, 0)",
-    "INSERT INTO schema_versions (project_id, version, schema, created_at) VALUES (1, 1, "
-    "'{\"fields\": [{\"name\": \"label\", \"type\": \"choice\", \"options\": [\"a\", \"b\"]}]}', 0)",
+    "INSERT INTO schema_versions (project_id, version, schema, created_at) VALUES (1, 1, '"
+    + json.dumps({"fields": [{"name": "label", "type": "choice", "options": ["a", "b"]}]})
+    + "', 0)",
     "INSERT INTO items (id, project_id, external_id, data, priority, deadline_key, is_open, "
     "status, n_leased, n_submitted, created_at) VALUES "
     "(1, 1, 'x1', '{\"text\": \"one\"}', 0, 1e18, true, 'ready', 0, 1, 0), "

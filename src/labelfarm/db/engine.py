@@ -72,7 +72,7 @@ class Database:
         if self.is_sqlite:
             self.engine = _sqlite_engine(url)
         else:
-            self.engine = create_engine(url, pool_size=20, max_overflow=20, pool_pre_ping=True)
+            self.engine = create_engine(url, pool_size=20, max_overflow=20, pool_recycle=1800)
         self._writer = threading.Lock()
         self._hot: sqlite3.Connection | None = None
         self._pg_idle: list[Any] = []
@@ -131,7 +131,12 @@ class Database:
         import psycopg
 
         url = make_url(self.url).set(drivername="postgresql")
-        return psycopg.connect(url.render_as_string(hide_password=False), autocommit=True)
+        conn = psycopg.connect(url.render_as_string(hide_password=False), autocommit=True)
+        # Statements outside Hot.transaction() (a lease, a reclaim) are soft state: a crash
+        # may forget the last moment of them, and the items simply go back to the queue, so
+        # they do not wait for the WAL flush. Transactions (submissions) switch it back on.
+        conn.execute("SET synchronous_commit = off")
+        return conn
 
     def _pg_give(self, conn: Any) -> None:
         with self._pg_lock:

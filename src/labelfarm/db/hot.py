@@ -74,6 +74,7 @@ class Hot:
             return
         conn = self.cursor.connection
         with conn.pipeline(), conn.transaction():
+            self.cursor.execute("SET LOCAL synchronous_commit = on")  # work is durable
             yield
 
     def ids(self, values: Iterable[Any]) -> Any:
