@@ -7,15 +7,17 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-from labelfarm.db.engine import Database, migrate
 from labelfarm.errors import LabelfarmError
 from labelfarm.settings import Settings
+
+if TYPE_CHECKING:
+    from labelfarm.db.engine import Database
 
 app = typer.Typer(
     help="labelfarm: a self-hosted, human-in-the-loop data labeling platform.",
@@ -33,6 +35,8 @@ console = Console(stderr=True)
 
 
 def _db(settings: Settings | None = None, *, run_migrations: bool = True) -> Database:
+    from labelfarm.db.engine import Database, migrate
+
     settings = settings or Settings()
     db = Database(settings.resolved_database_url)
     if run_migrations:
@@ -104,7 +108,13 @@ def serve(
     if workers > 1 and settings.is_sqlite:
         console.print("[yellow]SQLite has one writer: serving with one process[/yellow]")
         workers = 1
-    _db(settings)  # migrate once, before workers start
+    # Migrate once, before workers start, in a child process: with several workers this
+    # process stays on as their supervisor and need not hold the database libraries.
+    import subprocess
+
+    done = subprocess.run([sys.executable, "-m", "labelfarm.cli", "migrate"], check=False)
+    if done.returncode != 0:
+        raise typer.Exit(done.returncode)
     host, port = host or settings.host, port or settings.port
     console.print(f"labelfarm serving on http://{host}:{port}")
     uvicorn.run(

@@ -46,6 +46,7 @@ annotations_table = metadata.tables["annotations"]
 
 MAX_REPORTED = 1000
 PUBLISH_CHUNK = 20_000
+ANALYZE_AFTER = 10_000  # PostgreSQL: rows imported at once that call for new statistics
 
 Progress = Callable[[int, int, int], None]  # rows read, bytes read, total bytes
 
@@ -275,6 +276,10 @@ def _publish(
             details={"import_id": import_id, "format": fmt, "file": filename, "items": n_items},
         )
     sink.commit()
+    if sink.single and n_items >= ANALYZE_AFTER:
+        with db.engine.connect() as conn:  # fresh statistics for the queue's query plans
+            conn.execute(text("ANALYZE items"))
+            conn.commit()
 
 
 def recover_imports(db: Database, now: float) -> None:
