@@ -41,6 +41,7 @@ _ORDER = {
     "fifo": "i.project_id, i.is_open, i.id",
     "priority": "i.project_id, i.is_open, i.priority DESC, i.deadline_key, i.id",
 }
+_TAKE_ORDER = {"fifo": "id", "priority": "priority DESC, deadline_key, id"}
 _SORT_KEY = {
     "fifo": lambda r: r[0],
     "priority": lambda r: (-r[3], r[4], r[0]),
@@ -223,16 +224,19 @@ def _one_statement(ordering: str) -> str:
         "held AS (SELECT i.id, i.data, i.media_sha256, a.expires_at FROM assignments a "
         "JOIN items i ON i.id = a.item_id WHERE a.user_id = :u AND a.project_id = :p "
         "AND a.state = 'leased' AND a.expires_at > :now ORDER BY a.id LIMIT :n), "
+        # a plain LIMIT, so the planner walks the queue index (an expression here makes it
+        # cost a large fetch and sort); the caller's live leases are subtracted after
         f"cand AS (SELECT {cols} FROM items i {_CANDIDATE_WHERE} "
         "AND i.id NOT IN (SELECT item_id FROM freed) "
-        f"ORDER BY {_ORDER[ordering]} LIMIT GREATEST(:n - (SELECT COUNT(*) FROM held), 0) "
-        "FOR UPDATE OF i SKIP LOCKED), "
+        f"ORDER BY {_ORDER[ordering]} LIMIT :n FOR UPDATE OF i SKIP LOCKED), "
+        f"take AS (SELECT * FROM cand ORDER BY {_TAKE_ORDER[ordering]} "
+        "LIMIT GREATEST(:n - (SELECT COUNT(*) FROM held), 0)), "
         "ins AS (INSERT INTO assignments (project_id, item_id, user_id, state, leased_at, "
-        "expires_at) SELECT :p, id, :u, 'leased', :now, :exp FROM cand), "
+        "expires_at) SELECT :p, id, :u, 'leased', :now, :exp FROM take), "
         "upd AS (UPDATE items SET n_leased = n_leased + 1, "
-        f"is_open = {open_expr('1')} FROM cand WHERE items.id = cand.id) "
+        f"is_open = {open_expr('1')} FROM take WHERE items.id = take.id) "
         "SELECT 0, id, data, media_sha256, expires_at, 0, 0 FROM held "
-        "UNION ALL SELECT 1, id, data, media_sha256, :exp, priority, deadline_key FROM cand "
+        "UNION ALL SELECT 1, id, data, media_sha256, :exp, priority, deadline_key FROM take "
         "UNION ALL SELECT 2, COUNT(*), NULL, NULL, NULL, 0, 0 FROM mark"
     )
 
