@@ -101,9 +101,12 @@ def test_pages_revalidate_with_etag(site: Site) -> None:
 
 
 def test_static_files_are_versioned_immutable_gzipped_with_etags(site: Site) -> None:
-    from fastapi.testclient import TestClient
+    import httpx
 
-    client = TestClient(site.app)
+    from labelfarm.client import AppTransport
+
+    transport = AppTransport(site.app)
+    client = httpx.Client(transport=transport, base_url="http://testserver")
     html = (
         site.client("annotator")
         .get(f"/projects/{site.world.projects['animals']}/annotate", headers=HTML)
@@ -127,6 +130,7 @@ def test_static_files_are_versioned_immutable_gzipped_with_etags(site: Site) -> 
     assert old.status_code == 200 and old.headers["cache-control"] == "no-cache"
     assert client.get(f"/static/{VERSION}/js/nope.js").status_code == 404
     assert client.get(f"/static/{VERSION}/../i18n/en.json").status_code == 404
+    transport.close()
 
 
 def test_annotate_page_weight(site: Site) -> None:
