@@ -97,6 +97,17 @@ def test_label_20_tasks_by_keyboard_then_skip_and_correct(server: Server, chromi
     context.close()
 
 
+API = "**/api/v1/**"
+
+
+def cut(context: Any) -> None:
+    """Cut the connection: the browser goes offline (``navigator.onLine``, the page's banner)
+    and every API request fails as a dropped link would. Chromium's offline emulation alone
+    has let some requests through now and then."""
+    context.set_offline(True)
+    context.route(API, lambda route: route.abort("internetdisconnected"))
+
+
 def test_offline_labels_survive_reload_and_browser_restart(
     server: Server, tmp_path: Path, playwright: Any
 ) -> None:
@@ -105,12 +116,13 @@ def test_offline_labels_survive_reload_and_browser_restart(
     if True:
         p = playwright
 
-        def launch() -> Any:
+        def launch(offline: bool = False) -> Any:
             return p.chromium.launch_persistent_context(
                 str(profile),
                 executable_path=CHROMIUM,
                 args=CHROMIUM_ARGS,
                 viewport={"width": 1280, "height": 800},
+                offline=offline,  # from the first moment: a restored page must not sync
             )
 
         context = launch()
@@ -120,11 +132,11 @@ def test_offline_labels_survive_reload_and_browser_restart(
         for i in range(20):
             label(page, str(1 + i % 3))
         wait_js(page, "lfPage.pending() === 0 && lfPage.readyAhead() >= 10")
-        context.set_offline(True)
+        cut(context)
         wait_js(page, "document.getElementById('net').classList.contains('offline')")
         for i in range(10):
             label(page, str(1 + i % 2))
-        assert page.evaluate("lfPage.pending()") == 10
+        wait_js(page, "lfPage.pending() === 10")  # the outbox writes to IndexedDB async
         assert len(stored(server, "annotator")) == 20
         # reload while offline: the service worker serves the page, the outbox is still there
         page.reload()
@@ -132,12 +144,13 @@ def test_offline_labels_survive_reload_and_browser_restart(
         assert "10" in page.inner_text("#pending")
         context.close()
         # a browser restart, still offline
-        context = launch()
-        context.set_offline(True)
+        context = launch(offline=True)
+        cut(context)
         page = context.pages[0] if context.pages else context.new_page()
         page.goto(f"{server.url}/projects/{pid}/annotate")
         wait_js(page, "window.lfPage && lfPage.pending() === 10")
         assert len(stored(server, "annotator")) == 20
+        context.unroute(API)
         context.set_offline(False)
         wait_js(page, "lfPage.pending() === 0", 20)
         context.close()
