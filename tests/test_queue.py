@@ -10,6 +10,8 @@ from sqlalchemy import text
 
 from labelfarm.client import LabelfarmAPIError
 from labelfarm.services import queue
+from labelfarm.services.imports import import_items
+from labelfarm.services.jsonutil import dumps
 
 
 def _submit(client, project_id: int, item_ids: list[int], label: str = "a") -> list[dict]:
@@ -174,12 +176,7 @@ def test_priority_ordering_with_deadlines(world, setup, tmp_path):
         {"data": {"text": "mid"}, "priority": 1},
     ]
     path = tmp_path / "p.jsonl"
-    from labelfarm.services.jsonutil import dumps
-
     path.write_text("".join(dumps(r) + "\n" for r in rows))
-    a["client"].import_file(project.id, path) if False else None
-    from labelfarm.services.imports import import_items
-
     import_items(
         world.db, project, path, "jsonl", media=world.ctx.media, now=world.clock(), user_id=None
     )

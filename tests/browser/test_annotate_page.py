@@ -113,47 +113,46 @@ def test_offline_labels_survive_reload_and_browser_restart(
 ) -> None:
     profile = tmp_path / "profile"
     pid = server.world.projects["animals"]
-    if True:
-        p = playwright
+    p = playwright
 
-        def launch(offline: bool = False) -> Any:
-            return p.chromium.launch_persistent_context(
-                str(profile),
-                executable_path=CHROMIUM,
-                args=CHROMIUM_ARGS,
-                viewport={"width": 1280, "height": 800},
-                offline=offline,  # from the first moment: a restored page must not sync
-            )
+    def launch(offline: bool = False) -> Any:
+        return p.chromium.launch_persistent_context(
+            str(profile),
+            executable_path=CHROMIUM,
+            args=CHROMIUM_ARGS,
+            viewport={"width": 1280, "height": 800},
+            offline=offline,  # from the first moment: a restored page must not sync
+        )
 
-        context = launch()
-        page = context.pages[0] if context.pages else context.new_page()
-        open_annotate(page, server, "animals")
-        wait_js(page, "navigator.serviceWorker.controller")
-        for i in range(20):
-            label(page, str(1 + i % 3))
-        wait_js(page, "lfPage.pending() === 0 && lfPage.readyAhead() >= 10")
-        cut(context)
-        wait_js(page, "document.getElementById('net').classList.contains('offline')")
-        for i in range(10):
-            label(page, str(1 + i % 2))
-        wait_js(page, "lfPage.pending() === 10")  # the outbox writes to IndexedDB async
-        assert len(stored(server, "annotator")) == 20
-        # reload while offline: the service worker serves the page, the outbox is still there
-        page.reload()
-        wait_js(page, "window.lfPage && lfPage.pending() === 10")
-        assert "10" in page.inner_text("#pending")
-        context.close()
-        # a browser restart, still offline
-        context = launch(offline=True)
-        cut(context)
-        page = context.pages[0] if context.pages else context.new_page()
-        page.goto(f"{server.url}/projects/{pid}/annotate")
-        wait_js(page, "window.lfPage && lfPage.pending() === 10")
-        assert len(stored(server, "annotator")) == 20
-        context.unroute(API)
-        context.set_offline(False)
-        wait_js(page, "lfPage.pending() === 0", 20)
-        context.close()
+    context = launch()
+    page = context.pages[0] if context.pages else context.new_page()
+    open_annotate(page, server, "animals")
+    wait_js(page, "navigator.serviceWorker.controller")
+    for i in range(20):
+        label(page, str(1 + i % 3))
+    wait_js(page, "lfPage.pending() === 0 && lfPage.readyAhead() >= 10")
+    cut(context)
+    wait_js(page, "document.getElementById('net').classList.contains('offline')")
+    for i in range(10):
+        label(page, str(1 + i % 2))
+    wait_js(page, "lfPage.pending() === 10")  # the outbox writes to IndexedDB async
+    assert len(stored(server, "annotator")) == 20
+    # reload while offline: the service worker serves the page, the outbox is still there
+    page.reload()
+    wait_js(page, "window.lfPage && lfPage.pending() === 10")
+    assert "10" in page.inner_text("#pending")
+    context.close()
+    # a browser restart, still offline
+    context = launch(offline=True)
+    cut(context)
+    page = context.pages[0] if context.pages else context.new_page()
+    page.goto(f"{server.url}/projects/{pid}/annotate")
+    wait_js(page, "window.lfPage && lfPage.pending() === 10")
+    assert len(stored(server, "annotator")) == 20
+    context.unroute(API)
+    context.set_offline(False)
+    wait_js(page, "lfPage.pending() === 0", 20)
+    context.close()
     rows = stored(server, "annotator")
     assert len(rows) == 30
     assert len({r["client_id"] for r in rows}) == 30
