@@ -40,7 +40,7 @@ def _work(db: Database, project_id: int, user_id: int, handed: list, errors: lis
             )
             for attempt in range(3):
                 try:
-                    with db.hot() as hot:
+                    with db.hot(durable=True) as hot:
                         annotations.submit(hot, project, user_id, entries, time.time())
                     break
                 except annotations.RetrySubmit:
@@ -50,8 +50,11 @@ def _work(db: Database, project_id: int, user_id: int, handed: list, errors: lis
         errors.append(repr(exc))
 
 
-def _threads(url: str, project_id: int, user_ids: list[int]) -> tuple[list, list]:
-    db = Database(url)
+def _threads(
+    url: str, project_id: int, user_ids: list[int], connections: int = 16
+) -> tuple[list, list]:
+    # each thread holds one connection at a time, of one kind: the threads queue for them
+    db = Database(url, hot_connections=connections)
     handed: list = []
     errors: list = []
     threads = [
@@ -67,7 +70,8 @@ def _threads(url: str, project_id: int, user_ids: list[int]) -> tuple[list, list
 
 
 def _process_main(url: str, project_id: int, user_ids: list[int], out: object) -> None:
-    handed, errors = _threads(url, project_id, user_ids)
+    # four processes stay well inside the server's connection limit
+    handed, errors = _threads(url, project_id, user_ids, connections=6)
     out.put((handed, errors))  # type: ignore[attr-defined]
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import make_url
 
 from labelfarm.db.engine import Database, migrate
@@ -63,8 +63,18 @@ def _upgrade_with_data(url: str) -> None:
         ]
         gold = conn.execute(text("SELECT COUNT(*) FROM items WHERE is_gold")).scalar_one()
         project = projects.load_project(conn, 1)
+        inspector = inspect(conn)
+        referred = {
+            table: sorted(fk["referred_table"] for fk in inspector.get_foreign_keys(table))
+            for table in ("assignments", "annotations")
+        }
     db.dispose()
-    assert version == "0005" and counts == [2, 2, 1] and gold == 0
+    assert version == "0006" and counts == [2, 2, 1] and gold == 0
+    # the hot tables keep their keys to items and users, not to the project's one row
+    assert referred == {
+        "assignments": ["items", "users"],
+        "annotations": ["annotations", "items", "users"],
+    }
     assert project.overlap == 2 and project.gold_rate == 0 and not project.adaptive
 
 

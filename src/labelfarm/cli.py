@@ -95,7 +95,9 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
     workers: Annotated[
         int | None,
-        typer.Option(help="Server processes; default: 1 on SQLite, one per core on PostgreSQL."),
+        typer.Option(
+            help="Server processes; default: 1 on SQLite, one per two cores on PostgreSQL."
+        ),
     ] = None,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "warning",
 ) -> None:
@@ -104,7 +106,11 @@ def serve(
 
     settings = Settings()
     if workers is None:
-        workers = settings.workers or (1 if settings.is_sqlite else os.cpu_count() or 1)
+        # On PostgreSQL a process waits for the database asynchronously, so one process
+        # keeps a core busy with many annotators; the other core is the database's.
+        workers = settings.workers or (
+            1 if settings.is_sqlite else max(1, (os.cpu_count() or 1) // 2)
+        )
     if workers > 1 and settings.is_sqlite:
         console.print("[yellow]SQLite has one writer: serving with one process[/yellow]")
         workers = 1

@@ -46,8 +46,16 @@ class Settings(BaseSettings):
     workers: int = Field(
         default=0,
         description=(
-            "Server processes of `labelfarm serve` (0: one on SQLite, one per core on "
+            "Server processes of `labelfarm serve` (0: one on SQLite, one per two cores on "
             "PostgreSQL)."
+        ),
+    )
+    hot_connections: int = Field(
+        default=16,
+        ge=1,
+        description=(
+            "PostgreSQL connections each server process keeps for next, submit and skip; "
+            "more requests than this wait their turn without blocking the process."
         ),
     )
     session_hours: float = Field(default=12.0, description="Lifetime of a browser session.")

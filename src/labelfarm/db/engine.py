@@ -9,6 +9,7 @@ statements use ``FOR UPDATE SKIP LOCKED`` there.
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
@@ -20,7 +21,9 @@ import anyio.to_thread
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
-from labelfarm.db.hot import Hot
+from labelfarm.db import bridge
+from labelfarm.db.hot import BridgedHot, Hot
+from labelfarm.db.hot_pools import BridgedPool, SyncPool
 
 T = TypeVar("T")
 
@@ -65,8 +68,9 @@ def _sqlite_engine(url: str) -> Engine:
 class Database:
     """An engine plus the rules for reading and writing through it."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, hot_connections: int = 16) -> None:
         self.url = url
+        self.hot_connections = hot_connections
         self.is_sqlite = url.startswith("sqlite")
         self.dialect = "sqlite" if self.is_sqlite else "postgresql"
         if self.is_sqlite:
@@ -75,8 +79,8 @@ class Database:
             self.engine = create_engine(url, pool_size=20, max_overflow=20, pool_recycle=1800)
         self._writer = threading.Lock()
         self._hot: sqlite3.Connection | None = None
-        self._pg_idle: list[Any] = []
-        self._pg_lock = threading.Lock()
+        self._sync_pools: dict[bool, SyncPool] = {}
+        self._bridged_pools: dict[bool, BridgedPool] = {}
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
@@ -91,11 +95,15 @@ class Database:
                 yield conn
 
     @contextmanager
-    def hot(self) -> Iterator[Hot]:
-        """One write transaction on a raw driver connection, for the hot path.
+    def hot(self, durable: bool = False) -> Iterator[Hot]:
+        """Database work on a raw driver connection, for the hot path.
 
-        SQLite: the process's writer lock, one long-lived connection, ``BEGIN IMMEDIATE``.
-        PostgreSQL: a pooled autocommit connection; use ``Hot.transaction()`` to group.
+        SQLite: one write transaction under the process's writer lock, on one long-lived
+        connection, ``BEGIN IMMEDIATE``. PostgreSQL: a pooled autocommit connection; use
+        ``Hot.transaction()`` to group statements. ``durable`` asks for a connection whose
+        every commit waits for the WAL flush (see :mod:`labelfarm.db.hot_pools`). Inside
+        :meth:`call_hot` the connection is asynchronous (:class:`BridgedHot`): the code
+        reads the same, and the event loop serves other requests during round trips.
         """
         if self.is_sqlite:
             with self._writer:
@@ -103,47 +111,50 @@ class Database:
                 cur = raw.cursor()
                 cur.execute("BEGIN IMMEDIATE")
                 try:
-                    yield Hot(cur, "sqlite")
+                    yield Hot(cur, "sqlite", durable=True)
                 except BaseException:
                     cur.execute("ROLLBACK")
                     raise
                 cur.execute("COMMIT")
             return
-        driver = self._pg_take()
+        if bridge.bridged():
+            with self._bridged_hot(durable) as hot:
+                yield hot
+            return
+        pool = self._sync_pools.get(durable)
+        if pool is None:
+            pool = self._sync_pools.setdefault(
+                durable, SyncPool(self._pg_conninfo(), durable, self.hot_connections)
+            )
+        driver = pool.take()
         try:
             with driver.cursor() as cur:
-                yield Hot(cur, "postgresql")
-        except BaseException:
-            if driver.closed or driver.broken:
-                driver = None
+                yield Hot(cur, "postgresql", durable=durable)
+        finally:
+            pool.give(driver)
+
+    @contextmanager
+    def _bridged_hot(self, durable: bool) -> Iterator[Hot]:
+        pool = self._bridged_pools.get(durable)
+        if pool is None or pool.loop is not asyncio.get_running_loop():
+            if pool is not None:  # an earlier event loop's (tests run several)
+                pool.close()
+            pool = BridgedPool(self._pg_conninfo(), durable, self.hot_connections)
+            self._bridged_pools[durable] = pool
+        conn = bridge.wait(pool.take())
+        reuse = False
+        try:
+            yield BridgedHot(conn.cursor(), durable)
+            reuse = True
+        except Exception:
+            reuse = True  # an error the statement reported; the connection is sound
             raise
         finally:
-            if driver is not None:
-                self._pg_give(driver)
+            # a cancellation may leave a statement in flight: that connection is closed
+            pool.give(conn, reuse)
 
-    def _pg_take(self) -> Any:
-        """A hot-path psycopg connection: idle ones are reused, no ping on checkout (a
-        dead connection fails its transaction once, is dropped, and the next call gets a
-        fresh one)."""
-        with self._pg_lock:
-            if self._pg_idle:
-                return self._pg_idle.pop()
-        import psycopg
-
-        url = make_url(self.url).set(drivername="postgresql")
-        conn = psycopg.connect(url.render_as_string(hide_password=False), autocommit=True)
-        # Statements outside Hot.transaction() (a lease, a reclaim) are soft state: a crash
-        # may forget the last moment of them, and the items simply go back to the queue, so
-        # they do not wait for the WAL flush. Transactions (submissions) switch it back on.
-        conn.execute("SET synchronous_commit = off")
-        return conn
-
-    def _pg_give(self, conn: Any) -> None:
-        with self._pg_lock:
-            if len(self._pg_idle) < 32:
-                self._pg_idle.append(conn)
-                return
-        conn.close()
+    def _pg_conninfo(self) -> str:
+        return make_url(self.url).set(drivername="postgresql").render_as_string(hide_password=False)
 
     def _sqlite_hot_connection(self) -> sqlite3.Connection:
         if self._hot is None:
@@ -171,20 +182,23 @@ class Database:
             return fn(*args)
         return await anyio.to_thread.run_sync(fn, *args)
 
-    def call_hot(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run hot-path work (next, submit, skip) inline on the event loop, both databases.
+    async def call_hot(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run hot-path work (next, submit, skip) on the event loop, without a thread hop.
 
-        Each call is a few index lookups in one or two round trips; handing it to a thread
-        costs more CPU than it saves. PostgreSQL deployments run one server process per
-        core (``labelfarm serve`` does by default) so that round trips still overlap.
+        SQLite: inline; its statements take microseconds. PostgreSQL: ``fn`` runs through
+        :func:`labelfarm.db.bridge.spawn`, so :meth:`hot` inside it waits for the database
+        asynchronously and one server process overlaps many requests' round trips.
         """
-        return fn(*args)
+        if self.is_sqlite:
+            return fn(*args)
+        return await bridge.spawn(fn, *args)
 
     def dispose(self) -> None:
-        with self._pg_lock:
-            idle, self._pg_idle = self._pg_idle, []
-        for conn in idle:
-            conn.close()
+        for pool in self._sync_pools.values():
+            pool.close()
+        for bridged in self._bridged_pools.values():
+            bridged.close()
+        self._bridged_pools.clear()
         if self._hot is not None:
             self._hot.close()
             self._hot = None

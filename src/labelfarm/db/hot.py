@@ -11,7 +11,12 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import Any
+from contextlib import AbstractAsyncContextManager
+from typing import Any, TypeVar
+
+from labelfarm.db.bridge import wait
+
+T = TypeVar("T")
 
 _PARAM = re.compile(r"(?<![:\w]):(\w+)")
 
@@ -32,12 +37,14 @@ class Hot:
     PostgreSQL each statement commits by itself (one round trip) unless the caller opens
     :meth:`transaction`."""
 
-    __slots__ = ("cursor", "dialect", "is_pg")
+    __slots__ = ("cursor", "dialect", "durable", "is_pg")
 
-    def __init__(self, cursor: Any, dialect: str) -> None:
+    def __init__(self, cursor: Any, dialect: str, durable: bool = False) -> None:
         self.cursor = cursor
         self.dialect = dialect
         self.is_pg = dialect == "postgresql"
+        #: every commit waits for the WAL flush, a single statement included
+        self.durable = durable
 
     def _sql(self, sql: Sql) -> str:
         return sql.pg if self.is_pg else sql.sqlite
@@ -74,7 +81,8 @@ class Hot:
             return
         conn = self.cursor.connection
         with conn.pipeline(), conn.transaction():
-            self.cursor.execute("SET LOCAL synchronous_commit = on")  # work is durable
+            if not self.durable:
+                self.cursor.execute("SET LOCAL synchronous_commit = on")  # work is durable
             yield
 
     def ids(self, values: Iterable[Any]) -> Any:
@@ -85,6 +93,66 @@ class Hot:
         import orjson
 
         return orjson.dumps(values).decode()
+
+
+class BridgedHot(Hot):
+    """PostgreSQL through an asynchronous psycopg cursor, for code run by
+    :func:`labelfarm.db.bridge.spawn`: each statement waits on the event loop, so a server
+    process keeps serving other requests during the round trip."""
+
+    __slots__ = ()
+
+    def __init__(self, cursor: Any, durable: bool = False) -> None:
+        super().__init__(cursor, "postgresql", durable)
+
+    def rows(self, sql: Sql, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        return wait(_fetch_all(self.cursor, sql.pg, params))
+
+    def one(self, sql: Sql, params: Mapping[str, Any]) -> tuple[Any, ...] | None:
+        return wait(_fetch_one(self.cursor, sql.pg, params))
+
+    def run(self, sql: Sql, params: Mapping[str, Any]) -> None:
+        wait(self.cursor.execute(sql.pg, params))
+
+    def many(
+        self, sql: Sql, params: Sequence[Mapping[str, Any]] | Iterable[Mapping[str, Any]]
+    ) -> None:
+        params = list(params)
+        if len(params) == 1:
+            wait(self.cursor.execute(sql.pg, params[0]))
+        elif params:
+            wait(self.cursor.executemany(sql.pg, params))
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        conn = self.cursor.connection
+        with entered(conn.pipeline()), entered(conn.transaction()):
+            if not self.durable:
+                wait(self.cursor.execute("SET LOCAL synchronous_commit = on"))
+            yield
+
+
+async def _fetch_all(cursor: Any, query: str, params: Mapping[str, Any]) -> Any:
+    await cursor.execute(query, params)
+    return await cursor.fetchall()
+
+
+async def _fetch_one(cursor: Any, query: str, params: Mapping[str, Any]) -> Any:
+    await cursor.execute(query, params)
+    return await cursor.fetchone()
+
+
+@contextlib.contextmanager
+def entered(manager: AbstractAsyncContextManager[T]) -> Iterator[T]:
+    """An asynchronous context manager used from bridged synchronous code."""
+    value = wait(manager.__aenter__())
+    try:
+        yield value
+    except BaseException as exc:
+        if not wait(manager.__aexit__(type(exc), exc, exc.__traceback__)):
+            raise
+    else:
+        wait(manager.__aexit__(None, None, None))
 
 
 def id_list(column: str, param: str) -> tuple[str, str]:

@@ -22,7 +22,7 @@ from labelfarm.errors import InvalidInput
 from labelfarm.schema import FieldError
 from labelfarm.services import adaptive, gold
 from labelfarm.services.jsonutil import dumps
-from labelfarm.services.projects import Project
+from labelfarm.services.projects import Project, open_expr
 from labelfarm.services.queue import BUMP_ITEM
 
 _ENTRY_KEYS = frozenset({"id", "item_id", "value", "duration_ms", "corrects", "from_prediction"})
@@ -161,8 +161,98 @@ def submit(
     hot: Hot, project: Project, user_id: int, entries: list[Entry], now: float
 ) -> list[dict[str, Any]]:
     """Store a validated batch in one transaction; one result per entry, in order."""
+    if hot.is_pg and hot.durable and not project.adaptive:
+        results = _submit_leased(hot, project, user_id, entries, now)
+        if results is not None:
+            return results
     with hot.transaction():
         return _submit(hot, project, user_id, entries, now)
+
+
+# PostgreSQL, the usual case in one statement (one round trip, durable on its own): every
+# entry is for a distinct, non-gold item the annotator holds a live lease on. The leases
+# (and their items, in item order, as _submit's updates go) are locked first; if any entry
+# is not such a case, the statement writes nothing and the batch takes the general path.
+SUBMIT_LEASED = Sql(
+    "",
+    "WITH lease AS (SELECT a.id, a.item_id FROM assignments a JOIN items i ON i.id = a.item_id "
+    "WHERE a.user_id = :u AND a.project_id = :p AND a.item_id = ANY(:items) "
+    "AND a.state = 'leased' AND a.expires_at > :now AND i.gold IS NULL "
+    "ORDER BY a.item_id FOR NO KEY UPDATE OF a, i), "
+    "ok AS (SELECT COUNT(*) = :k AS ok FROM lease), "
+    "ins AS (INSERT INTO annotations (project_id, item_id, user_id, client_id, value, "
+    "schema_version, status, corrects_id, from_prediction, duration_ms, created_at) "
+    "SELECT :p, e.item_id, :u, e.client_id, e.value, :sv, 'accepted', e.corrects, "
+    "e.from_prediction, e.duration_ms, :now FROM unnest(:items::int[], :cids::text[], "
+    ":vals::text[], :corrects::int[], :fromp::bool[], :durs::int[]) "
+    "AS e(item_id, client_id, value, corrects, from_prediction, duration_ms) "
+    "WHERE (SELECT ok FROM ok) "
+    "ON CONFLICT (user_id, client_id) DO NOTHING RETURNING client_id, id, item_id), "
+    "fin AS (UPDATE assignments SET state = 'submitted', finished_at = :now FROM ins "
+    "JOIN lease ON lease.item_id = ins.item_id WHERE assignments.id = lease.id), "
+    "bump AS (UPDATE items SET n_leased = n_leased - 1, n_submitted = n_submitted + 1, "
+    f"is_open = {open_expr('-1', '1')} FROM ins WHERE items.id = ins.item_id) "
+    "SELECT client_id, id FROM ins "
+    "UNION ALL SELECT NULL, CASE WHEN ok THEN 1 ELSE 0 END FROM ok",
+)
+
+
+def _submit_leased(
+    hot: Hot, project: Project, user_id: int, entries: list[Entry], now: float
+) -> list[dict[str, Any]] | None:
+    """The batch in one statement if it is the usual case; None (nothing written) if not."""
+    items = [e.item_id for e in entries]
+    if len(set(items)) != len(items):  # corrections within the batch
+        return None
+    rows = hot.rows(
+        SUBMIT_LEASED,
+        {
+            "u": user_id,
+            "p": project.id,
+            "now": now,
+            "k": len(items),
+            "sv": project.schema_version,
+            "items": items,
+            "cids": [e.client_id for e in entries],
+            "vals": [e.value for e in entries],
+            "corrects": [e.corrects for e in entries],
+            "fromp": [e.from_prediction for e in entries],
+            "durs": [e.duration_ms for e in entries],
+            **project.open_params,
+        },
+    )
+    if not next(r[1] for r in rows if r[0] is None):
+        return None
+    inserted = {r[0]: r[1] for r in rows if r[0] is not None}
+    results = {
+        e.client_id: {
+            "annotation_id": inserted[e.client_id],
+            "item_id": e.item_id,
+            "status": "accepted",
+            "late_reason": None,
+        }
+        for e in entries
+        if e.client_id in inserted
+    }
+    _add_replays(hot, user_id, entries, results)
+    return [{"id": e.client_id, **results[e.client_id]} for e in entries]
+
+
+def _add_replays(
+    hot: Hot, user_id: int, entries: list[Entry], results: dict[str, dict[str, Any]]
+) -> None:
+    """Entries whose client id was already stored answer with the stored row."""
+    replays = [e.client_id for e in entries if e.client_id not in results]
+    if replays:
+        for cid, ann_id, item_id, status, reason in hot.rows(
+            STORED, {"u": user_id, "cids": hot.ids(replays)}
+        ):
+            results[cid] = {
+                "annotation_id": ann_id,
+                "item_id": item_id,
+                "status": status,
+                "late_reason": reason,
+            }
 
 
 def _submit(
@@ -253,17 +343,7 @@ def _submit(
         for r in results.values():
             if r["item_id"] in feedback:
                 r["feedback"] = feedback[r["item_id"]]
-    replays = [e.client_id for e in entries if e.client_id not in results]
-    if replays:
-        for cid, ann_id, item_id, status, reason in hot.rows(
-            STORED, {"u": user_id, "cids": hot.ids(replays)}
-        ):
-            results[cid] = {
-                "annotation_id": ann_id,
-                "item_id": item_id,
-                "status": status,
-                "late_reason": reason,
-            }
+    _add_replays(hot, user_id, entries, results)
     return [{"id": e.client_id, **results[e.client_id]} for e in entries]
 
 

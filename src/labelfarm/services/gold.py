@@ -19,19 +19,19 @@ from typing import Any
 from labelfarm.db.hot import Hot, Sql
 from labelfarm.ml.reliability import beta_accuracy
 from labelfarm.services.jsonutil import dumps, loads
-from labelfarm.services.projects import Project
+from labelfarm.services.projects import NOT_MINE, Project
 
 MIN_GOLD_FOR_PAUSE = 5
 
 GOLD_RANGE = Sql(
     "SELECT MIN(id), MAX(id) FROM items WHERE project_id = :p AND is_gold AND status = 'ready'"
 )
-GOLD_PICK = Sql(
+_GOLD_PICK = (
     "SELECT i.id, i.data, i.media_sha256 FROM items i "
     "WHERE i.project_id = :p AND i.is_gold AND i.status = 'ready' AND i.id >= :start "
-    "AND NOT EXISTS (SELECT 1 FROM assignments a WHERE a.item_id = i.id AND a.user_id = :u) "
-    "ORDER BY i.id LIMIT :n"
+    "AND {not_mine} ORDER BY i.id LIMIT :n"
 )
+GOLD_PICK = Sql(_GOLD_PICK.format(not_mine=NOT_MINE[0]), _GOLD_PICK.format(not_mine=NOT_MINE[1]))
 LEASE_GOLD = Sql(
     "INSERT INTO assignments (project_id, item_id, user_id, state, leased_at, expires_at) "
     "VALUES (:p, :i, :u, 'leased', :now, :exp)"

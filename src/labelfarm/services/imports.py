@@ -88,7 +88,10 @@ def import_items(
     batch_rows: int = 5000,
     on_progress: Progress | None = None,
     base_dir: Path | None = None,
+    analyze: bool = True,
 ) -> ImportResult:
+    """Import a file into ``project``, all or nothing. ``analyze=False`` leaves the call to
+    :func:`refresh_statistics` to the caller."""
     read = reader(fmt)
     filename = filename or path.name
     if not path.is_dir() and path.stat().st_size == 0:
@@ -158,6 +161,8 @@ def import_items(
             [p.to_dict() for p in problems],
         )
     _publish(sink, project, import_id, n_items, now, user_id, fmt, filename)
+    if analyze:
+        refresh_statistics(db, n_items)
     if on_progress is not None:
         on_progress(n_rows, total_bytes, total_bytes)
     return ImportResult(import_id, "done", n_items, n_preds, stage.n_annotations)
@@ -276,10 +281,16 @@ def _publish(
             details={"import_id": import_id, "format": fmt, "file": filename, "items": n_items},
         )
     sink.commit()
-    if sink.single and n_items >= ANALYZE_AFTER:
-        with db.engine.connect() as conn:  # fresh statistics for the queue's query plans
-            conn.execute(text("ANALYZE items"))
-            conn.commit()
+
+
+def refresh_statistics(db: Database, n_items: int) -> None:
+    """PostgreSQL: fresh planner statistics on items after a large import (the data is
+    committed already; the server runs this after answering)."""
+    if db.is_sqlite or n_items < ANALYZE_AFTER:
+        return
+    with db.engine.connect() as conn:
+        conn.execute(text("ANALYZE items"))
+        conn.commit()
 
 
 def recover_imports(db: Database, now: float) -> None:

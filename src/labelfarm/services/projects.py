@@ -292,6 +292,16 @@ def open_expr(dl: str = "0", ds: str = "0", conf: str = "COALESCE(label_confiden
     )
 
 
+# "Not handed to this annotator before". On PostgreSQL, OFFSET 0 keeps it a per-row probe of
+# uq_assignments_item_user: flattened into an anti join, a generic plan (the hot connections
+# force those, see Database) may instead scan all of the annotator's past assignments, a
+# cost that grows with their history.
+NOT_MINE = (
+    "NOT EXISTS (SELECT 1 FROM assignments a WHERE a.item_id = i.id AND a.user_id = :u)",
+    "NOT EXISTS (SELECT 1 FROM assignments a WHERE a.item_id = i.id AND a.user_id = :u OFFSET 0)",
+)
+
+
 OPENNESS = ("overlap", "max_overlap", "target_confidence")
 
 

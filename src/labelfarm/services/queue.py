@@ -28,7 +28,7 @@ from labelfarm.db.hot import Hot, Sql, id_list
 from labelfarm.errors import Conflict, InvalidInput, NotFound
 from labelfarm.services import gold
 from labelfarm.services.jsonutil import loads
-from labelfarm.services.projects import Project, open_expr
+from labelfarm.services.projects import NOT_MINE, Project, open_expr
 
 _rng = random.Random()
 
@@ -79,16 +79,18 @@ HELD = Sql(
     "ORDER BY a.id LIMIT :n"
 )
 _CANDIDATE_WHERE = (
-    "WHERE i.project_id = :p AND i.is_open = :open "
-    "AND NOT EXISTS (SELECT 1 FROM assignments a WHERE a.item_id = i.id AND a.user_id = :u)"
+    f"WHERE i.project_id = :p AND i.is_open = :open AND {NOT_MINE[0]}",
+    f"WHERE i.project_id = :p AND i.is_open = :open AND {NOT_MINE[1]}",
 )
 
 
 def _candidates(ordering: str) -> Sql:
     cols = "i.id, i.data, i.media_sha256, i.priority, i.deadline_key"
-    sqlite = f"SELECT {cols} FROM items i {_CANDIDATE_WHERE} ORDER BY {_ORDER[ordering]} LIMIT :n"
+    sqlite = (
+        f"SELECT {cols} FROM items i {_CANDIDATE_WHERE[0]} ORDER BY {_ORDER[ordering]} LIMIT :n"
+    )
     pg = (
-        f"WITH cand AS (SELECT {cols} FROM items i {_CANDIDATE_WHERE} "
+        f"WITH cand AS (SELECT {cols} FROM items i {_CANDIDATE_WHERE[1]} "
         f"ORDER BY {_ORDER[ordering]} LIMIT :n FOR UPDATE OF i SKIP LOCKED), "
         "ins AS (INSERT INTO assignments (project_id, item_id, user_id, state, leased_at, "
         "expires_at) SELECT :p, id, :u, 'leased', :now, :exp FROM cand), "
@@ -226,7 +228,7 @@ def _one_statement(ordering: str) -> str:
         "AND a.state = 'leased' AND a.expires_at > :now ORDER BY a.id LIMIT :n), "
         # a plain LIMIT, so the planner walks the queue index (an expression here makes it
         # cost a large fetch and sort); the caller's live leases are subtracted after
-        f"cand AS (SELECT {cols} FROM items i {_CANDIDATE_WHERE} "
+        f"cand AS (SELECT {cols} FROM items i {_CANDIDATE_WHERE[1]} "
         "AND i.id NOT IN (SELECT item_id FROM freed) "
         f"ORDER BY {_ORDER[ordering]} LIMIT :n FOR UPDATE OF i SKIP LOCKED), "
         f"take AS (SELECT * FROM cand ORDER BY {_TAKE_ORDER[ordering]} "

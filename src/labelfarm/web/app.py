@@ -44,7 +44,7 @@ def create_app(
     run_migrations: bool = True,
 ) -> FastAPI:
     settings = settings or Settings()
-    db = Database(settings.resolved_database_url)
+    db = Database(settings.resolved_database_url, settings.hot_connections)
     if run_migrations:
         migrate(db)
         recover_imports(db, clock())

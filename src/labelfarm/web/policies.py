@@ -87,14 +87,14 @@ async def authenticate(request: Request) -> Principal | None:
             raise NotAuthenticated("use 'Authorization: Bearer <token>'")
         hit, principal = ctx.tokens.get(secret)
         if not hit:
-            principal = ctx.db.call_hot(_token_lookup, ctx, secret)
+            principal = await ctx.db.call(_token_lookup, ctx, secret)
             ctx.tokens.put(secret, principal)
         if principal is None:
             raise NotAuthenticated("the token is not valid (revoked or mistyped?)")
         return principal
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie:
-        principal = ctx.db.call_hot(_session_lookup, ctx, cookie)
+        principal = await ctx.db.call(_session_lookup, ctx, cookie)
         if principal is not None and request.method not in SAFE_METHODS:
             sent = request.headers.get("x-csrf-token")
             if sent is None and request.headers.get("content-type", "").startswith(
@@ -107,8 +107,8 @@ async def authenticate(request: Request) -> Principal | None:
     return None
 
 
-# The lookups below are single indexed reads made on every request whose cache entry
-# expired: they run inline (``call_hot``), as a thread hop would cost more than the read.
+# The lookups below are single indexed reads, made when a cache entry has expired: inline on
+# SQLite, in a worker thread on PostgreSQL so that the round trip does not stall the loop.
 def _token_lookup(ctx: AppContext, secret: str) -> Principal | None:
     with ctx.db.read() as conn:
         return user_service.principal_for_token(conn, secret)
@@ -133,7 +133,7 @@ async def role_in(ctx: AppContext, workspace_id: int, user_id: int) -> str | Non
     key = (workspace_id, user_id)
     hit, role = ctx.roles.get(key)
     if not hit:
-        role = ctx.db.call_hot(_role_lookup, ctx, workspace_id, user_id)
+        role = await ctx.db.call(_role_lookup, ctx, workspace_id, user_id)
         ctx.roles.put(key, role)
     return role
 
@@ -141,7 +141,7 @@ async def role_in(ctx: AppContext, workspace_id: int, user_id: int) -> str | Non
 async def project_of(ctx: AppContext, project_id: int) -> Project:
     hit, project = ctx.projects.get(project_id)
     if not hit or project is None:
-        project = ctx.db.call_hot(_project_lookup, ctx, project_id)
+        project = await ctx.db.call(_project_lookup, ctx, project_id)
         ctx.projects.put(project_id, project)
     return project
 

@@ -51,4 +51,4 @@ async def check_out(
     ``LABELFARM_MEDIA_URL_SECONDS``. Submit the work as usual when back online.
     """
     ctx: AppContext = request.app.state.ctx
-    return ok({"tasks": ctx.db.call_hot(_check_out, ctx, access, body.n, body.hours)})
+    return ok({"tasks": await ctx.db.call_hot(_check_out, ctx, access, body.n, body.hours)})

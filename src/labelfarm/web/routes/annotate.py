@@ -55,14 +55,14 @@ async def next_tasks(
     """
     ctx: AppContext = request.app.state.ctx
     n = min(body.n, ctx.settings.max_next_tasks)
-    return ok(ctx.db.call_hot(_next, ctx, access, n))
+    return ok(await ctx.db.call_hot(_next, ctx, access, n))
 
 
 def _submit(ctx: AppContext, access: Access, entries: list[submissions.Entry]) -> list[dict]:
     assert access.project is not None
     for attempt in range(3):
         try:
-            with ctx.db.hot() as hot:
+            with ctx.db.hot(durable=True) as hot:
                 return submissions.submit(hot, access.project, access.user_id, entries, ctx.now())
         except submissions.RetrySubmit:
             if attempt == 2:
@@ -81,7 +81,7 @@ async def submit(
     ctx: AppContext = request.app.state.ctx
     assert access.project is not None
     entries = submissions.validate_batch(access.project, body.annotations)
-    return ok({"results": ctx.db.call_hot(_submit, ctx, access, entries)})
+    return ok({"results": await ctx.db.call_hot(_submit, ctx, access, entries)})
 
 
 @router.post("/skip")
@@ -93,7 +93,7 @@ async def skip(
 ) -> JSON:
     ctx: AppContext = request.app.state.ctx
     assert access.project is not None
-    return ok(ctx.db.call_hot(_skip, ctx, access, body.item_id, body.reason))
+    return ok(await ctx.db.call_hot(_skip, ctx, access, body.item_id, body.reason))
 
 
 def _skip(ctx: AppContext, access: Access, item_id: int, reason: str) -> dict:

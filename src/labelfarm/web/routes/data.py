@@ -11,12 +11,13 @@ import anyio.to_thread
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 from sqlalchemy import Connection, select
+from starlette.background import BackgroundTask
 
 from labelfarm.db.tables import imports, items
 from labelfarm.errors import InvalidInput, NotFound
 from labelfarm.formats import reader_names, writer_extension
 from labelfarm.services import exports
-from labelfarm.services.imports import import_items
+from labelfarm.services.imports import import_items, refresh_statistics
 from labelfarm.services.jsonutil import loads
 from labelfarm.web.context import ctx_of
 from labelfarm.web.policies import PROJECT_EXPORT, PROJECT_ITEMS, PROJECT_MANAGE, Access, require
@@ -76,10 +77,16 @@ async def create_import(
                 user_id=access.user_id,
                 filename=filename or sent_name or f"upload.{format}",
                 batch_rows=ctx.settings.import_batch_rows,
+                analyze=False,
             )
         )
     ctx.projects.drop(project_id)  # the project may now have predictions to pre-fill
-    return ok(result.to_dict(), 201)
+    response = ok(result.to_dict(), 201)
+    # planner statistics are refreshed after the answer, not while the caller waits
+    response.background = BackgroundTask(
+        anyio.to_thread.run_sync, refresh_statistics, ctx.db, result.n_items
+    )
+    return response
 
 
 def _imports(conn: Connection, project_id: int) -> list[dict]:
