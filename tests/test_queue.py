@@ -113,6 +113,64 @@ def test_replayed_batch_stores_once_and_answers_the_same(world, setup, tmp_path)
     assert all(tuple(r) == (1, 0) for r in counts)
 
 
+def test_a_reused_client_id_answers_the_stored_row_and_keeps_the_other_lease(
+    world, setup, tmp_path
+):
+    """A client that sends an id already used (for another item) gets the stored row back;
+    nothing is written for the new item, whose lease stays open. On PostgreSQL this is the
+    one-statement path (distinct leased items), whose insert skips the conflicting row."""
+    ws, (a, *_rest) = setup
+    project = world.project(ws)
+    world.add_items(project, 3, tmp_path)
+    first, second, third = (t["item_id"] for t in a["client"].next(project.id, n=3))
+    stored = a["client"].submit(
+        project.id, [{"id": "x", "item_id": first, "value": {"label": "a"}}]
+    )
+    again = a["client"].submit(
+        project.id,
+        [
+            {"id": "x", "item_id": second, "value": {"label": "b"}},
+            {"id": "y", "item_id": third, "value": {"label": "c"}},
+        ],
+    )
+    assert again[0] == stored[0]
+    assert again[1]["status"] == "accepted" and again[1]["item_id"] == third
+    with world.db.read() as conn:
+        state = dict(
+            conn.execute(
+                text("SELECT item_id, state FROM assignments WHERE item_id IN (:a, :b)"),
+                {"a": second, "b": third},
+            ).all()
+        )
+        counts = dict(conn.execute(text("SELECT id, n_leased FROM items")).all())
+    assert state == {second: "leased", third: "submitted"}
+    assert counts == {first: 0, second: 1, third: 0}
+
+
+def test_one_late_entry_sends_the_batch_the_general_way(world, setup, tmp_path, clock):
+    """A batch mixing a live lease and an expired one: each entry gets its own status."""
+    ws, (a, *_rest) = setup
+    project = world.project(ws, lease_seconds=60)
+    world.add_items(project, 2, tmp_path)
+    live, stale = (t["item_id"] for t in a["client"].next(project.id, n=2))
+    with world.db.write() as conn:
+        conn.execute(
+            text("UPDATE assignments SET expires_at = :t WHERE item_id = :i"),
+            {"t": clock() - 1, "i": stale},
+        )
+    out = a["client"].submit(
+        project.id,
+        [
+            {"id": "l", "item_id": live, "value": {"label": "a"}},
+            {"id": "s", "item_id": stale, "value": {"label": "a"}},
+        ],
+    )
+    assert [(r["status"], r["late_reason"]) for r in out] == [
+        ("accepted", None),
+        ("late", "lease_expired"),
+    ]
+
+
 def test_correction_is_a_new_row_pointing_at_the_old(world, setup, tmp_path):
     ws, (a, *_rest) = setup
     project = world.project(ws)

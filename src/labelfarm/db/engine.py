@@ -134,6 +134,24 @@ class Database:
             pool.give(driver)
 
     @contextmanager
+    def hot_read(self) -> Iterator[Hot]:
+        """Reads on a raw driver connection, for lookups on the hot path (tokens, roles).
+
+        SQLite: a pooled connection of its own in autocommit, so a long write elsewhere
+        (an import holding the writer's lock) never holds it up. PostgreSQL: as :meth:`hot`.
+        """
+        if not self.is_sqlite:
+            with self.hot() as hot:
+                yield hot
+            return
+        with self.engine.connect() as conn:
+            cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+            try:
+                yield Hot(cur, "sqlite")
+            finally:
+                cur.close()
+
+    @contextmanager
     def _bridged_hot(self, durable: bool) -> Iterator[Hot]:
         pool = self._bridged_pools.get(durable)
         if pool is None or pool.loop is not asyncio.get_running_loop():

@@ -19,6 +19,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Connection, select
 from sqlalchemy.exc import IntegrityError
 
+from labelfarm.db.hot import Hot, Sql
 from labelfarm.db.tables import api_tokens, sessions, sites, users
 from labelfarm.errors import Conflict, InvalidInput, NotAuthenticated, NotFound
 from labelfarm.services import audit
@@ -221,19 +222,24 @@ def revoke_token(conn: Connection, *, token_id: int, user_id: int, now: float) -
     audit.record(conn, action="token.revoke", target=f"user:{user_id}", now=now, actor_id=user_id)
 
 
-def principal_for_token(conn: Connection, secret: str) -> Principal | None:
-    row = conn.execute(
-        select(users.c.id, users.c.username, users.c.pseudonym, users.c.is_superuser)
-        .select_from(api_tokens.join(users, users.c.id == api_tokens.c.user_id))
-        .where(
-            api_tokens.c.token_hash == sha256_hex(secret),
-            api_tokens.c.revoked_at.is_(None),
-            users.c.is_active.is_(True),
-        )
-    ).first()
+# Looked up on every request whose cache entry expired, on the hot path's raw cursors.
+TOKEN_PRINCIPAL = Sql(
+    "SELECT u.id, u.username, u.pseudonym, u.is_superuser FROM api_tokens t "
+    "JOIN users u ON u.id = t.user_id "
+    "WHERE t.token_hash = :h AND t.revoked_at IS NULL AND u.is_active"
+)
+SESSION_PRINCIPAL = Sql(
+    "SELECT u.id, u.username, u.pseudonym, u.is_superuser, s.csrf_token FROM sessions s "
+    "JOIN users u ON u.id = s.user_id "
+    "WHERE s.id_hash = :h AND s.expires_at > :now AND u.is_active"
+)
+
+
+def principal_for_token(hot: Hot, secret: str) -> Principal | None:
+    row = hot.one(TOKEN_PRINCIPAL, {"h": sha256_hex(secret)})
     if row is None:
         return None
-    return Principal(row.id, row.username, row.pseudonym, bool(row.is_superuser), "token")
+    return Principal(row[0], row[1], row[2], bool(row[3]), "token")
 
 
 # -- sessions --------------------------------------------------------------------------------
@@ -253,27 +259,11 @@ def create_session(conn: Connection, *, user_id: int, now: float, hours: float) 
     return secret, csrf
 
 
-def principal_for_session(conn: Connection, secret: str, now: float) -> Principal | None:
-    row = conn.execute(
-        select(
-            users.c.id,
-            users.c.username,
-            users.c.pseudonym,
-            users.c.is_superuser,
-            sessions.c.csrf_token,
-        )
-        .select_from(sessions.join(users, users.c.id == sessions.c.user_id))
-        .where(
-            sessions.c.id_hash == sha256_hex(secret),
-            sessions.c.expires_at > now,
-            users.c.is_active.is_(True),
-        )
-    ).first()
+def principal_for_session(hot: Hot, secret: str, now: float) -> Principal | None:
+    row = hot.one(SESSION_PRINCIPAL, {"h": sha256_hex(secret), "now": now})
     if row is None:
         return None
-    return Principal(
-        row.id, row.username, row.pseudonym, bool(row.is_superuser), "session", row.csrf_token
-    )
+    return Principal(row[0], row[1], row[2], bool(row[3]), "session", row[4])
 
 
 def end_session(conn: Connection, secret: str) -> None:

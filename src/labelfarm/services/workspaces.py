@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import Connection, select
 from sqlalchemy.exc import IntegrityError
 
+from labelfarm.db.hot import Hot, Sql
 from labelfarm.db.tables import memberships, users, workspaces
 from labelfarm.errors import Conflict, InvalidInput, NotFound
 from labelfarm.services import audit
@@ -74,6 +75,15 @@ def workspaces_of(conn: Connection, user_id: int, *, all_: bool = False) -> list
             .where(memberships.c.user_id == user_id)
         )
     return [dict(r) for r in conn.execute(q.order_by(workspaces.c.id)).mappings()]
+
+
+ROLE = Sql("SELECT role FROM memberships WHERE workspace_id = :w AND user_id = :u")
+
+
+def role_in(hot: Hot, workspace_id: int, user_id: int) -> str | None:
+    """The user's role in the workspace, on the hot path's raw cursor (policy checks)."""
+    row = hot.one(ROLE, {"w": workspace_id, "u": user_id})
+    return None if row is None else str(row[0])
 
 
 def role_of(conn: Connection, workspace_id: int, user_id: int) -> str | None:

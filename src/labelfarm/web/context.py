@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import random
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -18,10 +20,12 @@ V = TypeVar("V")
 
 
 class TTLCache(Generic[K, V]):
-    """A small per-process cache whose entries live ``ttl`` seconds (of the given clock).
+    """A small per-process cache whose entries live about ``ttl`` seconds (of the given clock).
 
     Used on the hot path for token, role and project lookups; changes made through this
     process invalidate their entries at once, other processes see them within ``ttl``.
+    Lifetimes vary by ±10 %, so entries filled together (a shift starting) do not all expire
+    together; :meth:`fetch` makes concurrent misses of one key share one lookup.
     """
 
     def __init__(self, ttl: float, clock: Callable[[], float], max_size: int = 100_000) -> None:
@@ -29,6 +33,7 @@ class TTLCache(Generic[K, V]):
         self.clock = clock
         self.max_size = max_size
         self._data: dict[K, tuple[float, V]] = {}
+        self._loading: dict[K, asyncio.Future[V]] = {}
 
     def get(self, key: K) -> tuple[bool, V | None]:
         hit = self._data.get(key)
@@ -39,7 +44,31 @@ class TTLCache(Generic[K, V]):
     def put(self, key: K, value: V) -> None:
         if len(self._data) >= self.max_size:
             self._data.clear()
-        self._data[key] = (self.clock() + self.ttl, value)
+        self._data[key] = (self.clock() + self.ttl * (0.9 + 0.2 * random.random()), value)
+
+    async def fetch(self, key: K, load: Callable[[], Awaitable[V]]) -> V:
+        """The cached value, or ``await load()`` stored; one load per key at a time."""
+        hit = self._data.get(key)
+        if hit is not None and hit[0] >= self.clock():
+            return hit[1]
+        pending = self._loading.get(key)
+        if pending is not None:
+            await asyncio.wait((pending,))
+            if not pending.cancelled():
+                return pending.result()
+            return await load()  # the first caller's lookup failed: look up for ourselves
+        future: asyncio.Future[V] = asyncio.get_running_loop().create_future()
+        self._loading[key] = future
+        try:
+            value = await load()
+        except BaseException:
+            future.cancel()
+            raise
+        finally:
+            del self._loading[key]
+        self.put(key, value)
+        future.set_result(value)
+        return value
 
     def drop(self, key: K) -> None:
         self._data.pop(key, None)

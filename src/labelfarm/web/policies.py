@@ -85,16 +85,15 @@ async def authenticate(request: Request) -> Principal | None:
         scheme, _, secret = auth.partition(" ")
         if scheme.lower() != "bearer" or not secret:
             raise NotAuthenticated("use 'Authorization: Bearer <token>'")
-        hit, principal = ctx.tokens.get(secret)
-        if not hit:
-            principal = await ctx.db.call(_token_lookup, ctx, secret)
-            ctx.tokens.put(secret, principal)
+        principal = await ctx.tokens.fetch(
+            secret, lambda: ctx.db.call_hot(_token_lookup, ctx, secret)
+        )
         if principal is None:
             raise NotAuthenticated("the token is not valid (revoked or mistyped?)")
         return principal
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie:
-        principal = await ctx.db.call(_session_lookup, ctx, cookie)
+        principal = await ctx.db.call_hot(_session_lookup, ctx, cookie)
         if principal is not None and request.method not in SAFE_METHODS:
             sent = request.headers.get("x-csrf-token")
             if sent is None and request.headers.get("content-type", "").startswith(
@@ -107,21 +106,23 @@ async def authenticate(request: Request) -> Principal | None:
     return None
 
 
-# The lookups below are single indexed reads, made when a cache entry has expired: inline on
-# SQLite, in a worker thread on PostgreSQL so that the round trip does not stall the loop.
+# The lookups below are single indexed reads, made when a cache entry has expired. They run
+# like the hot path: inline on SQLite (a reader connection, never the writer's lock), and
+# awaited on the event loop on PostgreSQL; a thread hop per lookup made every annotator of
+# the process wait while a batch of cache entries expired together.
 def _token_lookup(ctx: AppContext, secret: str) -> Principal | None:
-    with ctx.db.read() as conn:
-        return user_service.principal_for_token(conn, secret)
+    with ctx.db.hot_read() as hot:
+        return user_service.principal_for_token(hot, secret)
 
 
 def _session_lookup(ctx: AppContext, secret: str) -> Principal | None:
-    with ctx.db.read() as conn:
-        return user_service.principal_for_session(conn, secret, ctx.now())
+    with ctx.db.hot_read() as hot:
+        return user_service.principal_for_session(hot, secret, ctx.now())
 
 
 def _role_lookup(ctx: AppContext, workspace_id: int, user_id: int) -> str | None:
-    with ctx.db.read() as conn:
-        return workspace_service.role_of(conn, workspace_id, user_id)
+    with ctx.db.hot_read() as hot:
+        return workspace_service.role_in(hot, workspace_id, user_id)
 
 
 def _project_lookup(ctx: AppContext, project_id: int) -> Project:
@@ -130,20 +131,16 @@ def _project_lookup(ctx: AppContext, project_id: int) -> Project:
 
 
 async def role_in(ctx: AppContext, workspace_id: int, user_id: int) -> str | None:
-    key = (workspace_id, user_id)
-    hit, role = ctx.roles.get(key)
-    if not hit:
-        role = await ctx.db.call(_role_lookup, ctx, workspace_id, user_id)
-        ctx.roles.put(key, role)
-    return role
+    return await ctx.roles.fetch(
+        (workspace_id, user_id),
+        lambda: ctx.db.call_hot(_role_lookup, ctx, workspace_id, user_id),
+    )
 
 
 async def project_of(ctx: AppContext, project_id: int) -> Project:
-    hit, project = ctx.projects.get(project_id)
-    if not hit or project is None:
-        project = await ctx.db.call(_project_lookup, ctx, project_id)
-        ctx.projects.put(project_id, project)
-    return project
+    return await ctx.projects.fetch(
+        project_id, lambda: ctx.db.call(_project_lookup, ctx, project_id)
+    )
 
 
 def _path_int(request: Request, name: str) -> int:
