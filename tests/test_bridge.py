@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
 
 from labelfarm.db import bridge
+
+
+def _run(main: Any) -> Any:
+    """asyncio.run in a thread of its own: the browser tests leave a loop running here."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, main).result()
 
 
 async def _double_later(x: int) -> int:
@@ -31,7 +39,7 @@ def test_waits_run_on_the_loop_and_calls_interleave():
         results = await asyncio.gather(*(bridge.spawn(_sync_sum, [i, i]) for i in range(20)))
         return results, loop.time() - start
 
-    results, elapsed = asyncio.run(main())
+    results, elapsed = _run(main())
     assert results == [4 * i for i in range(20)]
     # twenty calls of two 10 ms waits each overlap: far less than the 400 ms one after another
     assert elapsed < 0.2
@@ -48,9 +56,9 @@ def test_errors_cross_the_bridge_both_ways():
     def raises() -> None:
         raise KeyError("from the synchronous side")
 
-    assert asyncio.run(bridge.spawn(catches)) == "caught from the loop"
+    assert _run(bridge.spawn(catches)) == "caught from the loop"
     with pytest.raises(KeyError):
-        asyncio.run(bridge.spawn(raises))
+        _run(bridge.spawn(raises))
 
 
 def test_wait_outside_spawn_is_refused():
@@ -78,5 +86,5 @@ def test_cancellation_reaches_the_synchronous_code():
         with pytest.raises(asyncio.CancelledError):
             await task
 
-    asyncio.run(main())
+    _run(main())
     assert seen == ["cancelled"]

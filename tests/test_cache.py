@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
 
 from labelfarm.web.context import TTLCache
+
+
+def _run(main: Any) -> Any:
+    """asyncio.run in a thread of its own: the browser tests leave a loop running here."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, main).result()
 
 
 class _Clock:
@@ -31,7 +39,7 @@ def test_concurrent_misses_share_one_lookup():
     async def main() -> list[int]:
         return list(await asyncio.gather(*(cache.fetch("k", load) for _ in range(50))))
 
-    assert asyncio.run(main()) == [42] * 50
+    assert _run(main()) == [42] * 50
     assert calls == 1
     assert cache.get("k") == (True, 42)
 
@@ -56,7 +64,7 @@ def test_a_failed_lookup_is_not_shared_and_not_cached():
             )
         )
 
-    first, *others = asyncio.run(main())
+    first, *others = _run(main())
     assert isinstance(first, LookupError)
     assert others == [7, 7]  # the callers who waited looked up for themselves
 
@@ -86,5 +94,5 @@ def test_falsy_values_are_cached_too(value):
         assert await cache.fetch("k", load) == value
         assert await cache.fetch("k", load) == value
 
-    asyncio.run(main())
+    _run(main())
     assert calls == 1  # an unknown token stays unknown for the TTL, without new lookups
