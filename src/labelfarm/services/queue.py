@@ -221,8 +221,13 @@ def _one_statement(ordering: str) -> str:
         "mark AS (UPDATE assignments a SET state = 'expired', finished_at = :now FROM exp "
         "WHERE a.id = exp.id RETURNING a.item_id), "
         "freed AS (SELECT item_id, COUNT(*) AS k FROM mark GROUP BY item_id), "
+        # the freed items are locked in id order, as submissions lock theirs, so that a
+        # reclaim and a submission touching the same items cannot deadlock
+        "locked AS (SELECT i.id FROM items i JOIN freed ON freed.item_id = i.id "
+        "ORDER BY i.id FOR NO KEY UPDATE OF i), "
         "unlease AS (UPDATE items SET n_leased = n_leased - freed.k, "
-        f"is_open = {open_expr('-freed.k')} FROM freed WHERE items.id = freed.item_id), "
+        f"is_open = {open_expr('-freed.k')} FROM freed JOIN locked ON locked.id = freed.item_id "
+        "WHERE items.id = freed.item_id), "
         "held AS (SELECT i.id, i.data, i.media_sha256, a.expires_at FROM assignments a "
         "JOIN items i ON i.id = a.item_id WHERE a.user_id = :u AND a.project_id = :p "
         "AND a.state = 'leased' AND a.expires_at > :now ORDER BY a.id LIMIT :n), "
