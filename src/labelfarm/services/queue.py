@@ -140,33 +140,48 @@ def next_tasks(
     now: float,
     rng: random.Random | None = None,
 ) -> list[dict[str, Any]]:
+    """Lease up to ``n`` tasks to ``user_id`` (see :func:`next_with_standing`)."""
+    return next_with_standing(hot, project, user_id, n, now, rng)[0]
+
+
+def next_with_standing(
+    hot: Hot,
+    project: Project,
+    user_id: int,
+    n: int,
+    now: float,
+    rng: random.Random | None = None,
+) -> tuple[list[dict[str, Any]], gold.Standing | None]:
     """Lease up to ``n`` tasks to ``user_id``; live leases the user holds come back first.
 
-    Returns ``[{"item_id", "data", "media_sha256", "lease_expires_at", "prediction"}]``.
+    Returns ``[{"item_id", "data", "media_sha256", "lease_expires_at", "prediction"}]`` and,
+    in a project with qualification or an accuracy floor, the annotator's standing.
     Gold items are mixed in blind at the project's ``gold_rate`` (``rng`` decides); an
     annotator still qualifying gets only gold, a paused or failed one gets nothing.
     """
     if not 1 <= n <= 1000:
         raise InvalidInput("n must be from 1 to 1000", [{"field": "n"}])
+    standing = None
     if hot.is_pg and not (project.needs_standing or project.gold_rate > 0):
         tasks = _next_in_one_statement(hot, project, user_id, n, now)
     else:
         with hot.transaction():
-            tasks = _next(hot, project, user_id, n, now, rng)
+            tasks, standing = _next(hot, project, user_id, n, now, rng)
     if tasks and project.has_predictions:
         _attach_predictions(hot, tasks)
-    return tasks
+    return tasks, standing
 
 
 def _next(
     hot: Hot, project: Project, user_id: int, n: int, now: float, rng: random.Random | None
-) -> list[dict[str, Any]]:
+) -> tuple[list[dict[str, Any]], gold.Standing | None]:
     _reclaim(hot, project, now)
     n_gold = 0
+    standing = None
     if project.needs_standing:
         standing = gold.standing(hot, project, user_id, now)
         if standing.state in ("paused", "failed"):
-            return []
+            return [], standing
         if standing.state == "qualifying":  # only gold until the qualification is done
             n = min(n, max(0, project.qualification_n - standing.qualification_done))
             n_gold = n
@@ -202,7 +217,7 @@ def _next(
         elif rows:
             rows.sort(key=_SORT_KEY[project.ordering])
         tasks.extend(_task(r[0], r[1], r[2], expires) for r in rows)
-    return tasks
+    return tasks, standing
 
 
 def _one_statement(ordering: str) -> str:

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 
 from labelfarm.services import annotations as submissions
-from labelfarm.services import gold, queue
+from labelfarm.services import queue
 from labelfarm.services.jsonutil import iso
 from labelfarm.web.context import AppContext
 from labelfarm.web.policies import PROJECT_ANNOTATE, Access, require
@@ -23,10 +23,7 @@ def _next(ctx: AppContext, access: Access, n: int) -> dict[str, Any]:
     assert project is not None
     now = ctx.now()
     with ctx.db.hot() as hot:
-        tasks = queue.next_tasks(hot, project, access.user_id, n, now)
-        standing = (
-            gold.standing(hot, project, access.user_id, now) if project.needs_standing else None
-        )
+        tasks, standing = queue.next_with_standing(hot, project, access.user_id, n, now)
     url_limit = now + ctx.settings.media_url_seconds
     for task in tasks:
         sha = task.pop("media_sha256")
