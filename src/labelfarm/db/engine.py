@@ -205,11 +205,20 @@ class Database:
 
         SQLite: inline; its statements take microseconds. PostgreSQL: ``fn`` runs through
         :func:`labelfarm.db.bridge.spawn`, so :meth:`hot` inside it waits for the database
-        asynchronously and one server process overlaps many requests' round trips.
+        asynchronously and one server process overlaps many requests' round trips. ``fn``
+        must be safe to run twice: a lost connection is retried once.
         """
         if self.is_sqlite:
             return fn(*args)
-        return await bridge.spawn(fn, *args)
+        import psycopg
+
+        try:
+            return await bridge.spawn(fn, *args)
+        except psycopg.OperationalError:
+            # Connections kept open across a database restart fail on their first use (and
+            # the pool then drops its idle ones). Hot-path calls are safe to repeat: live
+            # leases come back first, submissions are idempotent by their client ids.
+            return await bridge.spawn(fn, *args)
 
     def dispose(self) -> None:
         for pool in self._sync_pools.values():

@@ -62,6 +62,7 @@ class SyncPool:
     def give(self, conn: Any) -> None:
         if conn.closed or conn.broken:
             conn.close()
+            self.close()  # likely a database restart: the idle ones are gone too
         else:
             with self.lock:
                 self.idle.append(conn)
@@ -104,6 +105,8 @@ class BridgedPool:
             self.idle.append(conn)
         else:
             conn.pgconn.finish()
+            if conn.broken:
+                self.close()  # likely a database restart: the idle ones are gone too
         self.slots.release()
 
     def close(self) -> None:
