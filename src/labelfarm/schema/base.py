@@ -11,7 +11,7 @@ valid names.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 from labelfarm.errors import SchemaError
@@ -133,3 +133,24 @@ def weighted_mode(values: Sequence[Any], weights: Sequence[float] | None) -> tup
     best = max(totals, key=lambda k: totals[k])
     total = sum(totals.values())
     return first[best], (totals[best] / total if total > 0 else 0.0)
+
+
+def weighted_medoid(
+    values: Sequence[Any],
+    weights: Sequence[float] | None,
+    similarity: Callable[[Any, Any], float],
+) -> tuple[Any, float]:
+    """The value that agrees best with all of them (weighted mean similarity), and that mean.
+
+    A single value comes back with confidence 0.5: one annotator agrees with itself.
+    Ties go to the value seen first.
+    """
+    if not values:
+        return None, 0.0
+    if len(values) == 1:
+        return values[0], 0.5
+    w = list(weights) if weights is not None else [1.0] * len(values)
+    total = sum(w) or 1.0
+    support = [sum(w[j] * similarity(a, b) for j, b in enumerate(values)) / total for a in values]
+    best = max(range(len(values)), key=support.__getitem__)
+    return values[best], support[best]

@@ -10,7 +10,7 @@ import math
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from labelfarm.schema.base import FieldError, FieldType, register
+from labelfarm.schema.base import FieldError, FieldType, register, weighted_medoid
 from labelfarm.schema.choice import parse_options
 
 _BOX_KEYS = frozenset({"x", "y", "w", "h", "label", "score"})
@@ -109,17 +109,7 @@ class BBox(FieldType):
         self, values: Sequence[Any], weights: Sequence[float] | None = None
     ) -> tuple[Any, float]:
         """The weighted medoid: the annotation that agrees best (matched F1) with the rest."""
-        if not values:
-            return None, 0.0
-        if len(values) == 1:
-            return values[0], 0.5
-        w = list(weights) if weights is not None else [1.0] * len(values)
-        total = sum(w) or 1.0
-        scores = [
-            sum(w[j] * matched_f1(a, b) for j, b in enumerate(values)) / total for a in values
-        ]
-        best = max(range(len(values)), key=scores.__getitem__)
-        return values[best], scores[best]
+        return weighted_medoid(values, weights, matched_f1)
 
     def to_cell(self, value: Any) -> str:
         return ";".join(

@@ -7,7 +7,7 @@ import unicodedata
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from labelfarm.schema.base import FieldError, FieldType, register
+from labelfarm.schema.base import FieldError, FieldType, register, weighted_medoid
 
 
 def normalise(text: str) -> str:
@@ -48,18 +48,7 @@ class Text(FieldType):
         self, values: Sequence[Any], weights: Sequence[float] | None = None
     ) -> tuple[Any, float]:
         """The weighted medoid: the text most similar to all the others."""
-        if not values:
-            return None, 0.0
-        w = list(weights) if weights is not None else [1.0] * len(values)
-        if len(values) == 1:
-            return values[0], 0.5
-        total = sum(w) or 1.0
-        best_i, best = 0, -1.0
-        for i, a in enumerate(values):
-            support = sum(w[j] * self.similarity(a, b) for j, b in enumerate(values)) / total
-            if support > best:
-                best_i, best = i, support
-        return values[best_i], best
+        return weighted_medoid(values, weights, self.similarity)
 
     def to_dict(self) -> dict[str, Any]:
         return {**super().to_dict(), "max_length": self.max_length, "multiline": self.multiline}
