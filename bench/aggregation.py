@@ -21,7 +21,7 @@ The peers run in a subprocess of their own virtual environment, ``.bench-envs/ag
 
 Adaptive overlap: an item gets one more label while its label confidence is below a target,
 between ``--min-labels`` and ``--max-labels``. When the service's submit path decides this
-itself (``services/annotations.py`` calls ``item_label``), a project with ``overlap`` =
+itself (``services/adaptive.py`` calls ``item_label``), a project with ``overlap`` =
 min, ``max_overlap`` and ``target_confidence`` is labelled through the API; until then the
 policy is simulated on the k=5 run's labels in arrival order with ``ml.needs_more_labels``
 and ``services.aggregation.item_label`` (refitting the models between rounds), which is what
@@ -68,12 +68,9 @@ from labelfarm import ml  # noqa: E402
 from labelfarm.client import AppTransport, Client  # noqa: E402
 from labelfarm.sample_data import FASHION_CLASSES, load_fashion_mnist  # noqa: E402
 from labelfarm.services import projects, users, workspaces  # noqa: E402
-from labelfarm.services.aggregation import (  # noqa: E402
-    AnnotatorModels,
-    FieldModel,
-    fit_class_model,
-    item_label,
-)
+from labelfarm.services.aggregation import item_label  # noqa: E402
+from labelfarm.services.annotator_models import AnnotatorModels, FieldModel  # noqa: E402
+from labelfarm.services.fitting import fit_class_model  # noqa: E402
 from labelfarm.settings import Settings  # noqa: E402
 from labelfarm.web.app import create_app  # noqa: E402
 

@@ -150,7 +150,7 @@ def test_adaptive_overlap_asks_for_more_labels_only_while_unsure(world, ws, tmp_
 def test_adaptive_overlap_uses_the_fitted_models(world, ws, tmp_path):
     """After a refit, an annotator the models know to be unreliable does not settle an
     item alone, while a reliable one does."""
-    from labelfarm.services import adaptive, quality
+    from labelfarm.services import adaptive, fitting
     from labelfarm.services.jsonutil import loads
 
     project = world.project(ws, schema=SCHEMA, overlap=1, max_overlap=3, target_confidence=0.85)
@@ -168,7 +168,7 @@ def test_adaptive_overlap_uses_the_fitted_models(world, ws, tmp_path):
             lambda t, r=dict(rows), ok=right: loads(r[t["item_id"]])["label"] if ok else "d",
         )
     with world.db.write() as conn:
-        quality.refit_models(conn, world.load(project.id), now=world.clock(), actor_id=None)
+        fitting.refit_models(conn, world.load(project.id), now=world.clock(), actor_id=None)
     adaptive.forget_models(project.id)
     g_tasks = good["client"].next(project.id, n=1)
     n_tasks = noisy["client"].next(project.id, n=1)

@@ -10,15 +10,14 @@ import numpy as np
 import pytest
 
 from labelfarm.schema import compile_schema
-from labelfarm.services.aggregation import (
+from labelfarm.services.aggregation import item_label, label_items
+from labelfarm.services.annotator_models import (
     AnnotatorModels,
     ClassModel,
     FieldModel,
-    fit_annotator_models,
-    item_label,
-    label_items,
     load_annotator_models,
 )
+from labelfarm.services.fitting import fit_annotator_models
 from labelfarm.services.projects import Project
 
 CHOICE = {"fields": [{"name": "label", "type": "choice", "options": ["a", "b", "c"]}]}

@@ -338,7 +338,7 @@ audit_head = Table(
     Column("hash", String(64), nullable=False),
 )
 
-# Fitted annotator models per project and field (services/aggregation.py): Dawid-Skene
+# Fitted annotator models per project and field (services/fitting.py): Dawid-Skene
 # confusion matrices for choice fields, gold-based weights for the others. A cache, refitted
 # on demand; the item labels derived from it are recomputed, never edited by hand.
 annotator_models = Table(

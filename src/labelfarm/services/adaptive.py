@@ -5,7 +5,7 @@ once an item has them, its label confidence is computed and stored, and the item
 open for one more annotator at a time while the confidence is below the project's
 ``target_confidence``, up to ``max_overlap`` labels (``projects.open_expr``).
 
-Once the project's annotator models are fitted (:mod:`labelfarm.services.aggregation`:
+Once the project's annotator models are fitted (:mod:`labelfarm.services.fitting`:
 Dawid-Skene confusion matrices, refitted by the server in the background), the item's
 confidence is :func:`aggregation.item_label`'s — the posterior of its label given who
 labelled it. Before the first fit, a ``choice`` field's confidence is the posterior under a

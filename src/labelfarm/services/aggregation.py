@@ -1,11 +1,11 @@
-"""An item's label, derived from its annotations with a confidence, and the models behind it.
+"""An item's label, derived from its annotations and the project's annotator models, with a
+confidence.
 
 Per field type:
 
-- ``choice``: Dawid-Skene. :func:`fit_annotator_models` runs EM over the whole project
-  (``labelfarm.ml.dawid_skene``: Dirichlet pseudo-counts so annotators with few labels stay
-  near a modest prior, gold items and reviewed items clamped to their known class) and keeps
-  each annotator's confusion matrix and the class priors. One item's posterior is then
+- ``choice``: Dawid-Skene. The project's fitted models
+  (:func:`labelfarm.services.fitting.fit_annotator_models`) keep each annotator's confusion
+  matrix and the class priors. One item's posterior is then
   ``prior × Π confusion[annotator][:, label]``, normalised (:func:`item_label`, cheap enough
   for the submit path). Annotators the model has not seen get the prior confusion. Majority
   vote is available as ``method="majority"``.
@@ -32,26 +32,15 @@ the project's ``target_confidence``), ``method`` names how the item was labelled
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, bindparam, select, text
+from sqlalchemy import Connection, bindparam, text
 
 from labelfarm import ml
-from labelfarm.db import tables
 from labelfarm.schema import FieldType, Schema
-from labelfarm.services.annotator_models import (
-    PRIOR_ACCURACY,
-    PRIOR_STRENGTH,
-    AnnotatorModels,
-    ClassModel,
-    FieldModel,
-    load_annotator_models,
-    store_annotator_models,
-)
+from labelfarm.services.annotator_models import AnnotatorModels, load_annotator_models
 from labelfarm.services.jsonutil import loads
 from labelfarm.services.projects import Project
 
@@ -64,15 +53,10 @@ CHUNK = 500  # ids per IN (...) list
 __all__ = [
     "DAWID_SKENE",
     "MAJORITY",
-    "AnnotatorModels",
-    "ClassModel",
-    "FieldModel",
-    "fit_annotator_models",
-    "fit_class_model",
     "item_label",
     "label_items",
     "latest_per_annotator",
-    "load_annotator_models",
+    "newest_reviews",
 ]
 
 
@@ -99,11 +83,8 @@ def latest_per_annotator(annotations_of_item: Iterable[Mapping[str, Any]]) -> li
 
 
 def _choice(
-    models: AnnotatorModels, f: FieldType, votes: list[tuple[Any, Any]], method: str
+    models: AnnotatorModels, f: FieldType, votes: list[tuple[Any, Any]]
 ) -> tuple[Any, float, str]:
-    if method == MAJORITY:
-        value, conf = f.aggregate([v for _, v in votes])
-        return value, float(conf), MAJORITY
     model = models.class_model(f)
     pairs = [(u, k) for u, v in votes if (k := model.index(v)) is not None]
     if not pairs:
@@ -114,11 +95,8 @@ def _choice(
 
 
 def _multichoice(
-    models: AnnotatorModels, f: FieldType, votes: list[tuple[Any, Any]], method: str
+    models: AnnotatorModels, f: FieldType, votes: list[tuple[Any, Any]]
 ) -> tuple[Any, float, str]:
-    if method == MAJORITY:
-        value, conf = f.aggregate([v for _, v in votes])
-        return value, float(conf), MAJORITY
     chosen, confidence = [], 1.0
     for option in getattr(f, "options", ()):
         model = models.option_model(f, option)
@@ -171,15 +149,19 @@ def _boxes(
 
 
 _FIELD_METHOD = {"text": "medoid", "number": "median"}
+_CATEGORICAL = frozenset({"choice", "multichoice"})  # the fields ``method`` applies to
 
 
 def _field_label(
     models: AnnotatorModels, f: FieldType, votes: list[tuple[Any, Any]], method: str
 ) -> tuple[Any, float, str]:
+    if method == MAJORITY and f.type_name in _CATEGORICAL:
+        value, conf = f.aggregate([v for _, v in votes])
+        return value, float(conf), MAJORITY
     if f.type_name == "choice":
-        return _choice(models, f, votes, method)
+        return _choice(models, f, votes)
     if f.type_name == "multichoice":
-        return _multichoice(models, f, votes, method)
+        return _multichoice(models, f, votes)
     if f.type_name == "bbox":
         return _boxes(models, f, votes)
     weights = [models.weight(f.name, u) for u, _ in votes]
@@ -250,191 +232,6 @@ def item_label(
         "methods": methods,
         "n_annotators": len(latest),
     }
-
-
-# -- fitting ---------------------------------------------------------------------------------
-@dataclass
-class ProjectLabels:
-    """Everything a fit needs, read once: the newest annotation of each (item, annotator),
-    gold answers and reviewed values."""
-
-    latest: dict[tuple[int, int], dict[str, Any]]  # (item, user) -> value
-    gold: dict[int, dict[str, Any]]
-    reviewed: dict[int, dict[str, Any]]
-
-
-def read_project_labels(conn: Connection, project_id: int) -> ProjectLabels:
-    latest: dict[tuple[int, int], dict[str, Any]] = {}
-    rows = conn.execute(
-        text("SELECT item_id, user_id, value FROM annotations WHERE project_id = :p ORDER BY id"),
-        {"p": project_id},
-    )
-    for item_id, user_id, value in rows:
-        latest[(item_id, user_id)] = loads(value)
-    gold = {
-        r.id: loads(r.gold)
-        for r in conn.execute(
-            select(tables.items.c.id, tables.items.c.gold).where(
-                tables.items.c.project_id == project_id, tables.items.c.is_gold.is_(True)
-            )
-        )
-        if r.gold
-    }
-    reviewed: dict[int, dict[str, Any]] = {}
-    for r in conn.execute(
-        select(tables.reviews.c.item_id, tables.reviews.c.value)
-        .where(tables.reviews.c.project_id == project_id)
-        .order_by(tables.reviews.c.id)
-    ):
-        reviewed[r.item_id] = loads(r.value)
-    return ProjectLabels(latest, gold, reviewed)
-
-
-def _gold_weights(f: FieldType, data: ProjectLabels) -> dict[int, float]:
-    """Beta(1, 1) posterior mean of each annotator's scores on gold answers of the field."""
-    totals: dict[int, list[float]] = {}
-    for (item, user), value in data.latest.items():
-        gold = data.gold.get(item)
-        if gold is None or gold.get(f.name) is None or value.get(f.name) is None:
-            continue
-        try:
-            score = float(f.score(value[f.name], gold[f.name]))
-        except (KeyError, TypeError, ValueError):
-            continue
-        acc = totals.setdefault(user, [0.0, 0.0])
-        acc[0] += score
-        acc[1] += 1.0
-    return {u: (1.0 + s) / (2.0 + n) for u, (s, n) in totals.items()}
-
-
-def fit_class_model(
-    classes: tuple[str, ...],
-    triples: list[tuple[int, int, int]],
-    known: dict[int, int],
-) -> ClassModel:
-    """Dawid-Skene over ``(item id, user id, class index)`` triples, ``known`` items (item id
-    -> class index) clamped: the model :func:`fit_annotator_models` stores for a field.
-
-    Only items with a known answer or with two or more labels are fitted: a lone label says
-    nothing about its annotator, and letting it train the annotator's confusion on its own
-    posterior only reinforces whatever the model believed. Lone-labelled items still get
-    their posterior from the fitted model (:func:`item_label`)."""
-    per_item = Counter(t[0] for t in triples)
-    triples = [t for t in triples if per_item[t[0]] >= 2 or t[0] in known]
-    if not triples:
-        return ClassModel.prior(classes)
-    item_ids = sorted({t[0] for t in triples})
-    user_ids = sorted({t[1] for t in triples})
-    item_ix = {i: n for n, i in enumerate(item_ids)}
-    user_ix = {u: n for n, u in enumerate(user_ids)}
-    arr = np.array([(item_ix[i], user_ix[u], k) for i, u, k in triples], dtype=np.int64)
-    gold = np.full(len(item_ids), -1, dtype=np.int64)
-    for item, k in known.items():
-        if item in item_ix:
-            gold[item_ix[item]] = k
-    result = ml.dawid_skene(
-        arr[:, 0],
-        arr[:, 1],
-        arr[:, 2],
-        n_items=len(item_ids),
-        n_classes=len(classes),
-        n_annotators=len(user_ids),
-        prior_strength=PRIOR_STRENGTH,
-        prior_accuracy=PRIOR_ACCURACY,
-        gold=gold,
-    )
-    accuracy = ml.get_annotator_accuracy(result.confusion, class_priors=result.class_priors)
-    return ClassModel(
-        classes=classes,
-        class_priors=result.class_priors,
-        annotators=user_ix,
-        confusion=result.confusion,
-        accuracy={u: float(accuracy[n]) for u, n in user_ix.items()},
-    )
-
-
-def _known(f: FieldType, data: ProjectLabels) -> dict[int, Any]:
-    """Items whose answer for the field is known: gold, then reviewed (which wins)."""
-    out: dict[int, Any] = {}
-    for source in (data.gold, data.reviewed):
-        for item, value in source.items():
-            if value.get(f.name) is not None:
-                out[item] = value[f.name]
-    return out
-
-
-def _fit_field(f: FieldType, data: ProjectLabels, now: float) -> FieldModel:
-    weights = _gold_weights(f, data)
-    votes = [
-        (item, user, value[f.name])
-        for (item, user), value in data.latest.items()
-        if value.get(f.name) is not None
-    ]
-    known = _known(f, data)
-    if f.type_name == "choice":
-        classes = tuple(getattr(f, "options", ()))
-        index = {c: k for k, c in enumerate(classes)}
-        triples = [(i, u, index[v]) for i, u, v in votes if v in index]
-        known_ix = {i: index[v] for i, v in known.items() if v in index}
-        model = fit_class_model(classes, triples, known_ix)
-        return FieldModel(
-            f.name,
-            DAWID_SKENE,
-            classes=model,
-            weights=weights,
-            n_annotations=len(triples),
-            fitted_at=now,
-        )
-    if f.type_name == "multichoice":
-        options = {}
-        for option in getattr(f, "options", ()):
-            triples = [(i, u, int(option in v)) for i, u, v in votes if isinstance(v, list)]
-            known_ix = {i: int(option in v) for i, v in known.items() if isinstance(v, list)}
-            options[option] = fit_class_model(("no", "yes"), triples, known_ix)
-        return FieldModel(
-            f.name,
-            DAWID_SKENE + "-per-option",
-            options=options,
-            weights=weights,
-            n_annotations=len(votes),
-            fitted_at=now,
-        )
-    return FieldModel(f.name, "weights", weights=weights, n_annotations=len(votes), fitted_at=now)
-
-
-_SET_CONFIDENCE = text("UPDATE items SET label_confidence = :c WHERE id = :id")
-
-
-def fit_annotator_models(
-    conn: Connection, project: Project, *, now: float, update_items: bool = True
-) -> AnnotatorModels:
-    """Fit every field's model over the whole project, store them, and (by default) refresh
-    the cached ``items.label_confidence`` of every annotated item. Off the hot path: it
-    reads all of the project's annotations once."""
-    data = read_project_labels(conn, project.id)
-    models = AnnotatorModels(
-        project.id, {f.name: _fit_field(f, data, now) for f in project.schema.fields}
-    )
-    store_annotator_models(conn, models)
-    if update_items:
-        by_item: dict[int, list[dict[str, Any]]] = {}
-        for (item, user), value in data.latest.items():
-            by_item.setdefault(item, []).append({"user_id": user, "value": value})
-        params = []
-        for item, anns in sorted(by_item.items()):
-            review = data.reviewed.get(item)
-            label = item_label(
-                models,
-                project,
-                anns,
-                review={"value": review} if review is not None else None,
-                gold=data.gold.get(item),
-            )
-            if label is not None:
-                params.append({"id": item, "c": label["item_confidence"]})
-        for start in range(0, len(params), CHUNK):
-            conn.execute(_SET_CONFIDENCE, params[start : start + CHUNK])
-    return models
 
 
 # -- many items ------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """Fitted annotator models: per-annotator confusion matrices (Dawid-Skene) and gold-based
 weights, per field of a project; how they are stored and read back.
 
-Fitting lives in :mod:`labelfarm.services.aggregation`; this module only holds the models,
+Fitting lives in :mod:`labelfarm.services.fitting`; this module only holds the models,
 so the hot path (adaptive overlap) can read them without pulling in the fitting code.
 """
 

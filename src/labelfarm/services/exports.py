@@ -14,7 +14,8 @@ from labelfarm.db.engine import Database
 from labelfarm.db.hot import Hot, Sql
 from labelfarm.formats import ExportContext, ExportRecord, writer
 from labelfarm.services import audit
-from labelfarm.services.aggregation import item_label, load_annotator_models, newest_reviews
+from labelfarm.services.aggregation import item_label, newest_reviews
+from labelfarm.services.annotator_models import load_annotator_models
 from labelfarm.services.jsonutil import iso, loads
 from labelfarm.services.media import MediaStore
 from labelfarm.services.projects import Project

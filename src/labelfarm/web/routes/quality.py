@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from labelfarm.services import adaptive, quality, review
+from labelfarm.services import adaptive, fitting, quality, review
 from labelfarm.web.context import ctx_of
 from labelfarm.web.policies import (
     PROJECT_MANAGE,
@@ -77,7 +77,7 @@ async def refit(
     ctx = ctx_of(request)
     assert access.project is not None
     summary = await ctx.write(
-        quality.refit_models, access.project, now=ctx.now(), actor_id=access.user_id
+        fitting.refit_models, access.project, now=ctx.now(), actor_id=access.user_id
     )
     adaptive.forget_models(project_id)
     return ok(summary)
