@@ -1,21 +1,28 @@
-"""Formats benchmark: import and export of a generated COCO file, time and peak memory.
+"""Formats benchmark: imports of generated COCO, Label Studio and CVAT files, time and memory.
 
-For each size (10,000 and 100,000 images; 1,000 and 10,000 with ``--quick``) this writes a
-COCO instances file (three boxes per image, one with a polygon), then, in a fresh process
-on a fresh SQLite database, imports it with ``labelfarm``'s COCO reader and exports it
-again as COCO, timing both and recording the process's peak resident memory (``ru_maxrss``)
-and its peak anonymous memory (the heap, sampled from ``/proc``). The heap must stay flat
-with size: the reader walks the JSON a piece at a time and spools it to a scratch SQLite
-file; the writer streams. Total RSS also counts the database file SQLite maps into memory
-(``PRAGMA mmap_size``, 256 MiB), clean pages that grow with the database up to that cap,
-and the heap counts SQLite's page cache (64 MiB), which fills as the database grows. Each
-size therefore runs twice: as the server is configured, and with a lean SQLite (2 MiB
-cache, no map) that shows the memory of the format code alone.
+For each size (10,000 and 100,000 images or tasks; 1,000 and 10,000 with ``--quick``) this
+writes a COCO instances file (three boxes per image, one with a polygon), a Label Studio
+JSON export (each task with an annotation of three boxes and a choice, and a prediction,
+laid out as Label Studio's own export is) and a CVAT for images XML file (three boxes with
+an attribute and a polygon per image). Then, in a fresh process on a fresh SQLite database,
+it imports each file with ``labelfarm``'s reader (and exports the COCO project again as
+COCO), timing both and recording the process's peak resident memory (``ru_maxrss``) and its
+peak anonymous memory (the heap, sampled from ``/proc``). The heap must stay flat with
+size: the readers walk their file a piece at a time (the COCO one spools it to a scratch
+SQLite file); the writer streams. Total RSS also counts the database file SQLite maps into
+memory (``PRAGMA mmap_size``, 256 MiB), clean pages that grow with the database up to that
+cap, and the heap counts SQLite's page cache (64 MiB), which fills as the database grows.
+Each size therefore runs twice: as the server is configured, and with a lean SQLite (2 MiB
+cache, no map) that shows the memory of the format code alone. The import itself keeps up
+to 20,000 records in flight (batches of 5,000 staged on a writer thread, two queued), so
+the heap grows until a file holds that many rows, then stays put; with heavy records (a
+Label Studio task with its annotation and prediction) that window is most of the heap.
 
 Run from the repository root with the project installed::
 
     python bench/formats.py --quick
     python bench/formats.py --json bench/results/formats.json
+    python bench/formats.py --quick --formats labelstudio,cvat --json /tmp/formats.json
 """
 
 from __future__ import annotations
@@ -45,8 +52,11 @@ from _common import (  # noqa: E402
     print_report,
     write_json,
 )
+from _format_files import FILE_NAMES, GENERATORS, LS_SCHEMA  # noqa: E402
 
 BENCH = "formats"
+FORMATS = ("coco", "labelstudio", "cvat")
+NAMES = {"coco": "COCO", "labelstudio": "Label Studio", "cvat": "CVAT"}
 SCHEMA = {
     "fields": [
         {
@@ -63,45 +73,6 @@ SCHEMA = {
         },
     ]
 }
-
-
-def generate(path: Path, n_images: int) -> None:
-    """A COCO file of ``n_images`` images with three annotations each, written streaming."""
-    with open(path, "w") as out:
-        out.write('{"info": {"description": "bench"}, "categories": [')
-        out.write(
-            ", ".join(
-                json.dumps({"id": i + 1, "name": n, "supercategory": ""})
-                for i, n in enumerate(["person", "car", "dog"])
-            )
-        )
-        out.write('], "images": [\n')
-        for i in range(n_images):
-            sep = ",\n" if i else ""
-            out.write(
-                sep
-                + json.dumps(
-                    {"id": i + 1, "file_name": f"img/{i:07d}.jpg", "width": 640, "height": 480}
-                )
-            )
-        out.write('\n], "annotations": [\n')
-        ann = 0
-        for i in range(n_images):
-            for k in range(3):
-                ann += 1
-                x, y = (i * 7 + k * 50) % 500, (i * 3 + k * 40) % 400
-                doc: dict[str, Any] = {
-                    "id": ann,
-                    "image_id": i + 1,
-                    "category_id": k + 1,
-                    "bbox": [x, y, 60.5, 40.25],
-                    "area": 2435.125,
-                    "iscrowd": 0,
-                }
-                if k == 0:
-                    doc["segmentation"] = [[x, y, x + 60, y, x + 60, y + 40, x, y + 40]]
-                out.write((",\n" if ann > 1 else "") + json.dumps(doc))
-        out.write("\n]}\n")
 
 
 def _rss_mb() -> float:
@@ -148,8 +119,8 @@ class AnonPeak:
 LEAN_PRAGMAS = ("PRAGMA cache_size=-2000", "PRAGMA mmap_size=0")
 
 
-def worker(coco: Path, workdir: Path, lean: bool) -> dict[str, Any]:
-    """Import then export in this (fresh) process; print the figures as JSON.
+def worker(fmt: str, path: Path, workdir: Path, lean: bool) -> dict[str, Any]:
+    """Import (then export, for COCO) in this (fresh) process; print the figures as JSON.
 
     ``lean`` runs SQLite with a 2 MB page cache and no memory-mapped file instead of the
     server's 64 MB cache and 256 MB map, to show the memory of the format code alone."""
@@ -168,16 +139,34 @@ def worker(coco: Path, workdir: Path, lean: bool) -> dict[str, Any]:
     with db.write() as conn:
         ws = workspaces.create_workspace(conn, slug="bench", name="Bench", now=time.time())
         pid = projects.create_project(
-            conn, workspace_id=ws["id"], name="coco", schema=SCHEMA, now=time.time(), actor_id=None
+            conn,
+            workspace_id=ws["id"],
+            name=fmt,
+            schema=LS_SCHEMA if fmt == "labelstudio" else SCHEMA,
+            now=time.time(),
+            actor_id=None,
         )["id"]
     with db.read() as conn:
         project = projects.load_project(conn, pid)
     base = _rss_mb()
     t0 = time.perf_counter()
     with AnonPeak() as anon_import:
-        result = import_items(db, project, coco, "coco", media=media, now=time.time(), user_id=None)
+        result = import_items(db, project, path, fmt, media=media, now=time.time(), user_id=None)
     t_import = time.perf_counter() - t0
     rss_import = _rss_mb()
+    row: dict[str, Any] = {
+        "images": result.n_items,
+        "annotations": result.n_annotations,
+        "predictions": result.n_predictions,
+        "import_s": round(t_import, 3),
+        "baseline_rss_mb": round(base, 1),
+        "import_peak_rss_mb": round(rss_import, 1),
+        "peak_rss_mb": round(rss_import, 1),
+        "import_peak_anon_mb": round(anon_import.peak, 1),
+        "peak_anon_mb": round(anon_import.peak, 1),
+    }
+    if fmt != "coco":
+        return row
     t0 = time.perf_counter()
     size = 0
     with AnonPeak() as anon_export, open(workdir / "export.json", "wb") as out:
@@ -185,77 +174,97 @@ def worker(coco: Path, workdir: Path, lean: bool) -> dict[str, Any]:
         for chunk in chunks:
             out.write(chunk)
             size += len(chunk)
-    t_export = time.perf_counter() - t0
-    return {
-        "images": result.n_items,
-        "annotations": result.n_annotations,
-        "import_s": round(t_import, 3),
-        "export_s": round(t_export, 3),
-        "baseline_rss_mb": round(base, 1),
-        "import_peak_rss_mb": round(rss_import, 1),
-        "peak_rss_mb": round(_rss_mb(), 1),
-        "import_peak_anon_mb": round(anon_import.peak, 1),
-        "export_peak_anon_mb": round(anon_export.peak, 1),
-        "peak_anon_mb": round(max(anon_import.peak, anon_export.peak), 1),
-        "export_mb": round(size / 2**20, 1),
-    }
+    row.update(
+        export_s=round(time.perf_counter() - t0, 3),
+        peak_rss_mb=round(_rss_mb(), 1),
+        export_peak_anon_mb=round(anon_export.peak, 1),
+        peak_anon_mb=round(max(anon_import.peak, anon_export.peak), 1),
+        export_mb=round(size / 2**20, 1),
+    )
+    return row
 
 
 def _label(n: int) -> str:
     return f"{n // 1000}k" if n % 1000 == 0 else str(n)
 
 
-def run_size(n: int, tmp: Path) -> dict[str, Any]:
-    coco = tmp / f"coco-{n}.json"
+def _ends(rows: list[dict[str, Any]], fmt: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The smallest and the largest run of ``fmt``."""
+    mine = [r for r in rows if r["format"] == fmt]
+    return mine[0], mine[-1]
+
+
+def run_size(fmt: str, n: int, tmp: Path) -> dict[str, Any]:
+    path = tmp / FILE_NAMES[fmt].format(n=n)
     t0 = time.perf_counter()
-    generate(coco, n)
+    GENERATORS[fmt](path, n)
     gen_s = time.perf_counter() - t0
     results = []
     for mode in ("server", "lean"):
-        workdir = tmp / f"run-{n}-{mode}"
+        workdir = tmp / f"run-{fmt}-{n}-{mode}"
         workdir.mkdir()
         proc = subprocess.run(
-            [sys.executable, __file__, "--worker", str(coco), str(workdir), mode],
+            [sys.executable, __file__, "--worker", fmt, str(path), str(workdir), mode],
             capture_output=True,
             text=True,
             check=False,
         )
         if proc.returncode != 0:
-            raise SystemExit(f"worker failed for {n} images:\n{proc.stderr}")
+            raise SystemExit(f"worker failed for {fmt} {n}:\n{proc.stderr}")
         results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
     row, lean = results
     row["lean_peak_anon_mb"] = lean["peak_anon_mb"]
     row.update(
-        size=_label(n), file_mb=round(coco.stat().st_size / 2**20, 1), generate_s=round(gen_s, 2)
+        format=fmt,
+        size=_label(n),
+        file_mb=round(path.stat().st_size / 2**20, 1),
+        generate_s=round(gen_s, 2),
     )
-    coco.unlink()
+    path.unlink()
     return row
 
 
 def main() -> None:
-    if len(sys.argv) == 5 and sys.argv[1] == "--worker":
-        print(json.dumps(worker(Path(sys.argv[2]), Path(sys.argv[3]), sys.argv[4] == "lean")))
+    if len(sys.argv) == 6 and sys.argv[1] == "--worker":
+        fmt, path, workdir, mode = sys.argv[2:]
+        print(json.dumps(worker(fmt, Path(path), Path(workdir), mode == "lean")))
         return
     parser = make_parser(__doc__.splitlines()[0])
+    parser.add_argument(
+        "--formats",
+        default=",".join(FORMATS),
+        help=f"comma-separated formats to measure (default: {','.join(FORMATS)})",
+    )
     args = parser.parse_args()
+    formats = [f for f in args.formats.split(",") if f]
+    unknown = sorted(set(formats) - set(FORMATS))
+    if unknown:
+        parser.error(f"unknown formats {unknown}; valid: {list(FORMATS)}")
     sizes = [1_000, 10_000] if args.quick else [10_000, 100_000]
     rows = []
     with tempfile.TemporaryDirectory(prefix="labelfarm-bench-formats-") as tmp:
-        for n in sizes:
-            rows.append(run_size(n, Path(tmp)))
+        for fmt in formats:
+            for n in sizes:
+                rows.append(run_size(fmt, n, Path(tmp)))
     metrics: dict[str, float | int] = {}
+    growths: dict[str, float] = {}
     for row in rows:
-        s = row["size"]
-        metrics[f"coco_import_s.{s}"] = row["import_s"]
-        metrics[f"coco_export_s.{s}"] = row["export_s"]
-        metrics[f"peak_rss_mb.{s}"] = row["peak_rss_mb"]
-        metrics[f"peak_anon_mb.{s}"] = row["peak_anon_mb"]
-        metrics[f"lean_peak_anon_mb.{s}"] = row["lean_peak_anon_mb"]
-    small, big = rows[0], rows[-1]
-    growth = big["lean_peak_anon_mb"] / small["lean_peak_anon_mb"]
-    metrics["lean_peak_anon_growth"] = round(growth, 3)
+        s, fmt = row["size"], row["format"]
+        prefix = "" if fmt == "coco" else f"{fmt}_"  # COCO's names predate the other formats
+        metrics[f"{fmt}_import_s.{s}"] = row["import_s"]
+        if "export_s" in row:
+            metrics[f"{fmt}_export_s.{s}"] = row["export_s"]
+        metrics[f"{prefix}peak_rss_mb.{s}"] = row["peak_rss_mb"]
+        metrics[f"{prefix}peak_anon_mb.{s}"] = row["peak_anon_mb"]
+        metrics[f"{prefix}lean_peak_anon_mb.{s}"] = row["lean_peak_anon_mb"]
+    for fmt in formats:
+        small, big = _ends(rows, fmt)
+        growths[fmt] = big["lean_peak_anon_mb"] / small["lean_peak_anon_mb"]
+        prefix = "" if fmt == "coco" else f"{fmt}_"
+        metrics[f"{prefix}lean_peak_anon_growth"] = round(growths[fmt], 3)
     columns = [
-        ("size", "images"),
+        "format",
+        ("size", "images / tasks"),
         ("file_mb", "file MB"),
         "annotations",
         ("import_s", "import s"),
@@ -266,19 +275,24 @@ def main() -> None:
         ("lean_peak_anon_mb", "peak heap, lean SQLite MB"),
         ("export_mb", "export MB"),
     ]
-    summary = (
-        f"formats: COCO {big['size']} images imported in {big['import_s']:.1f} s and exported "
-        f"in {big['export_s']:.1f} s; heap with a lean SQLite {small['lean_peak_anon_mb']:.0f} "
-        f"MB at {small['size']} vs {big['lean_peak_anon_mb']:.0f} MB at {big['size']} "
-        f"(×{growth:.2f}: {'flat' if growth < 1.15 else 'NOT flat'}); as served (64 MB page "
-        f"cache, 256 MB map) heap {small['peak_anon_mb']:.0f} → {big['peak_anon_mb']:.0f} MB, "
-        f"RSS {small['peak_rss_mb']:.0f} → {big['peak_rss_mb']:.0f} MB"
-    )
-    print_report("COCO import / export (SQLite, one process per size)", columns, rows, summary)
+    parts = []
+    for fmt in formats:
+        small, big = _ends(rows, fmt)
+        g = growths[fmt]
+        export = f", exported in {big['export_s']:.1f} s" if "export_s" in big else ""
+        parts.append(
+            f"{NAMES[fmt]} {big['size']} ({big['file_mb']:.0f} MB) imported in "
+            f"{big['import_s']:.1f} s{export}, peak RSS {big['peak_rss_mb']:.0f} MB, heap with "
+            f"a lean SQLite {small['lean_peak_anon_mb']:.0f} MB at {small['size']}, "
+            f"{big['lean_peak_anon_mb']:.0f} MB at {big['size']} (×{g:.2f})"
+        )
+    summary = "formats: " + "; ".join(parts)
+    title = "Imports (and the COCO export), SQLite, one process per format, size and mode"
+    print_report(title, columns, rows, summary)
     machine = machine_info()
     if args.json:
         write_json(args.json, BENCH, args.quick, machine, metrics, rows)
-    elif not args.quick:
+    elif not args.quick and formats == list(FORMATS):
         write_json(default_results_path(BENCH, machine), BENCH, False, machine, metrics, rows)
 
 

@@ -123,18 +123,18 @@ def test_labelstudio_predictions_and_annotators(lab, interop):
         (
             b'[{"data": {"text": "a"}, "annotations": [{"result": [{"from_name": "nope", '
             b'"to_name": "text", "type": "choices", "value": {"choices": ["x"]}}]}]}]',
-            "task 1 annotations[0]",
+            "upload.json line 1 (task 1) annotations[0]",
             "result[0].from_name",
         ),
         (
             b'[{"data": {"text": "a"}}, {"data": {"text": "b"}, "annotations": [{"result": '
             b'[{"from_name": "label", "to_name": "text", "type": "choices", "value": '
             b'{"choices": ["zzz"]}}]}]}]',
-            "task 2 annotations[0]",
+            "upload.json line 1 (task 2) annotations[0]",
             "value.label",
         ),
-        (b'[{"data": {"text": "a"}}, {"data": ', "upload.json", ""),
-        (b'[{"data": "text"}]', "task 1", "data"),
+        (b'[{"data": {"text": "a"}}, {"data": ', "upload.json line 1", ""),
+        (b'[{"data": "text"}]', "upload.json line 1 (task 1)", "data"),
     ],
 )
 def test_labelstudio_bad_files_are_located(lab, tmp_path, body, location, field):

@@ -9,12 +9,18 @@ A shape's ``occluded``, ``z_order``, ``source`` and other XML attributes are kep
 "height", "meta": {"id", "subset"?, "task_id"?}}``, with external id ``<subset>/<name>``
 when there is a subset (project dumps repeat names across subsets).
 
+The file is read a piece at a time (``iterparse`` through defusedxml): the ``<meta>`` is
+read first, then each ``<image>`` is turned into an item and dropped, so memory stays flat
+however many images the file lists. A file that breaks off or is not well-formed XML is
+located by the line where reading stopped, after the images before it were read.
+
 Export (``cvat``): one XML document, streamed, with the labels and attribute specs of the
 schema in ``<meta>``.
 """
 
 from __future__ import annotations
 
+import itertools
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -38,7 +44,8 @@ from labelfarm.formats.registry import (
     register_reader,
     register_writer,
 )
-from labelfarm.formats.xmlutil import fmt, num, parse, sub
+from labelfarm.formats.xmlutil import READ_ERRORS, fmt, iterparse, num, sub
+from labelfarm.formats.xmlutil import problem as xml_problem
 from labelfarm.schema import Schema
 from labelfarm.services.jsonutil import iso
 
@@ -116,6 +123,10 @@ def _typed(kind: str | None, text: str) -> Any:
     return text
 
 
+def _problem_scan(where: str, problem: RowProblem) -> Scan:
+    return Scan(iter([Parsed(where, {}, problems=[problem])]))
+
+
 @register_scanner("cvat")
 def scan_cvat(source: ImportSource) -> Scan:
     try:
@@ -124,41 +135,35 @@ def scan_cvat(source: ImportSource) -> Scan:
         return Scan(iter([Parsed(source.filename, {}, problems=exc.problems)]))
     path = _find(root_dir)
     if path is None:
-        return Scan(
-            iter(
-                [
-                    Parsed(
-                        source.filename,
-                        {},
-                        problems=[RowProblem(source.filename, "", "no annotations.xml found")],
-                    )
-                ]
-            )
+        return _problem_scan(
+            source.filename, RowProblem(source.filename, "", "no annotations.xml found")
         )
     name = source.filename if path == source.path else path.relative_to(root_dir).as_posix()
-    root = parse(path, name)
-    if isinstance(root, RowProblem):
-        return Scan(iter([Parsed(name, {}, problems=[root])]))
-    if root.tag != "annotations":
-        return Scan(
-            iter(
-                [
-                    Parsed(
-                        name,
-                        {},
-                        problems=[
-                            RowProblem(
-                                name, "", f"the root element is <{root.tag}>, not <annotations>"
-                            )
-                        ],
-                    )
-                ]
-            )
-        )
-    labels, specs = _labels(root.find("meta"))
-    kinds = {(s["labels"][0], s["name"]): s["type"] for s in specs}
-    base = path.parent
-    return Scan(_items(root, name, kinds, base), labels=labels, attributes=_merge(specs))
+    declared = _Declared()
+    items = _items(path, name, declared, source)
+    first = next(items, None)  # reads the <meta> that comes before the first <image>
+    return Scan(
+        itertools.chain([first] if first is not None else [], items),
+        labels=declared.labels,
+        attributes=declared.attributes,
+    )
+
+
+class _Declared:
+    """The labels and attribute specs declared in the ``<meta>``, filled in when it has
+    been read (before the first ``<image>`` of a CVAT dump). The scan hands out these very
+    lists, so they are complete by the time its items are."""
+
+    def __init__(self) -> None:
+        self.labels: list[str] = []
+        self.attributes: list[dict[str, Any]] = []
+        self.kinds: dict[tuple[str, str], str] = {}
+
+    def read(self, meta: ET.Element) -> None:
+        labels, specs = _labels(meta)
+        self.labels[:] = labels
+        self.attributes[:] = _merge(specs)
+        self.kinds.update({(s["labels"][0], s["name"]): s["type"] for s in specs})
 
 
 def _merge(specs: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -172,40 +177,69 @@ def _merge(specs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return list(out.values())
 
 
-def _items(
-    root: ET.Element, name: str, kinds: dict[tuple[str, str], str], base: Path
-) -> Iterator[Parsed]:
-    for n, image in enumerate(root.iter("image"), start=1):
-        img_name = image.get("name") or ""
-        where = f"{name} <image> #{n} ({img_name!r})"
-        subset = image.get("subset")
-        p = Parsed(
-            where,
-            {"image": img_name},
-            external_id=f"{subset}/{img_name}" if subset else img_name,
-            annotator="cvat",
-        )
-        if not img_name:
-            p.problems.append(RowProblem(where, "name", "an <image> needs a name"))
-        for key in ("width", "height"):
-            try:
-                p.data[key] = num(image.get(key))
-            except ValueError:
-                p.problems.append(
-                    RowProblem(where, key, f"must be a number, got {image.get(key)!r}")
-                )
-        p.data["meta"] = {
-            k: v for k, v in image.attrib.items() if k not in ("name", "width", "height")
-        }
-        candidate = (base / img_name).resolve() if img_name else None
-        if candidate and candidate.is_relative_to(base.resolve()) and candidate.is_file():
-            p.media_path = candidate
-        p.objects = []
-        for i, el in enumerate(image):
-            obj = _shape(el, f"{where} <{el.tag}> #{i + 1}", kinds, p.problems)
-            if obj is not None:
-                p.objects.append(obj)
-        yield p
+def _items(path: Path, name: str, declared: _Declared, source: ImportSource) -> Iterator[Parsed]:
+    """Each ``<image>`` as it is read, then dropped: the tree holds the ``<image>`` in hand
+    and what the parser has read ahead (16 KiB of XML at a time), never the whole file."""
+    base = path.parent.resolve()
+    n = depth = 0
+    meta_seen = False
+    try:
+        with open(path, "rb") as fh:
+            root: ET.Element | None = None
+            for event, el in iterparse(fh):
+                if event == "start":
+                    depth += 1
+                    if root is None:
+                        root = el
+                        if el.tag != "annotations":
+                            reason = f"the root element is <{el.tag}>, not <annotations>"
+                            yield Parsed(name, {}, problems=[RowProblem(name, "", reason)])
+                            return
+                    continue
+                depth -= 1
+                if el.tag == "image" and depth >= 1:
+                    n += 1
+                    source.bytes_read = fh.tell()
+                    yield _image(el, n, name, declared.kinds, base)
+                elif el.tag == "meta" and depth == 1 and not meta_seen:
+                    meta_seen = True
+                    declared.read(el)
+                if depth == 1 and root is not None:
+                    del root[:]  # the child just handled, with the text after it
+    except READ_ERRORS as exc:
+        problem = xml_problem(exc, name)
+        yield Parsed(problem.location, {}, problems=[problem])
+
+
+def _image(
+    image: ET.Element, n: int, name: str, kinds: dict[tuple[str, str], str], base: Path
+) -> Parsed:
+    img_name = image.get("name") or ""
+    where = f"{name} <image> #{n} ({img_name!r})"
+    subset = image.get("subset")
+    p = Parsed(
+        where,
+        {"image": img_name},
+        external_id=f"{subset}/{img_name}" if subset else img_name,
+        annotator="cvat",
+    )
+    if not img_name:
+        p.problems.append(RowProblem(where, "name", "an <image> needs a name"))
+    for key in ("width", "height"):
+        try:
+            p.data[key] = num(image.get(key))
+        except ValueError:
+            p.problems.append(RowProblem(where, key, f"must be a number, got {image.get(key)!r}"))
+    p.data["meta"] = {k: v for k, v in image.attrib.items() if k not in ("name", "width", "height")}
+    candidate = (base / img_name).resolve() if img_name else None  # base is resolved
+    if candidate and candidate.is_relative_to(base) and candidate.is_file():
+        p.media_path = candidate
+    p.objects = []
+    for i, el in enumerate(image):
+        obj = _shape(el, f"{where} <{el.tag}> #{i + 1}", kinds, p.problems)
+        if obj is not None:
+            p.objects.append(obj)
+    return p
 
 
 def _points(text: str | None) -> list[list[int | float]]:

@@ -5,7 +5,13 @@ A COCO file of 100,000 images is a few hundred megabytes of JSON; loading it who
 gigabytes of Python objects. :func:`walk_object` walks the top-level object instead and
 yields each element of the arrays it is asked to stream (``images``, ``annotations``) one by
 one, decoded by the standard library's C scanner (``raw_decode``) from a sliding text
-buffer; other top-level values are decoded whole. Every piece comes with its line number.
+buffer; other top-level values are decoded whole. :func:`walk_array` does the same for a
+document that is one array (a Label Studio export). Every piece comes with its line number.
+
+The standard library reads a little more than JSON: ``NaN`` and ``Infinity``, lone UTF-16
+surrogates (``"\\ud800"``), and integers beyond 64 bits, which the database's JSON encoder
+cannot write. With ``strict=True`` a value is what ``orjson.loads`` would make of it: the
+first two are refused, such integers become floats.
 """
 
 from __future__ import annotations
@@ -17,10 +23,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
+import orjson
+
 CHUNK = 1 << 20
 MAX_ELEMENT = 64 << 20  # one array element larger than this is refused
 _WS = re.compile(r"[ \t\n\r]*")
-_decoder = json.JSONDecoder()
 
 
 class JsonStreamError(ValueError):
@@ -30,9 +37,33 @@ class JsonStreamError(ValueError):
         self.reason = reason
 
 
+class _Constant(ValueError):
+    """``NaN``, ``Infinity`` or ``-Infinity``: Python's extension, not JSON."""
+
+
+def _refuse_constant(name: str) -> Any:
+    raise _Constant(name)
+
+
+_HERE = " (in the value that starts on this line)"
+_decoder = json.JSONDecoder()
+_strict_decoder = json.JSONDecoder(parse_constant=_refuse_constant)
+
+
+def _as_orjson_reads(value: Any) -> Any:
+    """``value`` as ``orjson.loads`` would have read it; raises orjson.JSONDecodeError."""
+    try:
+        orjson.dumps(value)  # cheap, and almost always enough
+        return value
+    except orjson.JSONEncodeError:  # a lone surrogate, a huge integer, deep nesting
+        return orjson.loads(json.dumps(value))
+
+
 class _Buffer:
-    def __init__(self, fh: IO[bytes]) -> None:
+    def __init__(self, fh: IO[bytes], strict: bool = False) -> None:
         self.fh = fh
+        self.strict = strict
+        self.decoder = _strict_decoder if strict else _decoder
         self.dec = codecs.getincrementaldecoder("utf-8-sig")()
         self.buf = ""
         self.pos = 0
@@ -87,7 +118,13 @@ class _Buffer:
         self.peek()
         while True:
             try:
-                obj, end = _decoder.raw_decode(self.buf, self.pos)
+                obj, end = self.decoder.raw_decode(self.buf, self.pos)
+            except _Constant as exc:
+                raise JsonStreamError(self.line_at(self.pos), f"{exc} is not JSON{_HERE}") from None
+            except RecursionError:
+                raise JsonStreamError(
+                    self.line_at(self.pos), "arrays and objects are nested too deeply"
+                ) from None
             except json.JSONDecodeError as exc:
                 near_end = exc.pos >= len(self.buf) - 64 or exc.msg.startswith("Unterminated")
                 if self.eof or not near_end:
@@ -105,6 +142,13 @@ class _Buffer:
                 continue
             line = self.line_at(self.pos)
             self.pos = end
+            if self.strict:
+                try:
+                    obj = _as_orjson_reads(obj)
+                except orjson.JSONDecodeError as exc:
+                    raise JsonStreamError(line, f"{exc.msg}{_HERE}") from None
+                except RecursionError:
+                    raise JsonStreamError(line, f"nested too deeply{_HERE}") from None
             return obj, line
 
 
@@ -145,6 +189,33 @@ def walk_object(
             break
     if b.peek() != "":
         raise JsonStreamError(b.line_at(b.pos), "text after the end of the JSON object")
+
+
+def walk_array(fh: IO[bytes], *, strict: bool = False) -> Iterator[tuple[int | None, Any, int]]:
+    """Yield ``(index, value, line)`` for each element of the top-level array read from
+    ``fh``; a top-level value of another kind is yielded whole, with ``index`` None.
+    Raises :class:`JsonStreamError`."""
+    b = _Buffer(fh, strict)
+    c = b.peek()
+    if c == "":
+        raise JsonStreamError(b.line_at(b.pos), "only blanks, no JSON value")
+    if c != "[":
+        value, line = b.value()
+        yield None, value, line
+    else:
+        b.pos += 1
+        if b.peek() == "]":
+            b.pos += 1
+        else:
+            index = 0
+            while True:
+                value, line = b.value()
+                yield index, value, line
+                index += 1
+                if b.expect(",]", "',' or ']'") == "]":
+                    break
+    if b.peek() != "":
+        raise JsonStreamError(b.line_at(b.pos), "text after the end of the JSON value")
 
 
 def open_json(path: Path) -> IO[bytes]:

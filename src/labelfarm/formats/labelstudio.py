@@ -22,16 +22,24 @@ region id, ``origin``, ``parentID`` and relations, so an export writes them back
 rotation about the top-left corner becomes one about the centre. Annotations become
 annotations of the user standing for ``completed_by``; cancelled ones are left out.
 Predictions go to the predictions table with their ``model_version`` and ``score``.
+The conversion of results lives in :mod:`labelfarm.formats.labelstudio_results`.
+
+The file, a list of tasks or a single task, is read one task at a time
+(:func:`labelfarm.formats.jsonstream.walk_array`), so memory stays flat however many tasks
+it holds. A problem is located by the line its task starts on, the task's number and its
+id (``tasks.json line 812 (task 41, id 7) annotations[0]``, field ``result[2].from_name``);
+a file that is not JSON, or ends early, by the line where reading stopped.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 import orjson
 
+from labelfarm.formats.jsonstream import JsonStreamError, walk_array
+from labelfarm.formats.labelstudio_results import LABEL_KEY, ResultConverter
 from labelfarm.formats.objects import register_guesser
 from labelfarm.formats.registry import (
     ExportContext,
@@ -43,7 +51,7 @@ from labelfarm.formats.registry import (
     register_reader,
     register_writer,
 )
-from labelfarm.schema import FieldError, FieldType, Schema
+from labelfarm.schema import Schema
 from labelfarm.services.jsonutil import parse_time
 
 TASK_KEYS = frozenset(
@@ -74,286 +82,34 @@ TASK_KEYS = frozenset(
         "completed_at",
     }
 )
-_LABEL_KEY = {
-    "rectanglelabels": "rectanglelabels",
-    "polygonlabels": "polygonlabels",
-    "keypointlabels": "keypointlabels",
-    "labels": "labels",
-}
-_GEOM_TYPES = {
-    "rectangle": ("rectangle", "bbox"),
-    "polygon": ("polygon",),
-    "keypoint": ("keypoints",),
-}
-_RESULT_META = (
-    "id",
-    "origin",
-    "parentID",
-    "to_name",
-    "image_rotation",
-    "original_width",
-    "original_height",
-    "readonly",
-    "hidden",
-)
 
 
-def _tasks(source: ImportSource) -> list[Any] | RowProblem:
-    try:
-        doc = orjson.loads(source.path.read_bytes())
-    except orjson.JSONDecodeError as exc:
-        return RowProblem(source.filename, "", f"not valid JSON: {exc}")
-    source.bytes_read = source.path.stat().st_size
-    if isinstance(doc, dict):
-        return [doc]
-    if not isinstance(doc, list):
-        return RowProblem(source.filename, "", "a Label Studio file is a list of tasks")
-    return doc
+class _NotTasks(ValueError):
+    """The file holds one JSON value that is neither a list of tasks nor a task."""
+
+
+def _tasks(source: ImportSource) -> Iterator[tuple[int, int, Any]]:
+    """``(number, line, task)`` for each task of the file, read one at a time: a list of
+    tasks, or a single task object. Raises JsonStreamError, _NotTasks or OSError."""
+    with open(source.path, "rb") as fh:
+        for index, task, line in walk_array(fh, strict=True):
+            source.bytes_read = fh.tell()
+            if index is None and not isinstance(task, dict):
+                raise _NotTasks("a Label Studio file is a list of tasks")
+            yield (index or 0) + 1, line, task
+
+
+def _file_problem(source: ImportSource, exc: Exception) -> RowProblem:
+    if isinstance(exc, JsonStreamError):
+        return RowProblem(f"{source.filename} line {exc.line}", "", f"not valid JSON: {exc.reason}")
+    if isinstance(exc, OSError):
+        return RowProblem(source.filename, "", f"cannot read: {exc}")
+    return RowProblem(source.filename, "", str(exc))
 
 
 def _base(result: dict[str, Any]) -> str:
     t = str(result.get("type", ""))
     return t[:-6] if t.endswith("labels") and t != "labels" else t
-
-
-def _rotate(x: float, y: float, w: float, h: float, deg: float, sign: int) -> tuple[float, float]:
-    """Move the top-left corner between Label Studio's pivot (the corner) and the centre."""
-    if not deg:
-        return x, y
-    t = math.radians(deg)
-    dx = (w / 2) * math.cos(t) - (h / 2) * math.sin(t) - w / 2
-    dy = (w / 2) * math.sin(t) + (h / 2) * math.cos(t) - h / 2
-    return x + sign * dx, y + sign * dy
-
-
-class _Converter:
-    """Label Studio results ↔ one annotation value of a schema."""
-
-    def __init__(self, schema: Schema) -> None:
-        self.schema = schema
-
-    def value(self, results: Any, where: str) -> dict[str, Any] | list[RowProblem]:
-        problems: list[RowProblem] = []
-        if not isinstance(results, list):
-            return [RowProblem(where, "result", "must be a list")]
-        value: dict[str, Any] = {}
-        regions: dict[str, dict[str, Any]] = {}
-        relations: list[dict[str, Any]] = []
-        for i, r in enumerate(results):
-            at = f"result[{i}]"
-            if not isinstance(r, dict):
-                problems.append(RowProblem(where, at, "a result is an object"))
-                continue
-            if r.get("type") == "relation":
-                relations.append(r)
-                continue
-            f = self.schema.by_name.get(str(r.get("from_name")))
-            if f is None:
-                problems.append(
-                    RowProblem(
-                        where,
-                        f"{at}.from_name",
-                        f"no field named "
-                        f"{r.get('from_name')!r} in the schema; fields are "
-                        f"{list(self.schema.by_name)}",
-                    )
-                )
-                continue
-            try:
-                self._put(f, r, value, regions)
-            except (KeyError, TypeError, ValueError, IndexError) as exc:
-                problems.append(
-                    RowProblem(
-                        where,
-                        at,
-                        f"cannot read a {r.get('type')!r} result "
-                        f"for a {f.type_name} field: {exc!r}",
-                    )
-                )
-        for rel in relations:
-            src = regions.get(str(rel.get("from_id")))
-            if src is None or str(rel.get("to_id")) not in regions:
-                problems.append(
-                    RowProblem(
-                        where,
-                        "relation",
-                        f"relation {rel.get('from_id')!r}"
-                        f" → {rel.get('to_id')!r} names a missing region",
-                    )
-                )
-                continue
-            extra = {k: v for k, v in rel.items() if k not in ("type", "from_id")}
-            src.setdefault("meta", {}).setdefault("relations", []).append(extra)
-        if problems:
-            return problems
-        try:
-            return self.schema.validate(value)
-        except FieldError as exc:
-            return [RowProblem(where, f"value.{exc.path}", exc.reason)]
-
-    def _put(
-        self,
-        f: FieldType,
-        r: dict[str, Any],
-        value: dict[str, Any],
-        regions: dict[str, dict[str, Any]],
-    ) -> None:
-        v = r["value"]
-        t = f.type_name
-        if t == "choice":
-            if len(v["choices"]) != 1:
-                raise ValueError(f"{len(v['choices'])} choices for a single-choice field")
-            value[f.name] = v["choices"][0]
-        elif t == "multichoice":
-            value[f.name] = list(v["choices"])
-        elif t == "text":
-            texts = v["text"]
-            value[f.name] = "\n".join(texts) if isinstance(texts, list) else texts
-        elif t == "number":
-            value[f.name] = v.get("rating", v.get("number"))
-        elif t in ("spans", "rectangle", "bbox", "polygon", "keypoints"):
-            shape = self._shape(t, r)
-            value.setdefault(f.name, []).append(shape)
-            if r.get("id") is not None:
-                regions[str(r["id"])] = shape
-        else:
-            raise ValueError(f"a {t} field cannot take Label Studio results")
-
-    def _shape(self, t: str, r: dict[str, Any]) -> dict[str, Any]:
-        v = r["value"]
-        label_key = _LABEL_KEY.get(str(r.get("type")), "")
-        labels = v.get(label_key) or v.get("labels") or []
-        if len(labels) != 1:
-            raise ValueError(f"{len(labels)} labels on one region; exactly one is supported")
-        shape: dict[str, Any] = {"label": labels[0]}
-        meta = {k: r[k] for k in _RESULT_META if k in r}
-        if t == "spans":
-            shape.update(start=v["start"], end=v["end"])
-            if "text" in v:
-                shape["text"] = v["text"]
-        else:
-            w_img, h_img = r.get("original_width"), r.get("original_height")
-            if not w_img or not h_img:
-                meta["percent"] = True  # no image size given: coordinates stay percentages
-                w_img = h_img = 100
-            sx, sy = w_img / 100, h_img / 100
-            if t in ("rectangle", "bbox"):
-                w, h = v["width"] * sx, v["height"] * sy
-                rot = v.get("rotation") or 0
-                x, y = _rotate(v["x"] * sx, v["y"] * sy, w, h, rot, +1)
-                shape.update(x=x, y=y, w=w, h=h)
-                if rot and t == "rectangle":
-                    shape["rotation"] = rot
-            elif t == "polygon":
-                shape["points"] = [[p[0] * sx, p[1] * sy] for p in v["points"]]
-                extra = {k: v[k] for k in ("closed",) if k in v}
-                meta.update(extra)
-            else:
-                shape["points"] = [[v["x"] * sx, v["y"] * sy]]
-                if "width" in v:
-                    meta["point_width"] = v["width"]
-        if "score" in r:
-            shape["score"] = r["score"]
-        if meta and t != "bbox":
-            shape["meta"] = meta
-        return shape
-
-    # -- export ----------------------------------------------------------------------------
-    def results(self, value: dict[str, Any], data: dict[str, Any]) -> list[dict[str, Any]]:
-        out: list[dict[str, Any]] = []
-        relations: list[dict[str, Any]] = []
-        n = 0
-        for f in self.schema.fields:
-            v = value.get(f.name)
-            if v is None:
-                continue
-            base = {"from_name": f.name, "to_name": self._to_name(f, data)}
-            t = f.type_name
-            if t in ("choice", "multichoice"):
-                out.append(
-                    {
-                        **base,
-                        "type": "choices",
-                        "value": {"choices": [v] if t == "choice" else list(v)},
-                    }
-                )
-            elif t == "text":
-                out.append({**base, "type": "textarea", "value": {"text": [v]}})
-            elif t == "number":
-                out.append({**base, "type": "number", "value": {"number": v}})
-            elif t in ("spans", "rectangle", "bbox", "polygon", "keypoints"):
-                for shape in v:
-                    n += 1
-                    r = self._region(t, shape, base, data, n)
-                    for rel in (shape.get("meta") or {}).get("relations", []):
-                        relations.append({"from_id": r["id"], **rel, "type": "relation"})
-                    out.append(r)
-        return out + relations
-
-    def _to_name(self, f: FieldType, data: dict[str, Any]) -> str:
-        want = "text" if f.type_name in ("spans", "choice", "multichoice", "text") else "image"
-        for key, kind in self.schema.data.items():
-            if kind == want:
-                return key
-        return want if want in data or not data else next(iter(data))
-
-    def _region(
-        self, t: str, shape: dict[str, Any], base: dict[str, Any], data: dict[str, Any], n: int
-    ) -> dict[str, Any]:
-        meta = dict(shape.get("meta") or {})
-        meta.pop("relations", None)
-        percent = meta.pop("percent", False)
-        point_width = meta.pop("point_width", None)
-        closed = meta.pop("closed", None)
-        r: dict[str, Any] = {"id": meta.pop("id", f"lf{n}"), **base}
-        r.update(meta)
-        label = shape["label"]
-        if t == "spans":
-            v: dict[str, Any] = {"start": shape["start"], "end": shape["end"]}
-            if "text" in shape:
-                v["text"] = shape["text"]
-            r.update(type="labels", value={**v, "labels": [label]})
-            return self._score(r, shape)
-        w_img = 100 if percent else r.get("original_width") or data.get("width")
-        h_img = 100 if percent else r.get("original_height") or data.get("height")
-        if not w_img or not h_img:
-            w_img = h_img = 100
-        elif not percent:
-            r.setdefault("original_width", w_img)
-            r.setdefault("original_height", h_img)
-        sx, sy = 100 / w_img, 100 / h_img
-        if t in ("rectangle", "bbox"):
-            rot = shape.get("rotation", 0)
-            x, y = _rotate(shape["x"], shape["y"], shape["w"], shape["h"], rot, -1)
-            r.update(
-                type="rectanglelabels",
-                value={
-                    "x": x * sx,
-                    "y": y * sy,
-                    "width": shape["w"] * sx,
-                    "height": shape["h"] * sy,
-                    "rotation": rot,
-                    "rectanglelabels": [label],
-                },
-            )
-        elif t == "polygon":
-            v = {"points": [[p[0] * sx, p[1] * sy] for p in shape["points"]]}
-            if closed is not None:
-                v["closed"] = closed
-            r.update(type="polygonlabels", value={**v, "polygonlabels": [label]})
-        else:
-            x, y = shape["points"][0]
-            v = {"x": x * sx, "y": y * sy}
-            if point_width is not None:
-                v["width"] = point_width
-            r.update(type="keypointlabels", value={**v, "keypointlabels": [label]})
-        return self._score(r, shape)
-
-    @staticmethod
-    def _score(r: dict[str, Any], shape: dict[str, Any]) -> dict[str, Any]:
-        if shape.get("score") is not None:
-            r["score"] = shape["score"]
-        return r
 
 
 def _annotator(ann: dict[str, Any], index: int) -> str:
@@ -369,23 +125,24 @@ def _annotator(ann: dict[str, Any], index: int) -> str:
 
 @register_reader("labelstudio")
 def read_labelstudio(source: ImportSource) -> Iterator[ReadResult]:
-    tasks = _tasks(source)
-    if isinstance(tasks, RowProblem):
-        yield tasks.location, [tasks]
-        return
-    conv = _Converter(source.schema)
-    for i, task in enumerate(tasks):
-        where = f"task {i + 1}" + (
-            f" (id {task.get('id')!r})" if isinstance(task, dict) and "id" in task else ""
-        )
-        if not isinstance(task, dict):
-            yield where, [RowProblem(where, "", "a task is an object")]
-            continue
-        yield where, _task(task, where, conv, source.schema)
+    conv = ResultConverter(source.schema)
+    try:
+        for n, line, task in _tasks(source):
+            has_id = isinstance(task, dict) and "id" in task
+            where = f"{source.filename} line {line} (task {n}" + (
+                f", id {task.get('id')!r})" if has_id else ")"
+            )
+            if not isinstance(task, dict):
+                yield where, [RowProblem(where, "", "a task is an object")]
+                continue
+            yield where, _task(task, where, conv, source.schema)
+    except (JsonStreamError, _NotTasks, OSError) as exc:  # the file itself: reading stops
+        problem = _file_problem(source, exc)
+        yield problem.location, [problem]
 
 
 def _task(
-    task: dict[str, Any], where: str, conv: _Converter, schema: Schema
+    task: dict[str, Any], where: str, conv: ResultConverter, schema: Schema
 ) -> ItemRecord | list[RowProblem]:
     problems: list[RowProblem] = []
     data = task["data"] if "data" in task else {k: v for k, v in task.items() if k not in TASK_KEYS}
@@ -442,39 +199,14 @@ def _task(
 @register_guesser("labelstudio")
 def guess_labelstudio(source: ImportSource) -> dict[str, Any]:
     """One field per ``from_name``, typed by its results, listing every label used."""
-    tasks = _tasks(source)
     fields: dict[str, dict[str, Any]] = {}
-    if isinstance(tasks, RowProblem):
-        raise ValueError(tasks.reason)
-    types = {
-        "choices": "choice",
-        "textarea": "text",
-        "labels": "spans",
-        "rating": "number",
-        "number": "number",
-        "rectangle": "rectangle",
-        "polygon": "polygon",
-        "keypoint": "keypoints",
-    }
-    for task in tasks:
-        if not isinstance(task, dict):
-            continue
-        for group in (task.get("annotations") or []) + (task.get("predictions") or []):
-            for r in (group or {}).get("result") or [] if isinstance(group, dict) else []:
-                if not isinstance(r, dict) or r.get("type") == "relation":
-                    continue
-                t = types.get(_base(r))
-                if t is None or "from_name" not in r:
-                    continue
-                spec = fields.setdefault(
-                    r["from_name"],
-                    {"name": r["from_name"], "type": t, "required": False, "_labels": {}},
-                )
-                v = r.get("value") or {}
-                labels = v.get("choices") or v.get(_LABEL_KEY.get(r["type"], "labels")) or []
-                if t == "choice" and len(labels) > 1:
-                    spec["type"] = "multichoice"
-                spec["_labels"].update(dict.fromkeys(labels))
+    try:
+        for _, _, task in _tasks(source):
+            if isinstance(task, dict):
+                _guess_task(task, fields)
+    except (JsonStreamError, _NotTasks, OSError) as exc:
+        problem = _file_problem(source, exc)
+        raise ValueError(f"{problem.location}: {problem.reason}") from None
     out = []
     for spec in fields.values():
         labels = list(spec.pop("_labels"))
@@ -486,13 +218,45 @@ def guess_labelstudio(source: ImportSource) -> dict[str, Any]:
     return {"fields": out or [{"name": "label", "type": "text", "required": False}]}
 
 
+_GUESS_TYPES = {
+    "choices": "choice",
+    "textarea": "text",
+    "labels": "spans",
+    "rating": "number",
+    "number": "number",
+    "rectangle": "rectangle",
+    "polygon": "polygon",
+    "keypoint": "keypoints",
+}
+
+
+def _guess_task(task: dict[str, Any], fields: dict[str, dict[str, Any]]) -> None:
+    """Add the fields and labels the results of ``task`` use to ``fields``."""
+    for group in (task.get("annotations") or []) + (task.get("predictions") or []):
+        for r in (group or {}).get("result") or [] if isinstance(group, dict) else []:
+            if not isinstance(r, dict) or r.get("type") == "relation":
+                continue
+            t = _GUESS_TYPES.get(_base(r))
+            if t is None or "from_name" not in r:
+                continue
+            spec = fields.setdefault(
+                r["from_name"],
+                {"name": r["from_name"], "type": t, "required": False, "_labels": {}},
+            )
+            v = r.get("value") or {}
+            labels = v.get("choices") or v.get(LABEL_KEY.get(r["type"], "labels")) or []
+            if t == "choice" and len(labels) > 1:
+                spec["type"] = "multichoice"
+            spec["_labels"].update(dict.fromkeys(labels))
+
+
 @register_writer("labelstudio", "application/json", extension="json", context=True)
 def write_labelstudio(
     records: Iterable[ExportRecord], schema: Schema, ctx: ExportContext
 ) -> Iterator[bytes]:
     """A JSON list of tasks Label Studio imports: data, annotations (one per annotation
     stored, annotators by pseudonym) and predictions."""
-    conv = _Converter(schema)
+    conv = ResultConverter(schema)
     yield b"["
     buf: list[bytes] = []
     for n, rec in enumerate(records):

@@ -4,39 +4,55 @@ located errors, and small helpers shared by the XML formats."""
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import defusedxml.ElementTree as DET
 from defusedxml import DefusedXmlException
 
 from labelfarm.formats.registry import RowProblem
 
+READ_ERRORS = (DefusedXmlException, ET.ParseError, OSError, UnicodeDecodeError)
 
-def parse(path: Path, name: str) -> ET.Element | RowProblem:
-    """The root element, or a located problem (a syntax error, an entity, a DTD)."""
-    try:
-        return DET.parse(str(path), forbid_dtd=False).getroot()
-    except DefusedXmlException as exc:
+
+def problem(exc: Exception, name: str) -> RowProblem:
+    """The located problem for an error of :data:`READ_ERRORS` met reading file ``name``."""
+    if isinstance(exc, DefusedXmlException):
         return RowProblem(
             name,
             "",
             f"refused: {type(exc).__name__} ({exc}): XML entities and "
             "external references are not allowed",
         )
-    except ET.ParseError as exc:
+    if isinstance(exc, ET.ParseError):
         line, col = exc.position
         return RowProblem(
             f"{name} line {line}",
             "",
             f"not well-formed XML (column {col}): {str(exc).split(':')[0]}",
         )
-    except (OSError, UnicodeDecodeError) as exc:
-        return RowProblem(name, "", f"cannot read: {exc}")
+    return RowProblem(name, "", f"cannot read: {exc}")
 
 
-def iterparse(path: Path) -> Any:
-    return DET.iterparse(str(path), events=("start", "end"), forbid_dtd=False)
+def parse(path: Path, name: str) -> ET.Element | RowProblem:
+    """The root element, or a located problem (a syntax error, an entity, a DTD)."""
+    try:
+        return DET.parse(str(path), forbid_dtd=False).getroot()
+    except READ_ERRORS as exc:
+        return problem(exc, name)
+
+
+def iterparse(source: Path | IO[bytes]) -> Iterator[tuple[str, ET.Element]]:
+    """``(event, element)`` pairs, ``start`` and ``end``, read a piece at a time. Raises
+    one of :data:`READ_ERRORS` while iterating; :func:`problem` turns it into a row problem.
+    Elements are built as usual: clear what has been handled to keep memory flat."""
+    events: Iterator[tuple[str, ET.Element]] = DET.iterparse(
+        source if not isinstance(source, Path) else str(source),
+        events=("start", "end"),
+        forbid_dtd=False,
+    )
+    return events
 
 
 def num(text: str | None) -> int | float:
