@@ -24,7 +24,7 @@ from typing import Any
 
 from labelfarm.db.hot import Hot, Sql, id_list
 from labelfarm.services.aggregation import item_label
-from labelfarm.services.annotator_models import AnnotatorModels, FieldModel
+from labelfarm.services.annotator_models import AnnotatorModels
 from labelfarm.services.jsonutil import loads
 from labelfarm.services.projects import Project, open_expr
 
@@ -104,11 +104,8 @@ def fitted_models(hot: Hot, project: Project) -> AnnotatorModels | None:
     hit = _models.get(project.id)
     now = time.monotonic()
     if hit is None or hit[0] < now:
-        fields = {
-            name: FieldModel.from_json(name, loads(raw), n, fitted_at)
-            for name, raw, n, fitted_at in hot.rows(MODELS, {"p": project.id})
-        }
-        hit = (now + MODELS_TTL, AnnotatorModels(project.id, fields))
+        models = AnnotatorModels.from_rows(project.id, hot.rows(MODELS, {"p": project.id}))
+        hit = (now + MODELS_TTL, models)
         _models[project.id] = hit
     return hit[1] if hit[1].fields else None
 

@@ -145,6 +145,17 @@ class AnnotatorModels:
     project_id: int
     fields: dict[str, FieldModel] = dc_field(default_factory=dict)
 
+    @classmethod
+    def from_rows(
+        cls, project_id: int, rows: Iterable[tuple[str, str, int, float]]
+    ) -> AnnotatorModels:
+        """From stored rows ``(field, model JSON, n_annotations, fitted_at)``."""
+        fields = {
+            name: FieldModel.from_json(name, loads(raw), n, fitted_at)
+            for name, raw, n, fitted_at in rows
+        }
+        return cls(project_id, fields)
+
     def weight(self, field_name: str, user_id: int) -> float:
         fm = self.fields.get(field_name)
         if fm is None or not fm.weights:
@@ -184,16 +195,13 @@ def _prior_model(classes: tuple[str, ...]) -> ClassModel:
 def load_annotator_models(conn: Connection, project: Project | int) -> AnnotatorModels:
     """The stored models of a project (empty, i.e. the priors, before the first fit)."""
     project_id = project if isinstance(project, int) else project.id
+    t = tables.annotator_models
     rows = conn.execute(
-        select(tables.annotator_models).where(tables.annotator_models.c.project_id == project_id)
-    ).mappings()
-    fields = {
-        r["field"]: FieldModel.from_json(
-            r["field"], loads(r["model"]), r["n_annotations"], r["fitted_at"]
+        select(t.c.field, t.c.model, t.c.n_annotations, t.c.fitted_at).where(
+            t.c.project_id == project_id
         )
-        for r in rows
-    }
-    return AnnotatorModels(project_id, fields)
+    )
+    return AnnotatorModels.from_rows(project_id, rows)
 
 
 def store_annotator_models(conn: Connection, models: AnnotatorModels) -> None:
