@@ -39,6 +39,7 @@ import numpy as np
 from sqlalchemy import Connection, bindparam, text
 
 from labelfarm import ml
+from labelfarm.db.batches import chunks
 from labelfarm.schema import FieldType, Schema
 from labelfarm.services.annotator_models import AnnotatorModels, load_annotator_models
 from labelfarm.services.jsonutil import loads
@@ -48,7 +49,7 @@ DAWID_SKENE = "dawid-skene"
 MAJORITY = "majority"
 METHODS = (DAWID_SKENE, MAJORITY)
 BOX_SUPPORT = 0.5  # weight share of annotators who must draw a box for it to be kept
-CHUNK = 500  # ids per IN (...) list
+
 
 __all__ = [
     "DAWID_SKENE",
@@ -253,9 +254,8 @@ def newest_reviews(
 ) -> dict[int, dict[str, Any]]:
     """The newest review row of each item that has one."""
     out: dict[int, dict[str, Any]] = {}
-    for start in range(0, len(item_ids), CHUNK):
-        ids = list(item_ids[start : start + CHUNK])
-        for r in conn.execute(_ITEM_REVIEWS, {"p": project_id, "ids": ids}).mappings():
+    for ids in chunks(item_ids):
+        for r in conn.execute(_ITEM_REVIEWS, {"p": project_id, "ids": list(ids)}).mappings():
             out[r["item_id"]] = {**r, "value": loads(r["value"])}
     return out
 
@@ -275,8 +275,7 @@ def label_items(
     models = models if models is not None else load_annotator_models(conn, project.id)
     ids = sorted(set(item_ids))
     out: dict[int, dict[str, Any]] = {}
-    for start in range(0, len(ids), CHUNK):
-        chunk = ids[start : start + CHUNK]
+    for chunk in chunks(ids):
         by_item: dict[int, list[dict[str, Any]]] = {}
         for r in conn.execute(_ITEM_ANNOTATIONS, {"p": project.id, "ids": chunk}):
             by_item.setdefault(r.item_id, []).append(

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+from labelfarm.db.batches import chunks
 from labelfarm.db.hot import Hot, Sql, id_list
 from labelfarm.errors import InvalidInput
 from labelfarm.schema import FieldError
@@ -282,8 +283,7 @@ def _submit(
             raise InvalidInput("annotations refer to items not in this project", missing)
     plan = _plan(hot, project, user_id, entries, assignments, now)
     inserted: dict[str, int] = {}  # client_id -> id; replays are absent
-    for start in range(0, len(plan), INSERT_CHUNK):
-        chunk = plan[start : start + INSERT_CHUNK]
+    for chunk in chunks(plan, INSERT_CHUNK):
         params = {f"{c}_{i}": row[c] for i, row in enumerate(chunk) for c in _COLUMNS}
         inserted.update(hot.rows(_insert_annotations(len(chunk)), params))
     finished, bumps, new_assignments = [], {}, []

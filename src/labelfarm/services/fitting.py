@@ -27,9 +27,10 @@ import numpy as np
 from sqlalchemy import Connection, text
 
 from labelfarm import ml
+from labelfarm.db.batches import chunks
 from labelfarm.schema import FieldType
 from labelfarm.services import audit
-from labelfarm.services.aggregation import CHUNK, DAWID_SKENE, item_label
+from labelfarm.services.aggregation import DAWID_SKENE, item_label
 from labelfarm.services.annotator_models import (
     PRIOR_ACCURACY,
     PRIOR_STRENGTH,
@@ -191,8 +192,8 @@ def fit_annotator_models(
             )
             if label is not None:
                 params.append({"id": item, "c": label["item_confidence"]})
-        for start in range(0, len(params), CHUNK):
-            conn.execute(_SET_CONFIDENCE, params[start : start + CHUNK])
+        for chunk in chunks(params):
+            conn.execute(_SET_CONFIDENCE, chunk)
     return models
 
 

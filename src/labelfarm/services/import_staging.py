@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
+from labelfarm.db.batches import chunks
 from labelfarm.db.engine import Database
 from labelfarm.db.tables import items, predictions
 from labelfarm.errors import ImportFailed
@@ -250,8 +251,7 @@ def _duplicates(conn: Connection, rows: list[tuple[Any, ...]]) -> list[dict[str,
     project_id = rows[0][0]
     ext_ids = [r[2] for r in rows if r[2] is not None]
     existing = set()
-    for start in range(0, len(ext_ids), 500):
-        chunk = ext_ids[start : start + 500]
+    for chunk in chunks(ext_ids):
         existing |= set(
             conn.execute(
                 select(items.c.external_id).where(

@@ -270,32 +270,20 @@ def _next_in_one_statement(
     hot: Hot, project: Project, user_id: int, n: int, now: float
 ) -> list[dict[str, Any]]:
     expires = now + project.lease_seconds
-    rows = hot.rows(
-        ONE_STATEMENT[project.ordering],
-        {
-            "p": project.id,
-            "u": user_id,
-            "n": n,
-            "now": now,
-            "exp": expires,
-            "open": True,
-            **project.open_params,
-        },
-    )
+    statement = ONE_STATEMENT[project.ordering]
+    params = {
+        "p": project.id,
+        "u": user_id,
+        "n": n,
+        "now": now,
+        "exp": expires,
+        "open": True,
+        **project.open_params,
+    }
+    rows = hot.rows(statement, params)
     freed = next(r[1] for r in rows if r[0] == 2)
     if freed and sum(r[0] < 2 for r in rows) < n:  # freed places are leasable from now on
-        rows = hot.rows(
-            ONE_STATEMENT[project.ordering],
-            {
-                "p": project.id,
-                "u": user_id,
-                "n": n,
-                "now": now,
-                "exp": expires,
-                "open": True,
-                **project.open_params,
-            },
-        )
+        rows = hot.rows(statement, params)
     held = [r for r in rows if r[0] == 0]
     new = sorted(
         (r for r in rows if r[0] == 1),

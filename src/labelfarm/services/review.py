@@ -17,11 +17,11 @@ audited. The newest decision is the item's label (see :mod:`labelfarm.services.a
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, text
 
+from labelfarm.db.batches import chunks
 from labelfarm.db.tables import reviews
 from labelfarm.errors import InvalidInput, NotFound
 from labelfarm.schema import FieldError
@@ -62,11 +62,6 @@ _LAST_WORK = text(
 _TARGET = text("SELECT target_confidence FROM projects WHERE id = :p")
 
 
-def _chunks(ids: list[int], size: int = 500) -> Iterable[list[int]]:
-    for start in range(0, len(ids), size):
-        yield ids[start : start + size]
-
-
 def review_queue(conn: Connection, project: Project, *, limit: int = 50) -> dict[str, Any]:
     """Up to ``limit`` unresolved items: gold failures first (newest first), then the least
     confident, then disagreements; ``counts`` per reason over all unresolved candidates."""
@@ -92,7 +87,7 @@ def review_queue(conn: Connection, project: Project, *, limit: int = 50) -> dict
     ids = sorted(entries)
     reviewed: dict[int, float] = {}
     work: dict[int, tuple[float, int]] = {}
-    for chunk in _chunks(ids):
+    for chunk in chunks(ids):
         for item_id, last in conn.execute(_LAST_REVIEW, {"p": project.id, "ids": chunk}):
             reviewed[item_id] = float(last)
         for item_id, last, n in conn.execute(_LAST_WORK, {"p": project.id, "ids": chunk}):

@@ -8,10 +8,10 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import Field
 
 from labelfarm.services import checkout
-from labelfarm.services.jsonutil import iso
 from labelfarm.web.context import AppContext
 from labelfarm.web.policies import PROJECT_ANNOTATE, Access, require
 from labelfarm.web.responses import JSON, ok
+from labelfarm.web.routes.annotate import present
 from labelfarm.web.schemas import Body
 
 router = APIRouter(prefix="/api/v1/projects/{project_id}", tags=["annotate"])
@@ -27,14 +27,7 @@ def _check_out(ctx: AppContext, access: Access, n: int, hours: float) -> list[di
     now = ctx.now()
     with ctx.db.hot() as hot, hot.transaction():
         tasks = checkout.check_out(hot, access.project, access.user_id, n, now, hours=hours)
-    url_limit = now + ctx.settings.media_url_seconds
-    for task in tasks:
-        sha = task.pop("media_sha256")
-        expires = task["lease_expires_at"]
-        task["media_url"] = (
-            ctx.media.sign(sha, access.user_id, min(expires, url_limit)) if sha else None
-        )
-        task["lease_expires_at"] = iso(expires)
+    present(ctx, access.user_id, tasks, now)
     return tasks
 
 

@@ -21,10 +21,11 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse, Response
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from labelfarm.errors import InvalidInput, NotFound, PermissionDenied
-from labelfarm.services.media import MediaStore, media_mime
+from labelfarm.errors import InvalidInput
+from labelfarm.services.media import MediaStore
 from labelfarm.web.context import AppContext
 from labelfarm.web.policies import SIGNED, Access, require
+from labelfarm.web.routes.media import check_signature, stored_mime
 
 SIZES = (160, 320, 480, 640, 800, 1024, 1280, 1600, 2048)
 _SLOTS = anyio.Semaphore(2)  # resizing is CPU work: at most two at a time per process
@@ -110,13 +111,10 @@ async def media_resized(
 ) -> Response:
     """An image with its longest side at most ``size`` (one of the buckets in SIZES)."""
     ctx: AppContext = request.app.state.ctx
-    if len(sha) != 64 or not ctx.media.check(sha, u, e, s, ctx.now()):
-        raise PermissionDenied("the media link is not valid or has expired")
+    check_signature(ctx, sha, u, e, s)
     if size not in SIZES:
         raise InvalidInput(f"size must be one of {list(SIZES)}", [{"field": "size"}])
-    mime = await ctx.read(media_mime, sha)
-    if mime is None or not ctx.media.exists(sha):
-        raise NotFound("no such file")
+    mime = await stored_mime(ctx, sha)
     if not mime.startswith("image/"):
         raise InvalidInput("only images can be resized; use the media URL itself")
     async with _SLOTS:

@@ -18,20 +18,24 @@ router = APIRouter(prefix="/api/v1/projects/{project_id}", tags=["annotate"])
 annotate = require(PROJECT_ANNOTATE)
 
 
+def present(ctx: AppContext, user_id: int, tasks: list[dict[str, Any]], now: float) -> None:
+    """Leased tasks as the API answers them: a signed media URL that lives no longer than the
+    lease (nor ``MEDIA_URL_SECONDS``), times in ISO 8601."""
+    url_limit = now + ctx.settings.media_url_seconds
+    for task in tasks:
+        sha = task.pop("media_sha256")
+        expires = task["lease_expires_at"]
+        task["media_url"] = ctx.media.sign(sha, user_id, min(expires, url_limit)) if sha else None
+        task["lease_expires_at"] = iso(expires)
+
+
 def _next(ctx: AppContext, access: Access, n: int) -> dict[str, Any]:
     project = access.project
     assert project is not None
     now = ctx.now()
     with ctx.db.hot() as hot:
         tasks, standing = queue.next_with_standing(hot, project, access.user_id, n, now)
-    url_limit = now + ctx.settings.media_url_seconds
-    for task in tasks:
-        sha = task.pop("media_sha256")
-        expires = task["lease_expires_at"]
-        task["media_url"] = (
-            ctx.media.sign(sha, access.user_id, min(expires, url_limit)) if sha else None
-        )
-        task["lease_expires_at"] = iso(expires)
+    present(ctx, access.user_id, tasks, now)
     out: dict[str, Any] = {"tasks": tasks}
     if standing is not None:
         out["annotator"] = standing.to_dict(project)

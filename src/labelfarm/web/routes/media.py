@@ -15,6 +15,20 @@ from labelfarm.web.policies import SIGNED, Access, require
 router = APIRouter(tags=["media"])
 
 
+def check_signature(ctx: AppContext, sha: str, u: int, e: int, s: str) -> None:
+    """Refuse a media link whose signature is wrong or whose time is up."""
+    if len(sha) != 64 or not ctx.media.check(sha, u, e, s, ctx.now()):
+        raise PermissionDenied("the media link is not valid or has expired")
+
+
+async def stored_mime(ctx: AppContext, sha: str) -> str:
+    """The media type of a stored file; NotFound if it is not (or no longer) stored."""
+    mime = await ctx.read(media_mime, sha)
+    if mime is None or not ctx.media.exists(sha):
+        raise NotFound("no such file")
+    return mime
+
+
 @router.get("/media/{sha}")
 async def media(
     request: Request,
@@ -26,11 +40,8 @@ async def media(
 ) -> Response:
     """A stored file, if the URL's signature is valid and not expired."""
     ctx: AppContext = request.app.state.ctx
-    if len(sha) != 64 or not ctx.media.check(sha, u, e, s, ctx.now()):
-        raise PermissionDenied("the media link is not valid or has expired")
-    mime = await ctx.read(media_mime, sha)
-    if mime is None or not ctx.media.exists(sha):
-        raise NotFound("no such file")
+    check_signature(ctx, sha, u, e, s)
+    mime = await stored_mime(ctx, sha)
     headers = {"Cache-Control": "private, max-age=3600, immutable"}
     local = ctx.media.local_path(sha)
     if local is not None:
