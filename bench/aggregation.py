@@ -98,13 +98,13 @@ class Service:
         self.transport = AppTransport(self.app)
         db = self.app.state.ctx.db
         now = time.time()
-        with db.write() as conn:
+        with db.begin("write") as conn:
             self.workspace = workspaces.create_workspace(conn, slug="bench", name="Bench", now=now)
             self.manager = self._client(conn, "manager", "manager", now)
             self.annotators = [self._client(conn, a.name, "annotator", now) for a in crowd]
         self.crowd = crowd
         self.pseudonym_of = {}  # pseudonym -> annotator index
-        with db.read() as conn:
+        with db.begin("read") as conn:
             for n, a in enumerate(crowd):
                 row = conn.exec_driver_sql(
                     "SELECT pseudonym FROM users WHERE username = ?", (a.name,)
@@ -352,7 +352,7 @@ def main() -> None:
                 f"k={k}: {len(runs[f'k{k}'].long):,} labels in {seconds[f'label_k{k}']:.1f} s"
             )
             if k == 5:
-                with service.app.state.ctx.db.read() as conn:
+                with service.app.state.ctx.db.begin("read") as conn:
                     project5 = projects.load_project(conn, pid)
         t0 = time.perf_counter()
         adaptive_path = "simulated"

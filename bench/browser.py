@@ -102,7 +102,7 @@ def build(data_dir: Path, n_items: int, n_photos: int, size: tuple[int, int]) ->
     db = Database(settings.resolved_database_url)
     migrate(db)
     now = time.time()
-    with db.write() as conn:
+    with db.begin("write") as conn:
         ws = workspaces.create_workspace(conn, slug="bench", name="Bench", now=now)
         for name in ("loopback", "slow", "offline"):
             user = users.create_user(conn, username=name, password=PASSWORD, now=now)
@@ -144,7 +144,7 @@ def build(data_dir: Path, n_items: int, n_photos: int, size: tuple[int, int]) ->
         for i in range(n_items)
     ]
     (folder / "items.jsonl").write_bytes(b"\n".join(lines) + b"\n")
-    with db.read() as conn:
+    with db.begin("read") as conn:
         loaded = projects.load_project(conn, project["id"])
     media = MediaStore(settings.resolved_media_root, settings.resolved_secret_key)
     import_items(

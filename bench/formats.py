@@ -136,7 +136,7 @@ def worker(fmt: str, path: Path, workdir: Path, lean: bool) -> dict[str, Any]:
     db = Database(f"sqlite:///{workdir / 'bench.db'}")
     migrate(db)
     media = MediaStore(str(workdir / "media"), b"bench")
-    with db.write() as conn:
+    with db.begin("write") as conn:
         ws = workspaces.create_workspace(conn, slug="bench", name="Bench", now=time.time())
         pid = projects.create_project(
             conn,
@@ -146,7 +146,7 @@ def worker(fmt: str, path: Path, workdir: Path, lean: bool) -> dict[str, Any]:
             now=time.time(),
             actor_id=None,
         )["id"]
-    with db.read() as conn:
+    with db.begin("read") as conn:
         project = projects.load_project(conn, pid)
     base = _rss_mb()
     t0 = time.perf_counter()

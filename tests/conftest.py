@@ -28,7 +28,6 @@ from labelfarm.web.app import create_app
 
 PG_URL = os.environ.get("LABELFARM_TEST_DATABASE_URL", "")
 BACKENDS = ["sqlite", "postgresql"] if PG_URL else ["sqlite"]
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "interop"
 T0 = 1_800_000_000.0
 
 CHOICE_SCHEMA = {"fields": [{"name": "label", "type": "choice", "options": ["a", "b", "c"]}]}
@@ -145,8 +144,9 @@ class World:
         return Client("http://testserver", token=token, transport=self.transport)
 
     def workspace(self, slug: str = "acme") -> dict[str, Any]:
-        with self.db.write() as conn:
-            return workspaces.create_workspace(conn, slug=slug, name=slug.title(), now=self.clock())
+        return self.db.run(
+            workspaces.create_workspace, slug=slug, name=slug.title(), now=self.clock()
+        )
 
     def user(
         self,
@@ -160,62 +160,54 @@ class World:
         """A user with a token; ``client`` acts as that user. Without a password (the
         default, as argon2 is slow on purpose) the user can only use its token."""
         now = self.clock()
-        with self.db.write() as conn:
-            user = users.create_user(
-                conn,
-                username=username,
-                password=password,
-                now=now,
-                is_superuser=superuser,
-            )
-            if role is not None and workspace is not None:
-                workspaces.set_role(
-                    conn,
-                    workspace_id=workspace["id"],
-                    user_id=user["id"],
-                    role=role,
-                    now=now,
-                    actor_id=None,
-                )
-            token = users.create_token(conn, user_id=user["id"], name="test", now=now)["token"]
+        member = role is not None and workspace is not None
+        user = self.db.run(
+            users.register,
+            username=username,
+            password=password,
+            now=now,
+            is_superuser=superuser,
+            workspace_id=workspace["id"] if member and workspace else None,
+            role=role if member else None,
+        )
+        user.pop("role", None)
+        token = self.db.run(users.create_token, user_id=user["id"], name="test", now=now)["token"]
         return {**user, "token": token, "client": self.client(token)}
 
     def project(self, workspace: dict, *, schema: dict | None = None, **settings: Any) -> Any:
-        with self.db.write() as conn:
-            created = projects.create_project(
-                conn,
-                workspace_id=workspace["id"],
-                name=settings.pop("name", "p"),
-                schema=schema or CHOICE_SCHEMA,
-                now=self.clock(),
-                actor_id=None,
-                **settings,
-            )
+        created = self.db.run(
+            projects.create_project,
+            workspace_id=workspace["id"],
+            name=settings.pop("name", "p"),
+            schema=schema or CHOICE_SCHEMA,
+            now=self.clock(),
+            actor_id=None,
+            **settings,
+        )
         return self.load(created["id"])
 
     def load(self, project_id: int) -> Any:
-        with self.db.read() as conn:
-            return projects.load_project(conn, project_id)
+        return self.db.run(projects.load_project, project_id)
 
     def add_items(self, project: Any, n: int, tmp: Path, **extra: Any) -> None:
+        from labelfarm.jsonutil import dumps
         from labelfarm.services.imports import import_items
-        from labelfarm.services.jsonutil import dumps
 
         path = tmp / f"items-{uuid.uuid4().hex[:6]}.jsonl"
         path.write_text(
             "".join(dumps({"data": {"text": f"item {i}"}, **extra}) + "\n" for i in range(n))
         )
-        import_items(
-            self.db, project, path, "jsonl", media=self.ctx.media, now=self.clock(), user_id=None
+        self.db.run(
+            import_items,
+            project,
+            path,
+            "jsonl",
+            media=self.ctx.media,
+            now=self.clock(),
+            user_id=None,
         )
 
 
 @pytest.fixture
 def world(app: Any, transport: AppTransport, clock: Clock) -> World:
     return World(app, transport, clock)
-
-
-def fixtures_dir() -> Path:
-    if not FIXTURES.is_dir():
-        pytest.skip(f"interop fixtures not found at {FIXTURES} (they live beside the repository)")
-    return FIXTURES

@@ -11,7 +11,7 @@ from labelfarm.services import audit
 
 
 def _actions(world) -> list[str]:
-    with world.db.read() as conn:
+    with world.db.begin("read") as conn:
         return list(conn.execute(text("SELECT action FROM audit_log ORDER BY id")).scalars())
 
 
@@ -29,7 +29,7 @@ def test_records_logins_imports_exports_roles_and_settings(world):
     acts = _actions(world)
     for expected in ("login", "import", "export", "role.set", "project.settings"):
         assert expected in acts
-    with world.db.read() as conn:
+    with world.db.begin("read") as conn:
         detail = conn.execute(
             text("SELECT details FROM audit_log WHERE action = 'project.settings'")
         ).scalar_one()
@@ -45,16 +45,16 @@ def test_failed_login_is_recorded(world):
 
 def test_the_database_refuses_updates_and_deletes(world):
     world.workspace()
-    with pytest.raises(DBAPIError, match="append-only"), world.db.write() as conn:
+    with pytest.raises(DBAPIError, match="append-only"), world.db.begin("write") as conn:
         conn.execute(text("UPDATE audit_log SET action = 'x'"))
-    with pytest.raises(DBAPIError, match="append-only"), world.db.write() as conn:
+    with pytest.raises(DBAPIError, match="append-only"), world.db.begin("write") as conn:
         conn.execute(text("DELETE FROM audit_log"))
 
 
 def _drop_guard(world) -> None:
     """What an attacker with database access does first."""
-    with world.db.write() as conn:
-        if world.db.is_sqlite:
+    with world.db.begin("write") as conn:
+        if world.db.dialect == "sqlite":
             conn.execute(text("DROP TRIGGER audit_log_no_update"))
             conn.execute(text("DROP TRIGGER audit_log_no_delete"))
         else:
@@ -66,7 +66,7 @@ def history(world):
     ws = world.workspace()
     for i in range(5):
         world.user(f"u{i}", role="annotator", workspace=ws)
-    with world.db.read() as conn:
+    with world.db.begin("read") as conn:
         result = audit.verify(conn)
     assert result.ok and result.n_rows >= 10
     _drop_guard(world)
@@ -74,26 +74,26 @@ def history(world):
 
 
 def test_verify_finds_an_edited_row(world, history):
-    with world.db.write() as conn:
+    with world.db.begin("write") as conn:
         conn.execute(text("UPDATE audit_log SET target = 'user:999' WHERE id = 4"))
-    with world.db.read() as conn:
+    with world.db.begin("read") as conn:
         result = audit.verify(conn)
     assert not result.ok
     assert result.problems == [{"id": 4, "problem": "row content does not match its hash"}]
 
 
 def test_verify_finds_a_deleted_row(world, history):
-    with world.db.write() as conn:
+    with world.db.begin("write") as conn:
         conn.execute(text("DELETE FROM audit_log WHERE id = 3"))
-    with world.db.read() as conn:
+    with world.db.begin("read") as conn:
         result = audit.verify(conn)
     assert not result.ok and result.problems[0]["id"] == 3
 
 
 def test_verify_finds_a_deleted_tail(world, history):
-    with world.db.write() as conn:
+    with world.db.begin("write") as conn:
         conn.execute(text("DELETE FROM audit_log WHERE id = :n"), {"n": history})
-    with world.db.read() as conn:
+    with world.db.begin("read") as conn:
         result = audit.verify(conn)
     assert not result.ok and "newest rows missing" in result.problems[0]["problem"]
 
@@ -107,7 +107,7 @@ def test_cli_verify_exits_nonzero_on_tampering(world, history, settings, monkeyp
     monkeypatch.setenv("LABELFARM_DATA_DIR", str(settings.data_dir))
     runner = CliRunner()
     assert runner.invoke(app, ["audit", "verify"]).exit_code == 0
-    with world.db.write() as conn:
+    with world.db.begin("write") as conn:
         conn.execute(text("UPDATE audit_log SET action = 'nothing' WHERE id = 2"))
     result = runner.invoke(app, ["audit", "verify"])
     assert result.exit_code == 1 and "row 2" in result.output

@@ -13,7 +13,7 @@ from labelfarm.services.imports import import_items
 
 def test_passwords_are_argon2id_and_tokens_are_stored_hashed(world):
     u = world.user("ann", password="long enough pw")
-    with world.db.read() as conn:
+    with world.db.begin("read") as conn:
         pw = conn.execute(text("SELECT password_hash FROM users")).scalar_one()
         stored = conn.execute(text("SELECT token_hash FROM api_tokens")).scalar_one()
     assert pw.startswith("$argon2id$")
@@ -103,8 +103,8 @@ def test_media_urls_are_signed_short_lived_and_per_user(world, tmp_path, clock):
     http = httpx.Client(transport=world.transport, base_url="http://testserver")
     r = http.get(url)
     assert r.status_code == 200 and r.headers["content-type"] == "image/png"
-    assert http.get(url.replace("&s=", "&s=0")).status_code == 403
-    other_user = url.replace(f"u={ann['id']}", f"u={ann['id'] + 1}")
+    assert http.get(url.replace("&signature=", "&signature=0")).status_code == 403
+    other_user = url.replace(f"user={ann['id']}", f"user={ann['id'] + 1}")
     assert http.get(other_user).status_code == 403
     clock.advance(61)
     assert http.get(url).status_code == 403

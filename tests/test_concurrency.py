@@ -14,7 +14,8 @@ import pytest
 from sqlalchemy import text
 
 from labelfarm.db.engine import Database
-from labelfarm.services import annotations, projects, queue
+from labelfarm.services import projects
+from labelfarm.services.tasks import entries, lease, submit
 
 OVERLAP = 2
 N_ITEMS = 300
@@ -23,29 +24,20 @@ N_ITEMS = 300
 def _work(db: Database, project_id: int, user_id: int, handed: list, errors: list) -> None:
     """Loop next(2) → submit until the queue has nothing left for this user."""
     try:
-        with db.read() as conn:
-            project = projects.load_project(conn, project_id)
+        project = db.run(projects.load_project, project_id)
         for _ in range(N_ITEMS):
-            with db.hot() as hot:
-                tasks = queue.next_tasks(hot, project, user_id, 2, time.time())
+            tasks = db.run(lease.next_tasks, project, user_id, 2, time.time())
             if not tasks:
                 return
             handed.extend((t["item_id"], user_id) for t in tasks)
-            entries = annotations.validate_batch(
+            batch = entries.validate_batch(
                 project,
                 [
                     {"id": uuid.uuid4().hex, "item_id": t["item_id"], "value": {"label": "a"}}
                     for t in tasks
                 ],
             )
-            for attempt in range(3):
-                try:
-                    with db.hot(durable=True) as hot:
-                        annotations.submit(hot, project, user_id, entries, time.time())
-                    break
-                except annotations.RetrySubmit:
-                    if attempt == 2:
-                        raise
+            db.run(submit.submit, project, user_id, batch, time.time())
     except Exception as exc:  # reported to the main thread
         errors.append(repr(exc))
 
@@ -89,7 +81,7 @@ def _check(world, handed: list) -> None:
     per_item = Counter(item for item, _user in pairs)
     assert max(per_item.values()) <= OVERLAP, "an item went to more than overlap annotators"
     assert sum(per_item.values()) == N_ITEMS * OVERLAP, "every place was handed out once"
-    with world.db.read() as conn:
+    with world.db.begin("read") as conn:
         bad = conn.execute(
             text(
                 "SELECT i.id FROM items i WHERE i.n_submitted <> "

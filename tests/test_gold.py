@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
+from labelfarm.jsonutil import dumps
 from labelfarm.services.imports import import_items
-from labelfarm.services.jsonutil import dumps
 
 SCHEMA = {"fields": [{"name": "label", "type": "choice", "options": ["a", "b", "c", "d"]}]}
 
@@ -65,7 +65,7 @@ def test_gold_is_mixed_in_blind(world, ws, tmp_path):
     assert set(plain) == set(golden)  # nothing tells them apart
     results = _answer(ann, project.id, tasks, _truth)
     assert all("feedback" not in r for r in results)  # not in training mode
-    with world.db.read() as conn:
+    with world.db.begin("read") as conn:
         scores = conn.execute(text("SELECT score FROM gold_results ORDER BY id")).scalars().all()
     assert scores == [1.0, 1.0, 1.0]
 
@@ -142,7 +142,7 @@ def test_adaptive_overlap_asks_for_more_labels_only_while_unsure(world, ws, tmp_
     assert [t["item_id"] for t in c.next(project.id, n=2)] == [2]
     _answer(c, project.id, [{"item_id": 2}], lambda t: "a")
     assert d.next(project.id, n=2) == []  # item 2 reached max_overlap
-    with world.db.read() as conn:
+    with world.db.begin("read") as conn:
         conf = dict(conn.execute(text("SELECT id, label_confidence FROM items")).all())
     assert conf[1] > 0.9 and conf[2] > 0.9
 
@@ -150,15 +150,16 @@ def test_adaptive_overlap_asks_for_more_labels_only_while_unsure(world, ws, tmp_
 def test_adaptive_overlap_uses_the_fitted_models(world, ws, tmp_path):
     """After a refit, an annotator the models know to be unreliable does not settle an
     item alone, while a reliable one does."""
-    from labelfarm.services import adaptive, fitting
-    from labelfarm.services.jsonutil import loads
+    from labelfarm.jsonutil import loads
+    from labelfarm.services import fitting
+    from labelfarm.services.tasks import adaptive
 
     project = world.project(ws, schema=SCHEMA, overlap=1, max_overlap=3, target_confidence=0.85)
     _load(world, project, tmp_path, 40, ["a", "b", "c", "d"] * 3)
     good = world.user("good-one", role="annotator", workspace=ws)
     noisy = world.user("noisy-one", role="annotator", workspace=ws)
     helper = world.user("helper-one", role="annotator", workspace=ws)
-    with world.db.write() as conn:  # gold answers teach the models who is reliable
+    with world.db.begin("write") as conn:  # gold answers teach the models who is reliable
         rows = conn.execute(text("SELECT id, gold FROM items WHERE is_gold")).all()
     for who, right in ((good, True), (noisy, False), (helper, True)):
         _answer(
@@ -167,14 +168,14 @@ def test_adaptive_overlap_uses_the_fitted_models(world, ws, tmp_path):
             [{"item_id": r.id} for r in rows],
             lambda t, r=dict(rows), ok=right: loads(r[t["item_id"]])["label"] if ok else "d",
         )
-    with world.db.write() as conn:
+    with world.db.begin("write") as conn:
         fitting.refit_models(conn, world.load(project.id), now=world.clock(), actor_id=None)
     adaptive.forget_models(project.id)
     g_tasks = good["client"].next(project.id, n=1)
     n_tasks = noisy["client"].next(project.id, n=1)
     _answer(good["client"], project.id, g_tasks, lambda t: "a")
     _answer(noisy["client"], project.id, n_tasks, lambda t: "a")
-    with world.db.read() as conn:
+    with world.db.begin("read") as conn:
         conf = dict(conn.execute(text("SELECT id, label_confidence FROM items")).all())
     assert conf[g_tasks[0]["item_id"]] >= 0.85 > conf[n_tasks[0]["item_id"]]
     helper_tasks = {t["item_id"] for t in helper["client"].next(project.id, n=10)}

@@ -17,7 +17,7 @@ TEXT_SCHEMA = {
 
 
 def _state(world) -> tuple:
-    with world.db.read() as conn:
+    with world.db.begin("read") as conn:
         return (
             conn.execute(text("SELECT COUNT(*) FROM items")).scalar_one(),
             conn.execute(text("SELECT COUNT(*) FROM predictions")).scalar_one(),
@@ -147,7 +147,7 @@ def test_folder_import_stores_media_content_addressed(world, tmp_path):
         world.db, project, folder, "folder", media=world.ctx.media, now=world.clock(), user_id=None
     )
     assert result.n_items == 3
-    with world.db.read() as conn:
+    with world.db.begin("read") as conn:
         shas = conn.execute(text("SELECT DISTINCT media_sha256 FROM items")).scalars().all()
         assert conn.execute(text("SELECT COUNT(*) FROM media")).scalar_one() == 2
     assert len(shas) == 2 and all(world.ctx.media.exists(s) for s in shas)
@@ -191,7 +191,7 @@ def test_interrupted_import_is_rolled_back_on_start(world, manager, tmp_path):
 
     _client, project = manager
     before = _state(world)
-    with world.db.write() as conn:
+    with world.db.begin("write") as conn:
         conn.execute(
             text(
                 "INSERT INTO imports (project_id, format, filename, status, n_items, n_errors, "

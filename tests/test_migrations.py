@@ -55,7 +55,7 @@ def _upgrade_with_data(url: str) -> None:
         for sql in ROWS:
             conn.execute(text(sql))
     migrate(db)
-    with db.read() as conn:
+    with db.begin("read") as conn:
         version = conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one()
         counts = [
             conn.execute(text(f"SELECT COUNT(*) FROM {t}")).scalar_one()
@@ -63,13 +63,13 @@ def _upgrade_with_data(url: str) -> None:
         ]
         gold = conn.execute(text("SELECT COUNT(*) FROM items WHERE is_gold")).scalar_one()
         project = projects.load_project(conn, 1)
-        inspector = inspect(conn)
+        inspector = inspect(conn.conn)
         referred = {
             table: sorted(fk["referred_table"] for fk in inspector.get_foreign_keys(table))
             for table in ("assignments", "annotations")
         }
     db.dispose()
-    assert version == "0006" and counts == [2, 2, 1] and gold == 0
+    assert version == "0007" and counts == [2, 2, 1] and gold == 0
     # the hot tables keep their keys to items and users, not to the project's one row
     assert referred == {
         "assignments": ["items", "users"],

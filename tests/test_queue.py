@@ -9,9 +9,9 @@ import pytest
 from sqlalchemy import text
 
 from labelfarm.client import LabelfarmAPIError
-from labelfarm.services import queue
+from labelfarm.jsonutil import dumps
 from labelfarm.services.imports import import_items
-from labelfarm.services.jsonutil import dumps
+from labelfarm.services.tasks import lease
 
 
 def _submit(client, project_id: int, item_ids: list[int], label: str = "a") -> list[dict]:
@@ -91,7 +91,7 @@ def test_late_submissions_are_stored_and_marked(world, setup, tmp_path, clock):
     other = 2 if taken == [1] else 1
     no_lease = _submit(c["client"], project.id, [other])  # offline work without any lease
     assert no_lease[0]["status"] == "late" and no_lease[0]["late_reason"] == "no_lease"
-    with world.db.read() as conn:
+    with world.db.begin("read") as conn:
         n = conn.execute(text("SELECT COUNT(*) FROM annotations")).scalar_one()
     assert n == 3
     # the item c worked on without a lease is never handed to c
@@ -107,7 +107,7 @@ def test_replayed_batch_stores_once_and_answers_the_same(world, setup, tmp_path)
     first = a["client"].submit(project.id, batch)
     second = a["client"].submit(project.id, batch)
     assert first == second
-    with world.db.read() as conn:
+    with world.db.begin("read") as conn:
         assert conn.execute(text("SELECT COUNT(*) FROM annotations")).scalar_one() == 3
         counts = conn.execute(text("SELECT n_submitted, n_leased FROM items")).all()
     assert all(tuple(r) == (1, 0) for r in counts)
@@ -135,7 +135,7 @@ def test_a_reused_client_id_answers_the_stored_row_and_keeps_the_other_lease(
     )
     assert again[0] == stored[0]
     assert again[1]["status"] == "accepted" and again[1]["item_id"] == third
-    with world.db.read() as conn:
+    with world.db.begin("read") as conn:
         state = dict(
             conn.execute(
                 text("SELECT item_id, state FROM assignments WHERE item_id IN (:a, :b)"),
@@ -153,7 +153,7 @@ def test_one_late_entry_sends_the_batch_the_general_way(world, setup, tmp_path, 
     project = world.project(ws, lease_seconds=60)
     world.add_items(project, 2, tmp_path)
     live, stale = (t["item_id"] for t in a["client"].next(project.id, n=2))
-    with world.db.write() as conn:
+    with world.db.begin("write") as conn:
         conn.execute(
             text("UPDATE assignments SET expires_at = :t WHERE item_id = :i"),
             {"t": clock() - 1, "i": stale},
@@ -181,7 +181,7 @@ def test_correction_is_a_new_row_pointing_at_the_old(world, setup, tmp_path):
         0
     ]
     assert fix["status"] == "accepted" and fix["annotation_id"] != first["annotation_id"]
-    with world.db.read() as conn:
+    with world.db.begin("read") as conn:
         rows = conn.execute(text("SELECT id, corrects_id FROM annotations ORDER BY id")).all()
         n_sub = conn.execute(text("SELECT n_submitted FROM items")).scalar_one()
     assert rows[1].corrects_id == rows[0].id
@@ -204,7 +204,7 @@ def test_invalid_batch_is_refused_whole_with_located_problems(world, setup, tmp_
         )
     assert err.value.status == 422
     assert err.value.details[0]["index"] == 1 and err.value.details[0]["field"] == "value.label"
-    with world.db.read() as conn:
+    with world.db.begin("read") as conn:
         assert conn.execute(text("SELECT COUNT(*) FROM annotations")).scalar_one() == 0
 
 
@@ -218,7 +218,7 @@ def test_skip_frees_the_place_and_is_final_for_the_annotator(world, setup, tmp_p
     assert a["client"].skip(project.id, 1, "image does not load")["status"] == "skipped"
     assert a["client"].next(project.id) == []
     assert [t["item_id"] for t in b["client"].next(project.id)] == [1]
-    with world.db.read() as conn:
+    with world.db.begin("read") as conn:
         reason = conn.execute(text("SELECT skip_reason FROM assignments WHERE state='skipped'"))
         assert reason.scalar_one() == "image does not load"
 
@@ -268,10 +268,10 @@ def test_overlap_change_reopens_items(world, setup, tmp_path):
 def test_reclaim_work_is_bounded(world, setup, tmp_path, clock):
     ws, people = setup
     project = world.project(ws, overlap=1, lease_seconds=10)
-    world.add_items(project, queue.RECLAIM_BATCH + 50, tmp_path)
+    world.add_items(project, lease.RECLAIM_BATCH + 50, tmp_path)
     people[0]["client"].next(project.id, n=50)
-    with world.db.write() as conn:
-        for i in range(queue.RECLAIM_BATCH):  # many expired leases from a long-gone user
+    with world.db.begin("write") as conn:
+        for i in range(lease.RECLAIM_BATCH):  # many expired leases from a long-gone user
             conn.execute(
                 text(
                     "INSERT INTO assignments (project_id, item_id, user_id, state, leased_at, "
@@ -280,10 +280,9 @@ def test_reclaim_work_is_bounded(world, setup, tmp_path, clock):
                 {"p": project.id, "i": 51 + i, "u": people[3]["id"]},
             )
     clock.advance(20)
-    with world.db.hot() as hot:
-        assert queue.reclaim_expired(hot, project, clock()) == queue.RECLAIM_BATCH
-        assert queue.reclaim_expired(hot, project, clock()) == 50
-        assert queue.reclaim_expired(hot, project, clock()) == 0
+    assert world.db.run(lease.reclaim_expired, project, clock()) == lease.RECLAIM_BATCH
+    assert world.db.run(lease.reclaim_expired, project, clock()) == 50
+    assert world.db.run(lease.reclaim_expired, project, clock()) == 0
 
 
 def test_correction_in_the_same_batch_points_at_the_earlier_entry(world, setup, tmp_path):
@@ -299,7 +298,7 @@ def test_correction_in_the_same_batch_points_at_the_earlier_entry(world, setup, 
         ],
     )
     assert first["status"] == fix["status"] == "accepted"
-    with world.db.read() as conn:
+    with world.db.begin("read") as conn:
         corrects = conn.execute(
             text("SELECT corrects_id FROM annotations WHERE id = :i"), {"i": fix["annotation_id"]}
         ).scalar_one()

@@ -76,14 +76,13 @@ def init(
     db = _db()
     password = admin_password or getpass.getpass(f"password for {admin_username}: ")
     try:
-        with db.write() as conn:
-            user = users.create_user(
-                conn,
-                username=admin_username,
-                password=password,
-                now=time.time(),
-                is_superuser=True,
-            )
+        user = db.run(
+            users.register,
+            username=admin_username,
+            password=password,
+            now=time.time(),
+            is_superuser=True,
+        )
     except LabelfarmError as exc:
         _fail(exc)
     console.print(f"created administrator {user['username']} (id {user['id']})")
@@ -104,14 +103,17 @@ def serve(
     """Serve the web pages and the API."""
     import uvicorn
 
+    from labelfarm.db.dialect import Dialect
+
     settings = Settings()
+    sqlite = Dialect.of(settings.resolved_database_url) is Dialect.SQLITE
     if workers is None:
         # On PostgreSQL a process waits for the database asynchronously, so one process
         # keeps a core busy with many annotators; the other core is the database's.
         workers = settings.workers or (
-            1 if settings.is_sqlite else max(1, (os.cpu_count() or 1) // 2)
+            1 if sqlite else max(1, (os.cpu_count() or 1) // 2)
         )
-    if workers > 1 and settings.is_sqlite:
+    if workers > 1 and sqlite:
         console.print("[yellow]SQLite has one writer: serving with one process[/yellow]")
         workers = 1
     # Migrate once, before workers start, in a child process: with several workers this
@@ -164,16 +166,15 @@ def import_cmd(
     fmt = format or ("folder" if path.is_dir() else path.suffix.lstrip(".").lower())
     media = MediaStore(settings.resolved_media_root, settings.resolved_secret_key)
     try:
-        with db.read() as conn:
-            project = load_project(conn, project_id)
+        project = db.run(load_project, project_id)
         with _progress() as bar:
             task = bar.add_task(f"importing {path.name}", total=None, rows=0)
 
             def on_progress(rows: int, done: int, total: int) -> None:
                 bar.update(task, completed=done, total=total, rows=rows)
 
-            result = import_items(
-                db,
+            result = db.run(
+                import_items,
                 project,
                 path,
                 fmt,
@@ -204,9 +205,10 @@ def export(
     db = _db(settings)
     media = MediaStore(settings.resolved_media_root, settings.resolved_secret_key)
     try:
-        with db.read() as conn:
-            project = load_project(conn, project_id)
-        chunks, _ = export_stream(db, project, format, now=time.time(), actor_id=None, media=media)
+        project = db.run(load_project, project_id)
+        chunks, _ = db.run(
+            export_stream, project, format, now=time.time(), actor_id=None, media=media
+        )
         sink = sys.stdout.buffer if str(out) == "-" else out.open("wb")
         n = 0
         with sink, _progress() as bar:
@@ -240,28 +242,19 @@ def user_add(
 
     db = _db()
     password = password or getpass.getpass(f"password for {username}: ")
-    now = time.time()
     try:
-        with db.write() as conn:
-            user = users.create_user(
-                conn,
-                username=username,
-                password=password,
-                now=now,
-                is_superuser=superuser,
-                display_name=display_name,
-                locale=locale,
-            )
-            if workspace:
-                ws = workspaces.workspace_by_slug(conn, workspace)
-                workspaces.set_role(
-                    conn,
-                    workspace_id=ws["id"],
-                    user_id=user["id"],
-                    role=role,
-                    now=now,
-                    actor_id=None,
-                )
+        workspace_id = db.run(workspaces.workspace_by_slug, workspace)["id"] if workspace else None
+        user = db.run(
+            users.register,
+            username=username,
+            password=password,
+            now=time.time(),
+            workspace_id=workspace_id,
+            role=role,
+            is_superuser=superuser,
+            display_name=display_name,
+            locale=locale,
+        )
     except LabelfarmError as exc:
         _fail(exc)
     console.print(f"created user {username} (id {user['id']}, pseudonym {user['pseudonym']})")
@@ -277,9 +270,8 @@ def token_create(
 
     db = _db()
     try:
-        with db.write() as conn:
-            uid = users.user_by_username(conn, user)["id"]
-            token = users.create_token(conn, user_id=uid, name=name, now=time.time())
+        uid = db.run(users.user_by_username, user)["id"]
+        token = db.run(users.create_token, user_id=uid, name=name, now=time.time())
     except LabelfarmError as exc:
         _fail(exc)
     console.print(f"token {token['id']} for {user}; keep it secret, it is not shown again:")
@@ -291,9 +283,7 @@ def audit_verify() -> None:
     """Walk the hash chain of the audit log; exit 1 if a row was edited or deleted."""
     from labelfarm.services import audit
 
-    db = _db()
-    with db.read() as conn:
-        result = audit.verify(conn)
+    result = _db().run(audit.verify)
     if result.ok:
         console.print(f"[green]audit log intact[/green]: {result.n_rows} rows, chain verified")
         return

@@ -124,6 +124,50 @@ def _photo_files(data: ImageSet, n: int, folder: Path) -> Path:
     return path
 
 
+def _photo_project(classes: tuple[str, ...]) -> dict[str, Any]:
+    display = {"ta": TAMIL, "hi": HINDI} if classes[0] in TAMIL else {}
+    return {
+        "name": "Product photos",
+        "overlap": 2,
+        "lease_seconds": 600,
+        "ordering": "fifo",
+        "guidelines": "Pick the product category that best matches the photo. "
+        "If the photo shows two products, label the larger one.",
+        "schema": {
+            "data": {"image": "image"},
+            "fields": [
+                {"name": "product", "type": "choice", "options": list(classes), "display": display},
+                {"name": "note", "type": "text", "required": False},
+            ],
+        },
+    }
+
+
+MODERATION_PROJECT: dict[str, Any] = {
+    "name": "Review moderation",
+    "overlap": 3,
+    "lease_seconds": 300,
+    "ordering": "priority",
+    "guidelines": "Decide whether the customer review may be published.",
+    "schema": {
+        "data": {"text": "text"},
+        "fields": [
+            {
+                "name": "verdict",
+                "type": "choice",
+                "options": ["publish", "spam", "abusive", "off_topic"],
+            },
+            {
+                "name": "flags",
+                "type": "multichoice",
+                "required": False,
+                "options": ["threat", "personal_attack", "contact_details", "profanity"],
+            },
+        ],
+    },
+}
+
+
 def build_demo(
     settings: Settings, *, n_images: int = 500, log: Callable[[str], None] = print
 ) -> dict[str, Any]:
@@ -132,110 +176,77 @@ def build_demo(
     migrate(db)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     cred_file = settings.data_dir / "demo-credentials.json"
-    now = time.time()
-    with db.read() as conn:
-        try:
-            ws = workspaces.workspace_by_slug(conn, "demo")
-            existing = projects.list_projects(conn, ws["id"])
-        except NotFound:
-            ws, existing = None, []
+    try:
+        ws = db.run(workspaces.workspace_by_slug, "demo")
+    except NotFound:
+        ws = None
     if ws is not None and cred_file.exists():
         log("demo workspace already set up; reusing it")
         return {
             "workspace": ws,
             "users": _credentials(cred_file),
-            "projects": existing,
+            "projects": db.run(projects.list_projects, ws["id"]),
             "credentials_file": str(cred_file),
         }
     data = product_images()
     log(f"building the demo from {data.name} ({len(data.labels):,} images available)")
-    creds = []
-    with db.write() as conn:
-        ws = workspaces.create_workspace(conn, slug="demo", name="Demo client", now=now)
-        site = users.create_site(conn, code="tirunelveli", name="Tirunelveli office", now=now)
-        for username, role in DEMO_USERS:
-            password = secrets.token_urlsafe(9)
-            user = users.create_user(
-                conn,
-                username=username,
-                password=password,
-                now=now,
-                site_id=site["id"],
-                is_superuser=(role == "admin"),
-                locale=LOCALES.get(username, "en"),
-                display_name=username.capitalize(),
-            )
-            workspaces.set_role(
-                conn,
-                workspace_id=ws["id"],
-                user_id=user["id"],
-                role=role,
-                now=now,
-                actor_id=None,
-            )
-            creds.append({"username": username, "password": password, "role": role})
-        photos = projects.create_project(
-            conn,
-            workspace_id=ws["id"],
-            name="Product photos",
-            now=now,
-            actor_id=None,
-            overlap=2,
-            lease_seconds=600,
-            ordering="fifo",
-            guidelines="Pick the product category that best matches the photo. "
-            "If the photo shows two products, label the larger one.",
-            schema={
-                "data": {"image": "image"},
-                "fields": [
-                    {
-                        "name": "product",
-                        "type": "choice",
-                        "options": list(data.classes),
-                        "display": {"ta": TAMIL, "hi": HINDI} if data.classes[0] in TAMIL else {},
-                    },
-                    {"name": "note", "type": "text", "required": False},
-                ],
-            },
-        )
-        moderation = projects.create_project(
-            conn,
-            workspace_id=ws["id"],
-            name="Review moderation",
-            now=now,
-            actor_id=None,
-            overlap=3,
-            lease_seconds=300,
-            ordering="priority",
-            guidelines="Decide whether the customer review may be published.",
-            schema={
-                "data": {"text": "text"},
-                "fields": [
-                    {
-                        "name": "verdict",
-                        "type": "choice",
-                        "options": ["publish", "spam", "abusive", "off_topic"],
-                    },
-                    {
-                        "name": "flags",
-                        "type": "multichoice",
-                        "required": False,
-                        "options": ["threat", "personal_attack", "contact_details", "profanity"],
-                    },
-                ],
-            },
-        )
+    now = time.time()
+    ws = db.run(workspaces.create_workspace, slug="demo", name="Demo client", now=now)
+    creds = _people(db, ws["id"], now)
     cred_file.write_bytes(orjson.dumps(creds, option=orjson.OPT_INDENT_2))
     cred_file.chmod(0o600)
+    made = [
+        db.run(projects.create_project, workspace_id=ws["id"], now=now, actor_id=None, **spec)
+        for spec in (_photo_project(data.classes), MODERATION_PROJECT)
+    ]
     media = MediaStore(settings.resolved_media_root, settings.resolved_secret_key)
+    _import_data(db, media, data, n_images, [p["id"] for p in made], now)
+    log(
+        f"imported {min(n_images, len(data.labels))} product photos and "
+        f"{len(MODERATION_TEXTS)} reviews"
+    )
+    return {"workspace": ws, "users": creds, "projects": made, "credentials_file": str(cred_file)}
+
+
+def _people(db: Database, workspace_id: int, now: float) -> list[dict[str, str]]:
+    """The demo's site and users, each with a fresh password and a role in the workspace."""
+    db.run(users.create_site, code="tirunelveli", name="Tirunelveli office", now=now)
+    creds = []
+    for username, role in DEMO_USERS:
+        password = secrets.token_urlsafe(9)
+        db.run(
+            users.register,
+            username=username,
+            password=password,
+            now=now,
+            workspace_id=workspace_id,
+            role=role,
+            site="tirunelveli",
+            is_superuser=(role == "admin"),
+            locale=LOCALES.get(username, "en"),
+            display_name=username.capitalize(),
+        )
+        creds.append({"username": username, "password": password, "role": role})
+    return creds
+
+
+def _import_data(
+    db: Database, media: MediaStore, data: ImageSet, n_images: int, ids: list[int], now: float
+) -> None:
+    """Product photos (half pre-labelled by a small model) and reviews to moderate."""
+    photos, moderation = (db.run(projects.load_project, i) for i in ids)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         photo_file = _photo_files(data, n_images, folder)
-        with db.read() as conn:
-            p_photos = projects.load_project(conn, photos["id"])
-            p_mod = projects.load_project(conn, moderation["id"])
-        import_items(
-            db, p_photos, photo_file, "jsonl", media=media, now=now, user_id=None, base_dir=folder
+        db.run(
+            import_items,
+            photos,
+            photo_file,
+            "jsonl",
+            media=media,
+            now=now,
+            user_id=None,
+            base_dir=folder,
         )
         texts = folder / "reviews.jsonl"
         texts.write_bytes(
@@ -244,14 +255,4 @@ def build_demo(
                 for t in MODERATION_TEXTS
             )
         )
-        import_items(db, p_mod, texts, "jsonl", media=media, now=now, user_id=None)
-    log(
-        f"imported {min(n_images, len(data.labels))} product photos and "
-        f"{len(MODERATION_TEXTS)} reviews"
-    )
-    return {
-        "workspace": ws,
-        "users": creds,
-        "projects": [photos, moderation],
-        "credentials_file": str(cred_file),
-    }
+        db.run(import_items, moderation, texts, "jsonl", media=media, now=now, user_id=None)

@@ -109,7 +109,3 @@ class Settings(BaseSettings):
                 stacklevel=2,
             )
         return key.encode()
-
-    @property
-    def is_sqlite(self) -> bool:
-        return self.resolved_database_url.startswith("sqlite")

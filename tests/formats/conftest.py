@@ -16,9 +16,9 @@ from sqlalchemy import text
 
 from labelfarm.errors import ImportFailed
 from labelfarm.formats.objects import suggest_schema
+from labelfarm.jsonutil import loads
 from labelfarm.services.exports import export_stream
 from labelfarm.services.imports import ImportResult, import_items
-from labelfarm.services.jsonutil import loads
 
 INTEROP = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "interop"
 
@@ -81,7 +81,7 @@ class Lab:
         return info.value.details
 
     def counts(self, project: Any) -> tuple[int, int, int]:
-        with self.world.db.read() as conn:
+        with self.world.db.begin("read") as conn:
             return tuple(  # type: ignore[return-value]
                 conn.execute(
                     text(f"SELECT COUNT(*) FROM {t} WHERE project_id = :p"), {"p": project.id}
@@ -103,7 +103,7 @@ class Lab:
 
     def values(self, project: Any) -> dict[str | None, list[Any]]:
         """Annotation values by item external id, in storage order."""
-        with self.world.db.read() as conn:
+        with self.world.db.begin("read") as conn:
             rows = conn.execute(
                 text(
                     "SELECT i.external_id, a.value FROM annotations a JOIN items i "
@@ -118,7 +118,7 @@ class Lab:
 
     def by_item(self, project: Any) -> list[list[Any]]:
         """Annotation values grouped by item, items in id order."""
-        with self.world.db.read() as conn:
+        with self.world.db.begin("read") as conn:
             rows = conn.execute(
                 text(
                     "SELECT item_id, value FROM annotations WHERE project_id = :p "

@@ -58,7 +58,7 @@ def test_zip_with_escaping_paths_is_refused(world, manager, name):
         client.import_bytes(project.id, _yolo_zip({name: b"x"}), format="yolo")
     assert info.value.status == 422
     assert any(name in d["location"] for d in info.value.details)
-    with world.db.read() as conn:
+    with world.db.begin("read") as conn:
         assert conn.execute(text("SELECT COUNT(*) FROM items")).scalar_one() == 0
 
 

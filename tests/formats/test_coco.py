@@ -171,7 +171,7 @@ def test_imported_annotations_have_import_users_and_leave_the_queue_alone(lab, i
     lab.import_(project, path, "coco")
     from sqlalchemy import text
 
-    with lab.world.db.read() as conn:
+    with lab.world.db.begin("read") as conn:
         rows = conn.execute(
             text(
                 "SELECT u.username, u.password_hash, u.is_active, a.status, a.client_id "

@@ -75,45 +75,27 @@ def build_world(
     db = Database(settings.resolved_database_url)
     migrate(db)
     now = time.time()
-    with db.write() as conn:
-        ws = workspaces.create_workspace(conn, slug="acme", name="Acme labels", now=now)
-        other = workspaces.create_workspace(conn, slug="other", name="Other client", now=now)
-        world = World(settings, ws["id"], other["id"])
-        for role in ROLES:
-            user = users.create_user(
-                conn,
-                username=role,
-                password=PASSWORD,
-                now=now,
-                locale="en",
-                display_name=role.capitalize(),
-            )
-            workspaces.set_role(
-                conn, workspace_id=ws["id"], user_id=user["id"], role=role, now=now, actor_id=None
-            )
-            world.users[role] = user["id"]
-        tamil = users.create_user(
-            conn, username="anbu", password=PASSWORD, now=now, locale="ta", display_name="அன்பு"
-        )
-        workspaces.set_role(
-            conn,
-            workspace_id=ws["id"],
-            user_id=tamil["id"],
-            role="annotator",
+    ws = db.run(workspaces.create_workspace, slug="acme", name="Acme labels", now=now)
+    other = db.run(workspaces.create_workspace, slug="other", name="Other client", now=now)
+    world = World(settings, ws["id"], other["id"])
+    people = [(role, ws["id"], role, "en", role.capitalize()) for role in ROLES]
+    people += [
+        ("anbu", ws["id"], "annotator", "ta", "அன்பு"),
+        ("outsider", other["id"], "admin", "en", None),
+    ]
+    for username, workspace_id, role, locale, display_name in people:
+        user = db.run(
+            users.register,
+            username=username,
+            password=PASSWORD,
             now=now,
-            actor_id=None,
+            workspace_id=workspace_id,
+            role=role,
+            locale=locale,
+            display_name=display_name,
         )
-        world.users["anbu"] = tamil["id"]
-        outsider = users.create_user(conn, username="outsider", password=PASSWORD, now=now)
-        workspaces.set_role(
-            conn,
-            workspace_id=other["id"],
-            user_id=outsider["id"],
-            role="admin",
-            now=now,
-            actor_id=None,
-        )
-        world.users["outsider"] = outsider["id"]
+        world.users[username] = user["id"]
+    with db.begin("write") as conn:
         boxes = projects.create_project(
             conn,
             workspace_id=ws["id"],
@@ -227,7 +209,7 @@ def build_world(
         "कपड़ा अच्छा है लेकिन रंग अलग है।",
         "هذا المنتج رائع وسعره مناسب",
     ]
-    with db.read() as conn:
+    with db.begin("read") as conn:
         loaded = {k: projects.load_project(conn, v) for k, v in world.projects.items()}
     for key, rows in (("boxes", rows_boxes), ("animals", rows_animals)):
         import_items(

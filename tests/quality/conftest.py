@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from labelfarm.services.jsonutil import dumps
+from labelfarm.jsonutil import dumps
 
 
 def _label_all(client: Any, project_id: int, answers: dict[int, Any], field: str = "label") -> None:
@@ -25,7 +25,7 @@ def _label_all(client: Any, project_id: int, answers: dict[int, Any], field: str
 
 
 def _make_gold(world: Any, item_id: int, value: dict[str, Any]) -> None:
-    with world.db.write() as conn:
+    with world.db.begin("write") as conn:
         conn.execute(
             text("UPDATE items SET is_gold = :yes, gold = :g WHERE id = :i"),
             {"yes": True, "g": dumps(value), "i": item_id},
@@ -42,7 +42,7 @@ def _gold_result(
     qualification: bool = False,
 ) -> None:
     """A scored gold answer (as the submit path writes them), pointing at an annotation."""
-    with world.db.write() as conn:
+    with world.db.begin("write") as conn:
         ann = conn.execute(
             text("SELECT id FROM annotations WHERE user_id = :u ORDER BY id LIMIT 1"),
             {"u": user_id},

@@ -24,7 +24,9 @@ CHOICE = {"fields": [{"name": "label", "type": "choice", "options": ["a", "b", "
 
 
 def _project(schema: dict) -> Project:
-    return Project(1, 1, "p", 1, 3, 600, "fifo", compile_schema(schema))
+    return Project(
+        id=1, workspace_id=1, name="p", schema_version=1, overlap=3, schema=compile_schema(schema)
+    )
 
 
 def _anns(*values: object, field: str = "label") -> list[dict]:
@@ -144,9 +146,9 @@ def test_dawid_skene_is_seeded_from_gold(world, tmp_path: Path, make_gold):
             for t in tasks
         ],
     )
-    with world.db.write() as conn:
+    with world.db.begin("write") as conn:
         fit_annotator_models(conn, project, now=world.clock())
-    with world.db.read() as conn:
+    with world.db.begin("read") as conn:
         models = load_annotator_models(conn, project.id)
         labels = label_items(conn, project, [1, 6])
     confusion = models.fields["label"].classes.confusion[0]

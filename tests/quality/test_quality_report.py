@@ -20,8 +20,8 @@ from scipy import stats
 from sqlalchemy import text
 
 from labelfarm.client import LabelfarmAPIError
+from labelfarm.jsonutil import dumps
 from labelfarm.services import quality
-from labelfarm.services.jsonutil import dumps
 
 ANSWERS = {
     "ann-a": {1: "a", 2: "b", 3: "a", 4: "c"},
@@ -44,7 +44,7 @@ def labelled(world, team, tmp_path: Path, label_all, gold_result):
             1.0 if n < 8 else 0.0,
             gold_class="a" if n % 2 == 0 else "b",
         )
-    with world.db.write() as conn:
+    with world.db.begin("write") as conn:
         conn.execute(
             text(
                 "INSERT INTO annotator_status (project_id, user_id, state, reason, evidence, "
@@ -61,7 +61,7 @@ def labelled(world, team, tmp_path: Path, label_all, gold_result):
 
 
 def test_agreement_gold_confusion_and_paused(world, team, labelled):
-    with world.db.read() as conn:
+    with world.db.begin("read") as conn:
         report = quality.project_report(conn, labelled, identities=True)
     field = report["fields"][0]
     assert field["fleiss_kappa"] == pytest.approx(0.744681, abs=1e-6)

@@ -82,7 +82,7 @@ def test_queue_item_decision_and_export(world, team, disputed, make_gold, gold_r
     queue = reviewer.request("GET", f"/projects/{disputed.id}/review")
     assert [e["item_id"] for e in queue["items"]] == [3]
 
-    with world.db.read() as conn:
+    with world.db.begin("read") as conn:
         actions = conn.execute(
             text("SELECT action, actor_id, target FROM audit_log WHERE action = 'review.decide'")
         ).all()
@@ -132,5 +132,5 @@ def test_annotators_and_clients_may_not_review(world, team, disputed, role):
         with pytest.raises(LabelfarmAPIError) as err:
             caller.request(method, path, json=body)
         assert err.value.status == 403
-    with world.db.read() as conn:
+    with world.db.begin("read") as conn:
         assert conn.execute(text("SELECT COUNT(*) FROM reviews")).scalar_one() == 0

@@ -1,30 +1,36 @@
-"""The database handle: engine, SQLite PRAGMAs, the single writer, and migrations.
+"""The database: connections, the single writer, and the one way to run work on it.
 
 SQLite is used the way it works best: WAL journal, one writer at a time in a process
-(``Database.write`` takes a lock and opens the transaction with ``BEGIN IMMEDIATE``, so
-writers queue in the process instead of failing with "database is locked"), readers in
-parallel. PostgreSQL runs the same code with ordinary transactions; the hot queue
-statements use ``FOR UPDATE SKIP LOCKED`` there.
+(a ``write``, ``lease`` or ``submit`` transaction takes the process's writer lock and opens
+with ``BEGIN IMMEDIATE``, so writers queue in the process instead of failing with "database
+is locked"), readers in parallel. PostgreSQL runs the same code with ordinary transactions;
+its hot connections (:mod:`labelfarm.db.pools`) are raw psycopg, kept open.
+
+Service functions declare their transaction (:mod:`labelfarm.db.tx`); :meth:`Database.run`
+runs one from synchronous code (the CLI, tests, a thread) and :meth:`Database.run_async`
+from the server's event loop, on the loop or in a thread by the declared kind.
 """
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Concatenate, Literal, ParamSpec, TypeVar, overload
 
 import anyio.to_thread
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
 from labelfarm.db import bridge
-from labelfarm.db.hot import BridgedHot, Hot
-from labelfarm.db.hot_pools import BridgedPool, SyncPool
+from labelfarm.db.dialect import Dialect
+from labelfarm.db.pools import BridgedPool, SyncPool
+from labelfarm.db.tx import WORKFLOW, BridgedTx, CoreTx, Tx, unit_of
 
+P = ParamSpec("P")
 T = TypeVar("T")
 
 SQLITE_PRAGMAS = (
@@ -70,10 +76,9 @@ class Database:
 
     def __init__(self, url: str, hot_connections: int = 16) -> None:
         self.url = url
+        self.dialect = Dialect.of(url)
         self.hot_connections = hot_connections
-        self.is_sqlite = url.startswith("sqlite")
-        self.dialect = "sqlite" if self.is_sqlite else "postgresql"
-        if self.is_sqlite:
+        if self.dialect is Dialect.SQLITE:
             self.engine = _sqlite_engine(url)
         else:
             self.engine = create_engine(url, pool_size=20, max_overflow=20, pool_recycle=1800)
@@ -81,45 +86,118 @@ class Database:
         self._hot: sqlite3.Connection | None = None
         self._sync_pools: dict[bool, SyncPool] = {}
         self._bridged_pools: dict[bool, BridgedPool] = {}
+        self._openers: dict[str, Callable[[], AbstractContextManager[Tx]]] = {
+            "read": partial(self._core, "read"),
+            "write": partial(self._core, "write"),
+            "lookup": self._lookup,
+            "lease": partial(self._hot_tx, "lease"),
+            "submit": partial(self._hot_tx, "submit"),
+        }
+
+    # -- running service functions ---------------------------------------------------------
+    def run(self, fn: Callable[Concatenate[Any, P], T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run a service function in the transaction it declares (a workflow gets the
+        database itself), from synchronous code; retried as it declares."""
+        unit = unit_of(fn)
+        if unit.kind == WORKFLOW:
+            return fn(self, *args, **kwargs)
+        for attempt in range(unit.attempts):
+            try:
+                with self.begin(unit.kind) as tx:
+                    return fn(tx, *args, **kwargs)
+            except unit.retry:
+                if attempt == unit.attempts - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    async def run_async(
+        self, fn: Callable[Concatenate[Any, P], T], /, *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """:meth:`run` from the event loop: ``read``, ``write`` and workflows in a thread;
+        the hot kinds on the loop (inline on SQLite; on PostgreSQL waiting for the database
+        asynchronously, and once more after a lost connection: hot work is safe to repeat,
+        live leases come back first and submissions are idempotent by their client ids)."""
+        call = partial(self.run, fn, *args, **kwargs)
+        if not unit_of(fn).on_loop:
+            return await anyio.to_thread.run_sync(call)
+        if self.dialect is Dialect.SQLITE:
+            return call()
+        import psycopg
+
+        try:
+            return await bridge.spawn(call)
+        except psycopg.OperationalError:
+            # connections kept open across a database restart fail on their first use
+            # (and the pool then drops its idle ones)
+            return await bridge.spawn(call)
+
+    # -- opening transactions ----------------------------------------------------------------
+    @overload
+    def begin(self, kind: Literal["read", "write"]) -> AbstractContextManager[CoreTx]: ...
+
+    @overload
+    def begin(self, kind: str) -> AbstractContextManager[Tx]: ...
+
+    def begin(self, kind: str) -> AbstractContextManager[Tx]:
+        """One transaction of ``kind`` (see :mod:`labelfarm.db.tx`), committed on success
+        (a ``read`` is rolled back)."""
+        opener = self._openers.get(kind)
+        if opener is None:
+            raise ValueError(f"unknown transaction kind {kind!r}; valid: {list(self._openers)}")
+        return opener()
 
     @contextmanager
-    def write(self) -> Iterator[Connection]:
-        """One write transaction. On SQLite, writers in this process take turns."""
-        if self.is_sqlite:
-            with self._writer, self.engine.connect() as conn:
+    def _core(self, kind: str) -> Iterator[CoreTx]:
+        write = kind == "write"
+        single = write and self.dialect is Dialect.SQLITE
+        lock: AbstractContextManager[Any] = self._writer if single else nullcontext()
+        with lock, self.engine.connect() as conn:
+            if write:
                 conn = conn.execution_options(labelfarm_write=True)
-                with conn.begin():
-                    yield conn
-        else:
-            with self.engine.begin() as conn:
-                yield conn
+            tx = CoreTx(conn, self.dialect, kind)
+            try:
+                with conn.begin() as outer:
+                    yield tx
+                    if not write:
+                        outer.rollback()
+            finally:
+                tx.close()
 
     @contextmanager
-    def hot(self, durable: bool = False) -> Iterator[Hot]:
-        """Database work on a raw driver connection, for the hot path.
+    def _lookup(self) -> Iterator[Tx]:
+        """SQLite: a pooled reader connection in autocommit, so a long write elsewhere (an
+        import holding the writer) never holds it up. PostgreSQL: a hot connection."""
+        if self.dialect is Dialect.POSTGRESQL:
+            with self._hot_tx("lookup") as tx:
+                yield tx
+            return
+        with self.engine.connect() as conn:
+            cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+            try:
+                yield Tx(cur, self.dialect, "lookup")
+            finally:
+                cur.close()
 
-        SQLite: one write transaction under the process's writer lock, on one long-lived
-        connection, ``BEGIN IMMEDIATE``. PostgreSQL: a pooled autocommit connection; use
-        ``Hot.transaction()`` to group statements. ``durable`` asks for a connection whose
-        every commit waits for the WAL flush (see :mod:`labelfarm.db.hot_pools`). Inside
-        :meth:`call_hot` the connection is asynchronous (:class:`BridgedHot`): the code
-        reads the same, and the event loop serves other requests during round trips.
-        """
-        if self.is_sqlite:
+    @contextmanager
+    def _hot_tx(self, kind: str) -> Iterator[Tx]:
+        """SQLite: one write transaction under the writer lock, on one long-lived connection.
+        PostgreSQL: a pooled autocommit connection (durable for ``submit``, see
+        :mod:`labelfarm.db.pools`), asynchronous inside :func:`bridge.spawn`."""
+        durable = kind == "submit"
+        if self.dialect is Dialect.SQLITE:
             with self._writer:
-                raw = self._sqlite_hot_connection()
-                cur = raw.cursor()
+                cur = self._sqlite_hot_connection().cursor()
                 cur.execute("BEGIN IMMEDIATE")
                 try:
-                    yield Hot(cur, "sqlite", durable=True)
+                    yield Tx(cur, self.dialect, kind, durable=True)
                 except BaseException:
                     cur.execute("ROLLBACK")
                     raise
                 cur.execute("COMMIT")
             return
         if bridge.bridged():
-            with self._bridged_hot(durable) as hot:
-                yield hot
+            with self._bridged(kind, durable) as tx:
+                yield tx
             return
         pool = self._sync_pools.get(durable)
         if pool is None:
@@ -129,30 +207,14 @@ class Database:
         driver = pool.take()
         try:
             with driver.cursor() as cur:
-                yield Hot(cur, "postgresql", durable=durable)
+                yield Tx(cur, self.dialect, kind, durable=durable)
         finally:
             pool.give(driver)
 
     @contextmanager
-    def hot_read(self) -> Iterator[Hot]:
-        """Reads on a raw driver connection, for lookups on the hot path (tokens, roles).
+    def _bridged(self, kind: str, durable: bool) -> Iterator[Tx]:
+        import asyncio
 
-        SQLite: a pooled connection of its own in autocommit, so a long write elsewhere
-        (an import holding the writer's lock) never holds it up. PostgreSQL: as :meth:`hot`.
-        """
-        if not self.is_sqlite:
-            with self.hot() as hot:
-                yield hot
-            return
-        with self.engine.connect() as conn:
-            cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-            try:
-                yield Hot(cur, "sqlite")
-            finally:
-                cur.close()
-
-    @contextmanager
-    def _bridged_hot(self, durable: bool) -> Iterator[Hot]:
         pool = self._bridged_pools.get(durable)
         if pool is None or pool.loop is not asyncio.get_running_loop():
             if pool is not None:  # an earlier event loop's (tests run several)
@@ -162,7 +224,7 @@ class Database:
         conn = bridge.wait(pool.take())
         reuse = False
         try:
-            yield BridgedHot(conn.cursor(), durable)
+            yield BridgedTx(conn.cursor(), self.dialect, kind, durable)
             reuse = True
         except Exception:
             reuse = True  # an error the statement reported; the connection is sound
@@ -182,43 +244,6 @@ class Database:
                 conn.execute(pragma)
             self._hot = conn
         return self._hot
-
-    @contextmanager
-    def read(self) -> Iterator[Connection]:
-        """A connection for reading; its transaction is rolled back on exit."""
-        with self.engine.connect() as conn:
-            yield conn
-
-    async def call(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run blocking database work from async code.
-
-        SQLite has one writer and statements take microseconds, so the work runs
-        inline on the event loop (no thread hop); PostgreSQL work goes to a worker
-        thread so that network round trips overlap.
-        """
-        if self.is_sqlite:
-            return fn(*args)
-        return await anyio.to_thread.run_sync(fn, *args)
-
-    async def call_hot(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run hot-path work (next, submit, skip) on the event loop, without a thread hop.
-
-        SQLite: inline; its statements take microseconds. PostgreSQL: ``fn`` runs through
-        :func:`labelfarm.db.bridge.spawn`, so :meth:`hot` inside it waits for the database
-        asynchronously and one server process overlaps many requests' round trips. ``fn``
-        must be safe to run twice: a lost connection is retried once.
-        """
-        if self.is_sqlite:
-            return fn(*args)
-        import psycopg
-
-        try:
-            return await bridge.spawn(fn, *args)
-        except psycopg.OperationalError:
-            # Connections kept open across a database restart fail on their first use (and
-            # the pool then drops its idle ones). Hot-path calls are safe to repeat: live
-            # leases come back first, submissions are idempotent by their client ids.
-            return await bridge.spawn(fn, *args)
 
     def dispose(self) -> None:
         for pool in self._sync_pools.values():
@@ -240,8 +265,9 @@ def migrate(db: Database, revision: str = "head") -> None:
     cfg = Config()
     cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
     cfg.set_main_option("sqlalchemy.url", db.url.replace("%", "%%"))
+    sqlite = db.dialect is Dialect.SQLITE
     with db.engine.connect() as conn:
-        if db.is_sqlite:
+        if sqlite:
             # SQLite migrations rebuild tables (copy, drop, rename); foreign keys must be off
             # meanwhile, which only takes effect outside a transaction, so on the raw driver.
             raw: Any = conn.connection.driver_connection
@@ -250,10 +276,10 @@ def migrate(db: Database, revision: str = "head") -> None:
             with conn.begin():
                 cfg.attributes["connection"] = conn
                 command.upgrade(cfg, revision)
-                if db.is_sqlite:
+                if sqlite:
                     broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
                     if broken:
                         raise RuntimeError(f"migration broke foreign keys: {broken[:5]}")
         finally:
-            if db.is_sqlite:
+            if sqlite:
                 raw.execute("PRAGMA foreign_keys=ON")

@@ -5,6 +5,8 @@ PostgreSQL, cheap to compare on the hot path, converted to ISO-8601 at the edges
 JSON values are stored as text, encoded and decoded by the services (orjson).
 """
 
+from typing import Any
+
 from sqlalchemy import (
     Boolean,
     Column,
@@ -19,6 +21,8 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
+
+from labelfarm.db.project_settings import DEFAULTS, SETTING_NAMES, SETTING_TYPES
 
 metadata = MetaData(
     naming_convention={
@@ -94,6 +98,19 @@ sessions = Table(
     Column("expires_at", Float, nullable=False),
 )
 
+def _setting_column(name: str) -> Column[Any]:
+    """A column of ``projects`` for one declared setting, its default kept by the database too."""
+    kind, default = SETTING_TYPES[name], DEFAULTS[name]
+    sql_type: Any = {int: Integer, float: Float, bool: Boolean, str: String(32)}[kind]
+    if kind is bool:
+        server_default: Any = text("true" if default else "false")
+    else:
+        server_default = f"{default:g}" if kind is float else str(default)
+    return Column(name, sql_type, nullable=False, server_default=server_default)
+
+
+# Workflow and quality settings (gold, qualification, pausing, adaptive overlap) are declared
+# in labelfarm.db.project_settings; services/tasks/ applies them.
 projects = Table(
     "projects",
     metadata,
@@ -103,20 +120,8 @@ projects = Table(
     Column("description", Text, nullable=False, server_default=""),
     Column("guidelines", Text, nullable=False, server_default=""),
     Column("schema_version", Integer, nullable=False),
-    Column("overlap", Integer, nullable=False),
-    Column("lease_seconds", Integer, nullable=False),
-    Column("ordering", String(32), nullable=False),
     Column("n_items", Integer, nullable=False, server_default="0"),
-    # quality control (see services/quality*.py): gold mixed in blind at gold_rate;
-    # qualification before real work; annotators below accuracy_floor are paused;
-    # adaptive overlap: items get up to max_overlap labels while below target_confidence
-    Column("gold_rate", Float, nullable=False, server_default="0"),
-    Column("qualification_n", Integer, nullable=False, server_default="0"),
-    Column("qualification_pass", Float, nullable=False, server_default="0.8"),
-    Column("training", Boolean, nullable=False, server_default=text("false")),
-    Column("accuracy_floor", Float, nullable=False, server_default="0"),
-    Column("max_overlap", Integer, nullable=False, server_default="0"),
-    Column("target_confidence", Float, nullable=False, server_default="0.9"),
+    *(_setting_column(name) for name in SETTING_NAMES),
     Column("created_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
     UniqueConstraint("workspace_id", "name", name="uq_projects_workspace_name"),

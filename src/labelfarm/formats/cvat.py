@@ -46,8 +46,8 @@ from labelfarm.formats.registry import (
 )
 from labelfarm.formats.xmlutil import READ_ERRORS, fmt, iterparse, num, sub
 from labelfarm.formats.xmlutil import problem as xml_problem
+from labelfarm.jsonutil import iso
 from labelfarm.schema import Schema
-from labelfarm.services.jsonutil import iso
 
 SHAPES = {"box": "box", "polygon": "polygon", "polyline": "polyline", "points": "points"}
 _KIND_TAG = {

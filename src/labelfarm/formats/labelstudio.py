@@ -51,8 +51,8 @@ from labelfarm.formats.registry import (
     register_reader,
     register_writer,
 )
+from labelfarm.jsonutil import parse_time
 from labelfarm.schema import Schema
-from labelfarm.services.jsonutil import parse_time
 
 TASK_KEYS = frozenset(
     {

@@ -13,7 +13,7 @@ from typing import Any
 
 from labelfarm.formats.archive import ZipStream, read_file_obj
 from labelfarm.formats.registry import ExportContext
-from labelfarm.services.jsonutil import iso
+from labelfarm.jsonutil import iso
 
 MANIFEST_VERSION = 1
 

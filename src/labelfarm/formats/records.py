@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from labelfarm.formats.registry import ItemRecord, RowProblem
+from labelfarm.jsonutil import parse_time
 from labelfarm.schema import FieldError, Schema
-from labelfarm.services.jsonutil import parse_time
 
 RESERVED = frozenset(
     {

@@ -36,13 +36,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, bindparam, text
+from sqlalchemy import bindparam, text
 
 from labelfarm import ml
 from labelfarm.db.batches import chunks
+from labelfarm.db.tx import CoreTx
+from labelfarm.jsonutil import loads
 from labelfarm.schema import FieldType, Schema
 from labelfarm.services.annotator_models import AnnotatorModels, load_annotator_models
-from labelfarm.services.jsonutil import loads
 from labelfarm.services.projects import Project
 
 DAWID_SKENE = "dawid-skene"
@@ -250,18 +251,18 @@ _ITEM_GOLD = text(
 
 
 def newest_reviews(
-    conn: Connection, project_id: int, item_ids: Sequence[int]
+    tx: CoreTx, project_id: int, item_ids: Sequence[int]
 ) -> dict[int, dict[str, Any]]:
     """The newest review row of each item that has one."""
     out: dict[int, dict[str, Any]] = {}
     for ids in chunks(item_ids):
-        for r in conn.execute(_ITEM_REVIEWS, {"p": project_id, "ids": list(ids)}).mappings():
+        for r in tx.execute(_ITEM_REVIEWS, {"p": project_id, "ids": list(ids)}).mappings():
             out[r["item_id"]] = {**r, "value": loads(r["value"])}
     return out
 
 
 def label_items(
-    conn: Connection,
+    tx: CoreTx,
     project: Project,
     item_ids: Sequence[int],
     *,
@@ -272,21 +273,21 @@ def label_items(
 
     Three indexed queries per 500 items; the stored models are loaded once when not given.
     """
-    models = models if models is not None else load_annotator_models(conn, project.id)
+    models = models if models is not None else load_annotator_models(tx, project.id)
     ids = sorted(set(item_ids))
     out: dict[int, dict[str, Any]] = {}
     for chunk in chunks(ids):
         by_item: dict[int, list[dict[str, Any]]] = {}
-        for r in conn.execute(_ITEM_ANNOTATIONS, {"p": project.id, "ids": chunk}):
+        for r in tx.execute(_ITEM_ANNOTATIONS, {"p": project.id, "ids": chunk}):
             by_item.setdefault(r.item_id, []).append(
                 {"id": r.id, "user_id": r.user_id, "value": r.value}
             )
         gold = {
             r.id: r.gold
-            for r in conn.execute(_ITEM_GOLD, {"p": project.id, "yes": True, "ids": chunk})
+            for r in tx.execute(_ITEM_GOLD, {"p": project.id, "yes": True, "ids": chunk})
             if r.gold
         }
-        review_of = newest_reviews(conn, project.id, chunk)
+        review_of = newest_reviews(tx, project.id, chunk)
         for item in chunk:
             label = item_label(
                 models,

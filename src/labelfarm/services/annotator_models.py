@@ -13,12 +13,13 @@ from dataclasses import field as dc_field
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, delete, select
+from sqlalchemy import delete, select
 
 from labelfarm.db import tables
+from labelfarm.db.tx import CoreTx
+from labelfarm.jsonutil import dumps, loads
 from labelfarm.ml.labels import FloatArray
 from labelfarm.schema import FieldType
-from labelfarm.services.jsonutil import dumps, loads
 from labelfarm.services.projects import Project
 
 PRIOR_STRENGTH = 2.0  # pseudo-counts per row of an annotator's confusion matrix
@@ -192,11 +193,11 @@ def _prior_model(classes: tuple[str, ...]) -> ClassModel:
 
 
 # -- storage ---------------------------------------------------------------------------------
-def load_annotator_models(conn: Connection, project: Project | int) -> AnnotatorModels:
+def load_annotator_models(tx: CoreTx, project: Project | int) -> AnnotatorModels:
     """The stored models of a project (empty, i.e. the priors, before the first fit)."""
     project_id = project if isinstance(project, int) else project.id
     t = tables.annotator_models
-    rows = conn.execute(
+    rows = tx.execute(
         select(t.c.field, t.c.model, t.c.n_annotations, t.c.fitted_at).where(
             t.c.project_id == project_id
         )
@@ -204,8 +205,8 @@ def load_annotator_models(conn: Connection, project: Project | int) -> Annotator
     return AnnotatorModels.from_rows(project_id, rows)
 
 
-def store_annotator_models(conn: Connection, models: AnnotatorModels) -> None:
-    conn.execute(
+def store_annotator_models(tx: CoreTx, models: AnnotatorModels) -> None:
+    tx.execute(
         delete(tables.annotator_models).where(
             tables.annotator_models.c.project_id == models.project_id
         )
@@ -221,4 +222,4 @@ def store_annotator_models(conn: Connection, models: AnnotatorModels) -> None:
         for fm in models.fields.values()
     ]
     if rows:
-        conn.execute(tables.annotator_models.insert(), rows)
+        tx.execute(tables.annotator_models.insert(), rows)

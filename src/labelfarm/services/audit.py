@@ -13,14 +13,24 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, select
+from sqlalchemy import select
 
 from labelfarm.db.tables import audit_head, audit_log
-from labelfarm.services.jsonutil import dumps, loads
+from labelfarm.db.tx import CoreTx, Sql, transaction
+from labelfarm.jsonutil import dumps, loads
 
 GENESIS = "0" * 64
+
+
+class Head(NamedTuple):
+    last_id: int
+    hash: str
+
+
+# the chain's head, locked: audited writes take turns appending
+HEAD = Sql("SELECT last_id, hash FROM audit_head WHERE id = 1", row=Head, lock="FOR UPDATE")
 
 
 def _digest(row: dict[str, Any]) -> str:
@@ -40,7 +50,7 @@ def _digest(row: dict[str, Any]) -> str:
 
 
 def record(
-    conn: Connection,
+    tx: CoreTx,
     *,
     action: str,
     target: str,
@@ -50,10 +60,7 @@ def record(
     details: dict[str, Any] | None = None,
 ) -> int:
     """Append one audit row in the caller's transaction; returns its id."""
-    head_q = select(audit_head.c.last_id, audit_head.c.hash).where(audit_head.c.id == 1)
-    if conn.dialect.name == "postgresql":
-        head_q = head_q.with_for_update()
-    head = conn.execute(head_q).first()
+    head = tx.one(HEAD, {})
     last_id, prev_hash = (head.last_id, head.hash) if head else (0, GENESIS)
     row = {
         "id": last_id + 1,
@@ -66,11 +73,11 @@ def record(
         "prev_hash": prev_hash,
     }
     row["hash"] = _digest(row)
-    conn.execute(audit_log.insert().values(**row))
+    tx.execute(audit_log.insert().values(**row))
     if head is None:
-        conn.execute(audit_head.insert().values(id=1, last_id=row["id"], hash=row["hash"]))
+        tx.execute(audit_head.insert().values(id=1, last_id=row["id"], hash=row["hash"]))
     else:
-        conn.execute(
+        tx.execute(
             audit_head.update()
             .where(audit_head.c.id == 1)
             .values(last_id=row["id"], hash=row["hash"])
@@ -85,14 +92,15 @@ class VerifyResult:
     problems: list[dict[str, Any]] = field(default_factory=list)
 
 
-def verify(conn: Connection, *, batch: int = 10_000) -> VerifyResult:
+@transaction("read")
+def verify(tx: CoreTx, *, batch: int = 10_000) -> VerifyResult:
     """Walk the whole chain and report every row that does not fit it."""
     problems: list[dict[str, Any]] = []
     prev_hash, expected_id, n = GENESIS, 1, 0
     last_id = 0
     while True:
         rows = (
-            conn.execute(
+            tx.execute(
                 select(audit_log)
                 .where(audit_log.c.id > last_id)
                 .order_by(audit_log.c.id)
@@ -114,7 +122,7 @@ def verify(conn: Connection, *, batch: int = 10_000) -> VerifyResult:
             if _digest(dict(row)) != row["hash"]:
                 problems.append({"id": row["id"], "problem": "row content does not match its hash"})
             prev_hash, expected_id, last_id = row["hash"], row["id"] + 1, row["id"]
-    head = conn.execute(select(audit_head).where(audit_head.c.id == 1)).first()
+    head = tx.execute(select(audit_head).where(audit_head.c.id == 1)).first()
     if head is not None and (head.last_id != last_id or head.hash != prev_hash):
         problems.append({"id": head.last_id, "problem": f"newest rows missing after id {last_id}"})
     if head is None and n:
@@ -122,8 +130,9 @@ def verify(conn: Connection, *, batch: int = 10_000) -> VerifyResult:
     return VerifyResult(ok=not problems, n_rows=n, problems=problems)
 
 
+@transaction("read")
 def entries(
-    conn: Connection,
+    tx: CoreTx,
     *,
     workspace_id: int | None = None,
     limit: int = 100,
@@ -136,7 +145,7 @@ def entries(
     if before is not None:
         q = q.where(audit_log.c.id < before)
     out = []
-    for row in conn.execute(q).mappings():
+    for row in tx.execute(q).mappings():
         entry = dict(row)
         entry["details"] = loads(entry["details"])
         out.append(entry)

@@ -8,105 +8,130 @@ pseudonym only.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 from labelfarm.db.engine import Database
-from labelfarm.db.hot import Hot, Sql
+from labelfarm.db.tx import Sql, workflow
 from labelfarm.formats import ExportContext, ExportRecord, writer
+from labelfarm.jsonutil import iso, loads
 from labelfarm.services import audit
 from labelfarm.services.aggregation import item_label, newest_reviews
 from labelfarm.services.annotator_models import load_annotator_models
-from labelfarm.services.jsonutil import iso, loads
 from labelfarm.services.media import MediaStore
 from labelfarm.services.projects import Project
 
 PAGE = 2000
 
+class ItemRow(NamedTuple):
+    id: int
+    external_id: str | None
+    data: str
+    media_sha256: str | None
+    gold: str | None
+
+
+class AnnotationRow(NamedTuple):
+    id: int
+    item_id: int
+    value: str
+    status: str
+    late_reason: str | None
+    corrects_id: int | None
+    created_at: float
+    duration_ms: int | None
+    schema_version: int
+    pseudonym: str
+    user_id: int
+
+
+class PredictionRow(NamedTuple):
+    item_id: int
+    model: str
+    value: str
+    score: float | None
+    created_at: float
+
+
 _ITEMS = Sql(
     "SELECT id, external_id, data, media_sha256, gold FROM items "
-    "WHERE project_id = :p AND status = 'ready' AND id > :last ORDER BY id LIMIT :n"
+    "WHERE project_id = :p AND status = 'ready' AND id > :last ORDER BY id LIMIT :n",
+    row=ItemRow,
 )
 _ANNOTATIONS = Sql(
     "SELECT a.id, a.item_id, a.value, a.status, a.late_reason, a.corrects_id, "
     "a.created_at, a.duration_ms, a.schema_version, u.pseudonym, a.user_id "
     "FROM annotations a JOIN users u ON u.id = a.user_id "
-    "WHERE a.project_id = :p AND a.item_id >= :lo AND a.item_id <= :hi ORDER BY a.id"
+    "WHERE a.project_id = :p AND a.item_id >= :lo AND a.item_id <= :hi ORDER BY a.id",
+    row=AnnotationRow,
 )
 _PREDICTIONS = Sql(
     "SELECT item_id, model, value, score, created_at FROM predictions "
-    "WHERE project_id = :p AND item_id >= :lo AND item_id <= :hi ORDER BY id"
+    "WHERE project_id = :p AND item_id >= :lo AND item_id <= :hi ORDER BY id",
+    row=PredictionRow,
 )
 
 
 def records(db: Database, project: Project) -> Iterator[ExportRecord]:
-    """Every ready item with its annotations, predictions and label, a page at a time.
-
-    Pages are read on the driver's cursor (an export touches every row: SQLAlchemy's
-    per-row work would cost more than the query); labels come from the stored annotator
-    models (:func:`aggregation.item_label`), reviews and gold answers.
-    """
+    """Every ready item with its annotations, predictions and label, a page at a time, in a
+    read transaction per page. Labels come from the stored annotator models
+    (:func:`aggregation.item_label`), reviews and gold answers."""
     last = 0
-    with db.read() as conn:
-        models = load_annotator_models(conn, project.id)
+    with db.begin("read") as tx:
+        models = load_annotator_models(tx, project.id)
     while True:
-        with db.read() as conn:
-            raw: Any = conn.connection.driver_connection
-            hot = Hot(raw.cursor(), db.dialect)
-            page = hot.rows(_ITEMS, {"p": project.id, "last": last, "n": PAGE})
+        with db.begin("read") as tx:
+            page = tx.rows(_ITEMS, {"p": project.id, "last": last, "n": PAGE})
             if not page:
                 return
-            lo, hi = page[0][0], page[-1][0]
-            span = {"p": project.id, "lo": lo, "hi": hi}
+            span = {"p": project.id, "lo": page[0].id, "hi": page[-1].id}
             by_item: dict[int, list[dict[str, Any]]] = {}
-            for a in hot.rows(_ANNOTATIONS, span):
-                by_item.setdefault(a[1], []).append(
-                    {
-                        "id": a[0],
-                        "annotator": a[9],
-                        "user_id": a[10],
-                        "value": loads(a[2]),
-                        "status": a[3],
-                        "late_reason": a[4],
-                        "corrects": a[5],
-                        "created_at": iso(a[6]),
-                        "duration_ms": a[7],
-                        "schema_version": a[8],
-                    }
-                )
+            for a in tx.rows(_ANNOTATIONS, span):
+                by_item.setdefault(a.item_id, []).append(_annotation(a))
             preds: dict[int, list[dict[str, Any]]] = {}
-            for pr in hot.rows(_PREDICTIONS, span):
-                preds.setdefault(pr[0], []).append(
+            for pr in tx.rows(_PREDICTIONS, span):
+                preds.setdefault(pr.item_id, []).append(
                     {
-                        "model": pr[1],
-                        "value": loads(pr[2]),
-                        "score": pr[3],
-                        "created_at": iso(pr[4]),
+                        "model": pr.model,
+                        "value": loads(pr.value),
+                        "score": pr.score,
+                        "created_at": iso(pr.created_at),
                     }
                 )
-            reviews = newest_reviews(conn, project.id, [r[0] for r in page])
-        for item_id, external_id, data, media_sha256, gold in page:
-            anns = by_item.get(item_id, [])
-            label = item_label(
-                models,
-                project,
-                anns,
-                reviews.get(item_id),
-                gold=loads(gold) if gold else None,
-            )
+            reviews = newest_reviews(tx, project.id, [r.id for r in page])
+        for item in page:
+            anns = by_item.get(item.id, [])
+            gold = loads(item.gold) if item.gold else None
+            label = item_label(models, project, anns, reviews.get(item.id), gold=gold)
             for ann in anns:
                 del ann["user_id"]  # annotators leave by pseudonym only
             yield ExportRecord(
-                item_id=item_id,
-                external_id=external_id,
-                data=loads(data),
-                media_sha256=media_sha256,
+                item_id=item.id,
+                external_id=item.external_id,
+                data=loads(item.data),
+                media_sha256=item.media_sha256,
                 annotations=anns,
                 label=label,
-                predictions=preds.get(item_id, []),
+                predictions=preds.get(item.id, []),
             )
-        last = hi
+        last = page[-1].id
 
 
+def _annotation(a: AnnotationRow) -> dict[str, Any]:
+    return {
+        "id": a.id,
+        "annotator": a.pseudonym,
+        "user_id": a.user_id,
+        "value": loads(a.value),
+        "status": a.status,
+        "late_reason": a.late_reason,
+        "corrects": a.corrects_id,
+        "created_at": iso(a.created_at),
+        "duration_ms": a.duration_ms,
+        "schema_version": a.schema_version,
+    }
+
+
+@workflow
 def export_stream(
     db: Database,
     project: Project,
@@ -121,9 +146,9 @@ def export_stream(
     ``media`` lets archive formats (``coco-zip``, ``yolo``, ``voc``, ``hf``) include the
     items' media files."""
     write, media_type = writer(fmt)
-    with db.write() as conn:
+    with db.begin("write") as tx:
         audit.record(
-            conn,
+            tx,
             action="export",
             target=f"project:{project.id}",
             now=now,

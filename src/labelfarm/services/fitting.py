@@ -24,10 +24,12 @@ from collections import Counter
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, text
+from sqlalchemy import text
 
 from labelfarm import ml
 from labelfarm.db.batches import chunks
+from labelfarm.db.tx import CoreTx, transaction
+from labelfarm.jsonutil import iso
 from labelfarm.schema import FieldType
 from labelfarm.services import audit
 from labelfarm.services.aggregation import DAWID_SKENE, item_label
@@ -39,9 +41,9 @@ from labelfarm.services.annotator_models import (
     FieldModel,
     store_annotator_models,
 )
-from labelfarm.services.jsonutil import iso
 from labelfarm.services.project_labels import ProjectLabels, read_project_labels
-from labelfarm.services.projects import Project, reopen_items
+from labelfarm.services.projects import Project
+from labelfarm.services.tasks.openness import reopen_items
 
 __all__ = [
     "fit_annotator_models",
@@ -166,16 +168,16 @@ _SET_CONFIDENCE = text("UPDATE items SET label_confidence = :c WHERE id = :id")
 
 
 def fit_annotator_models(
-    conn: Connection, project: Project, *, now: float, update_items: bool = True
+    tx: CoreTx, project: Project, *, now: float, update_items: bool = True
 ) -> AnnotatorModels:
     """Fit every field's model over the whole project, store them, and (by default) refresh
     the cached ``items.label_confidence`` of every annotated item. Off the hot path: it
     reads all of the project's annotations once."""
-    data = read_project_labels(conn, project.id)
+    data = read_project_labels(tx, project.id)
     models = AnnotatorModels(
         project.id, {f.name: _fit_field(f, data, now) for f in project.schema.fields}
     )
-    store_annotator_models(conn, models)
+    store_annotator_models(tx, models)
     if update_items:
         by_item: dict[int, list[dict[str, Any]]] = {}
         for (item, user), value in data.latest.items():
@@ -193,17 +195,18 @@ def fit_annotator_models(
             if label is not None:
                 params.append({"id": item, "c": label["item_confidence"]})
         for chunk in chunks(params):
-            conn.execute(_SET_CONFIDENCE, chunk)
+            tx.execute(_SET_CONFIDENCE, chunk)
     return models
 
 
+@transaction("write")
 def refit_models(
-    conn: Connection, project: Project, *, now: float, actor_id: int | None
+    tx: CoreTx, project: Project, *, now: float, actor_id: int | None
 ) -> dict[str, Any]:
     """Refit the project's annotator models (and refresh cached label confidences); audited."""
-    models = fit_annotator_models(conn, project, now=now)
+    models = fit_annotator_models(tx, project, now=now)
     if project.adaptive:  # new confidences may close or reopen items
-        reopen_items(conn, project.id)
+        reopen_items(tx, project.id, project.open_params)
     fields = [
         {
             "field": fm.field,
@@ -215,7 +218,7 @@ def refit_models(
     ]
     summary = {"project_id": project.id, "fitted_at": iso(now), "fields": fields}
     audit.record(
-        conn,
+        tx,
         action="quality.refit",
         target=f"project:{project.id}",
         now=now,
@@ -226,10 +229,11 @@ def refit_models(
     return summary
 
 
-def projects_due_for_refit(conn: Connection, now: float, every: float) -> list[int]:
+@transaction("read")
+def projects_due_for_refit(tx: CoreTx, now: float, every: float) -> list[int]:
     """Adaptive projects with annotations newer than their models, last fitted over
     ``every`` seconds ago (or never)."""
-    rows = conn.execute(
+    rows = tx.execute(
         text(
             "SELECT id FROM (SELECT p.id, "
             "(SELECT a.created_at FROM annotations a WHERE a.project_id = p.id "

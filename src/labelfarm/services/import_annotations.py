@@ -14,11 +14,12 @@ import hashlib
 import re
 import secrets
 
-from sqlalchemy import Connection, select
+from sqlalchemy import select
 
 from labelfarm.db.tables import metadata, users, workspaces
+from labelfarm.db.tx import CoreTx
 from labelfarm.formats import ItemRecord
-from labelfarm.services.jsonutil import dumps
+from labelfarm.jsonutil import dumps
 from labelfarm.services.projects import Project
 
 # (``tables.annotations`` by name: mypy confuses it with ``from __future__ import annotations``)
@@ -33,29 +34,29 @@ class Stager:
         self.users: dict[str, int] = {}
         self.n_annotations = 0
 
-    def user_id(self, conn: Connection, project: Project, name: str, now: float) -> int:
+    def user_id(self, tx: CoreTx, project: Project, name: str, now: float) -> int:
         if name not in self.users:
-            self.users[name] = import_user(conn, project.workspace_id, name, now)
+            self.users[name] = import_user(tx, project.workspace_id, name, now)
         return self.users[name]
 
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.@\-]+")
 
 
-def import_user(conn: Connection, workspace_id: int, name: str, now: float) -> int:
+def import_user(tx: CoreTx, workspace_id: int, name: str, now: float) -> int:
     """The non-login user standing for annotator ``name`` of another tool in a workspace."""
-    slug = conn.execute(
+    slug = tx.execute(
         select(workspaces.c.slug).where(workspaces.c.id == workspace_id)
     ).scalar_one()
     clean = _UNSAFE.sub("_", name.strip())[:80] or "unknown"
     if clean != name:
         clean += "-" + hashlib.sha256(name.encode()).hexdigest()[:8]
     username = f"import:{slug}:{clean}"[:150]
-    found = conn.execute(select(users.c.id).where(users.c.username == username)).scalar()
+    found = tx.execute(select(users.c.id).where(users.c.username == username)).scalar()
     if found is not None:
         return int(found)
     return int(
-        conn.execute(
+        tx.execute(
             users.insert()
             .values(
                 username=username,
@@ -72,7 +73,7 @@ def import_user(conn: Connection, workspace_id: int, name: str, now: float) -> i
 
 
 def stage_annotations(
-    conn: Connection,
+    tx: CoreTx,
     project: Project,
     batch: list[ItemRecord],
     ids: list[int],
@@ -87,7 +88,7 @@ def stage_annotations(
                 {
                     "project_id": project.id,
                     "item_id": item_id,
-                    "user_id": stage.user_id(conn, project, str(ann["annotator"]), now),
+                    "user_id": stage.user_id(tx, project, str(ann["annotator"]), now),
                     "client_id": f"import:{stage.import_id}:{stage.n_annotations}",
                     "value": dumps(ann["value"]),
                     "schema_version": project.schema_version,
@@ -100,4 +101,4 @@ def stage_annotations(
                 }
             )
     if rows:
-        conn.execute(annotations_table.insert(), rows)
+        tx.execute(annotations_table.insert(), rows)

@@ -11,18 +11,20 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import select
 
 from labelfarm.db.batches import chunks
+from labelfarm.db.dialect import Dialect
 from labelfarm.db.engine import Database
 from labelfarm.db.tables import items, predictions
+from labelfarm.db.tx import CoreTx
 from labelfarm.errors import ImportFailed
 from labelfarm.formats import ItemRecord
+from labelfarm.jsonutil import dumps
 from labelfarm.services.import_annotations import Stager, stage_annotations
-from labelfarm.services.jsonutil import dumps
 from labelfarm.services.media import MediaStore, register_media
 from labelfarm.services.projects import Project
 
@@ -76,6 +78,10 @@ class Writer:
         self._error = None
 
 
+class Rollback(Exception):
+    """Ends the whole-import transaction without committing it."""
+
+
 class Sink:
     """Where an import's rows go.
 
@@ -87,29 +93,29 @@ class Sink:
 
     def __init__(self, db: Database) -> None:
         self.db = db
-        self.single = not db.is_sqlite
-        self._conn: Connection | None = None
-        self._tx: Any = None
+        self.single = db.dialect is Dialect.POSTGRESQL
+        self._open: ExitStack | None = None
+        self._tx: CoreTx | None = None
 
     @contextmanager
-    def batch(self) -> Iterator[Connection]:
+    def batch(self) -> Iterator[CoreTx]:
         if not self.single:
-            with self.db.write() as conn:
-                yield conn
+            with self.db.begin("write") as tx:
+                yield tx
             return
-        if self._conn is None:
-            self._conn = self.db.engine.connect()
-            self._tx = self._conn.begin()
-        yield self._conn
+        if self._tx is None:
+            self._open = ExitStack()
+            self._tx = self._open.enter_context(self.db.begin("write"))
+        yield self._tx
 
     def _close(self, commit: bool) -> None:
-        if self._conn is None:
+        if self._open is None:
             return
-        try:
-            self._tx.commit() if commit else self._tx.rollback()
-        finally:
-            self._conn.close()
-            self._conn = None
+        open_, self._open, self._tx = self._open, None, None
+        if commit:
+            open_.close()
+        else:
+            open_.__exit__(Rollback, Rollback(), None)
 
     def commit(self) -> None:
         self._close(True)
@@ -158,13 +164,13 @@ def stage(
     ]
     with_preds = any(rec.predictions for rec in batch)
     with_anns = stage is not None and any(rec.annotations for rec in batch)
-    with sink.batch() as conn:
+    with sink.batch() as tx:
         for sha, size, name in media_rows:
-            register_media(conn, sha, size, name, now)
-        ids = insert_items(conn, rows, returning=with_preds or with_anns)
+            register_media(tx, sha, size, name, now)
+        ids = insert_items(tx, rows, returning=with_preds or with_anns)
         if with_anns:
             assert stage is not None
-            stage_annotations(conn, project, batch, ids, stage, now)
+            stage_annotations(tx, project, batch, ids, stage, now)
         if not with_preds:
             return 0
         pred_rows = [
@@ -179,28 +185,28 @@ def stage(
             for rec, item_id in zip(batch, ids, strict=True)
             for p in rec.predictions
         ]
-        conn.execute(predictions.insert(), pred_rows)
+        tx.execute(predictions.insert(), pred_rows)
         return len(pred_rows)
 
 
-def insert_items(conn: Connection, rows: list[tuple[Any, ...]], *, returning: bool) -> list[int]:
+def insert_items(tx: CoreTx, rows: list[tuple[Any, ...]], *, returning: bool) -> list[int]:
     try:
-        with conn.begin_nested():
+        with tx.conn.begin_nested():
             if returning:
-                result = conn.execute(
+                result = tx.execute(
                     items.insert().returning(items.c.id, sort_by_parameter_order=True),
                     [dict(zip(COLUMNS, row, strict=True)) for row in rows],
                 )
                 return [r.id for r in result]
-            if conn.dialect.name == "postgresql":
-                _copy_items(conn, rows)
+            if tx.dialect is Dialect.POSTGRESQL:
+                _copy_items(tx, rows)
             else:
-                _executemany_items(conn, rows)
+                _executemany_items(tx, rows)
             return []
     except Exception as exc:
         if "unique" not in str(exc).lower():
             raise
-    raise ImportFailed("duplicate external ids", _duplicates(conn, rows))
+    raise ImportFailed("duplicate external ids", _duplicates(tx, rows))
 
 
 COLUMNS = (
@@ -227,33 +233,27 @@ _SQLITE_INSERT = (
 )
 
 
-def _executemany_items(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
+def _executemany_items(tx: CoreTx, rows: list[tuple[Any, ...]]) -> None:
     """SQLite: the driver's executemany on tuples, in the connection's transaction
     (SQLAlchemy's per-row parameter processing costs more than the insert itself)."""
-    raw: Any = conn.connection.driver_connection
-    raw.executemany(_SQLITE_INSERT, rows)
+    tx.cursor.executemany(_SQLITE_INSERT, rows)
 
 
-def _copy_items(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
+def _copy_items(tx: CoreTx, rows: list[tuple[Any, ...]]) -> None:
     """PostgreSQL COPY: several times faster than INSERT for bulk rows."""
-    raw = conn.connection.driver_connection
-    assert raw is not None
-    with (
-        raw.cursor() as cur,
-        cur.copy(f"COPY items ({', '.join(COLUMNS)}) FROM STDIN") as copy,
-    ):
+    with tx.cursor.copy(f"COPY items ({', '.join(COLUMNS)}) FROM STDIN") as copy:
         for row in rows:
             copy.write_row(row)
 
 
-def _duplicates(conn: Connection, rows: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
+def _duplicates(tx: CoreTx, rows: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
     seen: set[str] = set()
     project_id = rows[0][0]
     ext_ids = [r[2] for r in rows if r[2] is not None]
     existing = set()
     for chunk in chunks(ext_ids):
         existing |= set(
-            conn.execute(
+            tx.execute(
                 select(items.c.external_id).where(
                     items.c.project_id == project_id, items.c.external_id.in_(chunk)
                 )

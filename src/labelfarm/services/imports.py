@@ -23,6 +23,7 @@ from typing import Any
 
 from sqlalchemy import func, select, text, update
 
+from labelfarm.db.dialect import Dialect
 from labelfarm.db.engine import Database
 from labelfarm.db.tables import (
     imports,
@@ -31,13 +32,14 @@ from labelfarm.db.tables import (
     predictions,
     projects,
 )
+from labelfarm.db.tx import CoreTx, Sql, transaction, workflow
 from labelfarm.errors import ImportFailed
 from labelfarm.formats import ImportSource, ItemRecord, RowProblem, reader
+from labelfarm.jsonutil import dumps, loads
 from labelfarm.services import audit
 from labelfarm.services.import_annotations import Stager
 from labelfarm.services.import_staging import Sink, Writer
 from labelfarm.services.import_staging import stage as stage_batch
-from labelfarm.services.jsonutil import dumps
 from labelfarm.services.media import MediaStore
 from labelfarm.services.projects import Project
 
@@ -47,6 +49,7 @@ annotations_table = metadata.tables["annotations"]
 MAX_REPORTED = 1000
 PUBLISH_CHUNK = 20_000
 ANALYZE_AFTER = 10_000  # PostgreSQL: rows imported at once that call for new statistics
+ANALYZE = Sql("ANALYZE items")
 
 Progress = Callable[[int, int, int], None]  # rows read, bytes read, total bytes
 
@@ -75,6 +78,7 @@ def _size(path: Path) -> int:
     return path.stat().st_size
 
 
+@workflow
 def import_items(
     db: Database,
     project: Project,
@@ -96,8 +100,8 @@ def import_items(
     filename = filename or path.name
     if not path.is_dir() and path.stat().st_size == 0:
         _fail_early(db, project, fmt, filename, user_id, now, "the file is empty (0 bytes)")
-    with db.write() as conn:
-        import_id = conn.execute(
+    with db.begin("write") as tx:
+        import_id = tx.execute(
             imports.insert()
             .values(
                 project_id=project.id,
@@ -178,8 +182,8 @@ def _fail_early(
     reason: str,
 ) -> None:
     detail = {"location": filename, "field": "", "reason": reason}
-    with db.write() as conn:
-        conn.execute(
+    with db.begin("write") as tx:
+        tx.execute(
             imports.insert().values(
                 project_id=project.id,
                 user_id=user_id,
@@ -200,9 +204,9 @@ def _discard(
 ) -> None:
     """Delete the staged rows of a failed import, in chunks, and record the failure."""
     while True:
-        with db.write() as conn:
+        with db.begin("write") as tx:
             ids = (
-                conn.execute(
+                tx.execute(
                     select(items.c.id)
                     .where(items.c.import_id == import_id, items.c.status == text("'staged'"))
                     .limit(PUBLISH_CHUNK)
@@ -212,11 +216,11 @@ def _discard(
             )
             if not ids:
                 break
-            conn.execute(predictions.delete().where(predictions.c.item_id.in_(ids)))
-            conn.execute(annotations_table.delete().where(annotations_table.c.item_id.in_(ids)))
-            conn.execute(items.delete().where(items.c.id.in_(ids)))
-    with db.write() as conn:
-        conn.execute(
+            tx.execute(predictions.delete().where(predictions.c.item_id.in_(ids)))
+            tx.execute(annotations_table.delete().where(annotations_table.c.item_id.in_(ids)))
+            tx.execute(items.delete().where(items.c.id.in_(ids)))
+    with db.begin("write") as tx:
+        tx.execute(
             imports.update()
             .where(imports.c.id == import_id)
             .values(
@@ -241,38 +245,38 @@ def _publish(
     db = sink.db
     lo = hi = None
     if not sink.single:  # staged rows become visible, a chunk of ids at a time
-        with db.write() as conn:
-            lo, hi = conn.execute(
+        with db.begin("write") as tx:
+            lo, hi = tx.execute(
                 select(func.min(items.c.id), func.max(items.c.id)).where(
                     items.c.import_id == import_id, items.c.status == text("'staged'")
                 )
             ).one()
-            conn.execute(
+            tx.execute(
                 imports.update().where(imports.c.id == import_id).values(status="publishing")
             )
     if lo is not None and hi is not None:
         for start in range(lo, hi + 1, PUBLISH_CHUNK):
-            with db.write() as conn:
-                conn.execute(
+            with db.begin("write") as tx:
+                tx.execute(
                     text(
                         "UPDATE items SET status = 'ready', is_open = (is_gold = :closed) "
                         "WHERE status = 'staged' AND import_id = :imp AND id >= :lo AND id < :hi"
                     ),
                     {"closed": False, "imp": import_id, "lo": start, "hi": start + PUBLISH_CHUNK},
                 )
-    with sink.batch() as conn:
-        conn.execute(
+    with sink.batch() as tx:
+        tx.execute(
             imports.update()
             .where(imports.c.id == import_id)
             .values(status="done", n_items=n_items, finished_at=now)
         )
-        conn.execute(
+        tx.execute(
             update(projects)
             .where(projects.c.id == project.id)
             .values(n_items=projects.c.n_items + n_items)
         )
         audit.record(
-            conn,
+            tx,
             action="import",
             target=f"project:{project.id}",
             now=now,
@@ -283,20 +287,29 @@ def _publish(
     sink.commit()
 
 
+@workflow
 def refresh_statistics(db: Database, n_items: int) -> None:
     """PostgreSQL: fresh planner statistics on items after a large import (the data is
     committed already; the server runs this after answering)."""
-    if db.is_sqlite or n_items < ANALYZE_AFTER:
-        return
-    with db.engine.connect() as conn:
-        conn.execute(text("ANALYZE items"))
-        conn.commit()
+    if db.dialect is Dialect.POSTGRESQL and n_items >= ANALYZE_AFTER:
+        with db.begin("write") as tx:
+            tx.run(ANALYZE, {})
 
 
+@transaction("read")
+def list_imports(tx: CoreTx, project_id: int) -> list[dict[str, Any]]:
+    """A project's imports, newest first, with their problems."""
+    rows = tx.execute(
+        select(imports).where(imports.c.project_id == project_id).order_by(imports.c.id.desc())
+    ).mappings()
+    return [{**r, "errors": loads(r["errors"])} for r in rows]
+
+
+@workflow
 def recover_imports(db: Database, now: float) -> None:
     """Finish imports a crash interrupted while publishing; roll back those still staging."""
-    with db.read() as conn:
-        pending = conn.execute(
+    with db.begin("read") as tx:
+        pending = tx.execute(
             select(imports.c.id, imports.c.status, imports.c.project_id).where(
                 imports.c.status.in_(("staging", "publishing"))
             )
@@ -305,24 +318,24 @@ def recover_imports(db: Database, now: float) -> None:
         if imp.status == "staging":
             _discard(db, imp.id, [RowProblem("", "", "interrupted")], 1, now)
         else:
-            with db.write() as conn:
-                n = conn.execute(
+            with db.begin("write") as tx:
+                n = tx.execute(
                     text(
                         "UPDATE items SET status = 'ready', is_open = (is_gold = :closed) "
                         "WHERE import_id = :imp AND status = 'staged'"
                     ),
                     {"closed": False, "imp": imp.id},
                 ).rowcount
-                total = conn.execute(
+                total = tx.execute(
                     select(func.count()).where(items.c.import_id == imp.id)
                 ).scalar_one()
-                conn.execute(
+                tx.execute(
                     imports.update()
                     .where(imports.c.id == imp.id)
                     .values(status="done", n_items=total, finished_at=now)
                 )
                 if n:
-                    conn.execute(
+                    tx.execute(
                         update(projects)
                         .where(projects.c.id == imp.project_id)
                         .values(n_items=projects.c.n_items + total)

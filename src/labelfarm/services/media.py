@@ -14,10 +14,12 @@ import mimetypes
 import os
 import tempfile
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 import fsspec
-from sqlalchemy import Connection, text
+from sqlalchemy import text
+
+from labelfarm.db.tx import CoreTx, Sql, Tx, transaction
 
 _CHUNK = 1 << 20
 
@@ -74,7 +76,7 @@ class MediaStore:
 
     def sign(self, sha: str, user_id: int, expires: float) -> str:
         exp = int(expires)
-        return f"/media/{sha}?u={user_id}&e={exp}&s={self._sig(sha, user_id, exp)}"
+        return f"/media/{sha}?user={user_id}&expires={exp}&signature={self._sig(sha, user_id, exp)}"
 
     def check(self, sha: str, user_id: int, expires: int, sig: str, now: float) -> bool:
         if expires < now:
@@ -82,10 +84,10 @@ class MediaStore:
         return hmac.compare_digest(self._sig(sha, user_id, expires), sig)
 
 
-def register_media(conn: Connection, sha: str, size: int, name: str, now: float) -> None:
+def register_media(tx: CoreTx, sha: str, size: int, name: str, now: float) -> None:
     """Record a stored file (idempotent)."""
     mime = mimetypes.guess_type(name)[0] or "application/octet-stream"
-    conn.execute(
+    tx.execute(
         text(
             "INSERT INTO media (sha256, size, mime, created_at) VALUES (:s, :z, :m, :now) "
             "ON CONFLICT (sha256) DO NOTHING"
@@ -94,5 +96,11 @@ def register_media(conn: Connection, sha: str, size: int, name: str, now: float)
     )
 
 
-def media_mime(conn: Connection, sha: str) -> Any:
-    return conn.execute(text("SELECT mime FROM media WHERE sha256 = :s"), {"s": sha}).scalar()
+MIME = Sql("SELECT mime FROM media WHERE sha256 = :s")
+
+
+@transaction("lookup")
+def media_mime(tx: Tx, sha: str) -> str | None:
+    """The media type of a stored file, or None."""
+    row = tx.one(MIME, {"s": sha})
+    return None if row is None else str(row[0])

@@ -11,10 +11,11 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, select, text
+from sqlalchemy import select, text
 
 from labelfarm.db import tables
-from labelfarm.services.jsonutil import loads
+from labelfarm.db.tx import CoreTx
+from labelfarm.jsonutil import loads
 
 
 @dataclass
@@ -41,9 +42,9 @@ class ProjectLabels:
         return out
 
 
-def read_project_labels(conn: Connection, project_id: int) -> ProjectLabels:
+def read_project_labels(tx: CoreTx, project_id: int) -> ProjectLabels:
     latest: dict[tuple[int, int], dict[str, Any]] = {}
-    rows = conn.execute(
+    rows = tx.execute(
         text("SELECT item_id, user_id, value FROM annotations WHERE project_id = :p ORDER BY id"),
         {"p": project_id},
     )
@@ -51,7 +52,7 @@ def read_project_labels(conn: Connection, project_id: int) -> ProjectLabels:
         latest[(item_id, user_id)] = loads(value)
     gold = {
         r.id: loads(r.gold)
-        for r in conn.execute(
+        for r in tx.execute(
             select(tables.items.c.id, tables.items.c.gold).where(
                 tables.items.c.project_id == project_id, tables.items.c.is_gold.is_(True)
             )
@@ -59,7 +60,7 @@ def read_project_labels(conn: Connection, project_id: int) -> ProjectLabels:
         if r.gold
     }
     reviewed: dict[int, dict[str, Any]] = {}
-    for r in conn.execute(
+    for r in tx.execute(
         select(tables.reviews.c.item_id, tables.reviews.c.value)
         .where(tables.reviews.c.project_id == project_id)
         .order_by(tables.reviews.c.id)

@@ -1,72 +1,37 @@
-"""Projects: schema (versioned), workflow settings, progress."""
+"""Projects: schema (versioned), workflow and quality settings."""
+
+from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, func, select, text
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from labelfarm.db.tables import (
-    annotations,
-    assignments,
-    items,
-    predictions,
-    projects,
-    schema_versions,
-)
+from labelfarm.db.project_settings import DEFAULTS, SETTING_NAMES, ProjectSettings, problems
+from labelfarm.db.project_settings import from_row as settings_of
+from labelfarm.db.tables import predictions, projects, schema_versions
+from labelfarm.db.tx import CoreTx, transaction
 from labelfarm.errors import Conflict, InvalidInput, NotFound
+from labelfarm.jsonutil import dumps, loads
 from labelfarm.schema import Schema, compile_schema, parse_schema_text
 from labelfarm.services import audit
-from labelfarm.services.jsonutil import dumps, loads
+from labelfarm.services.tasks.openness import OPENNESS, open_params, reopen_items
 
-ORDERINGS = ("fifo", "priority")
-
-
-def _whole(lo: int, hi: int) -> Any:
-    return lambda v: isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi
-
-
-def _real(lo: float, hi: float) -> Any:
-    return lambda v: isinstance(v, int | float) and not isinstance(v, bool) and lo <= v <= hi
-
-
-# Workflow and quality settings: name -> (check, what is valid, default)
-RULES: dict[str, tuple[Any, str, Any]] = {
-    "overlap": (_whole(1, 100), "a whole number from 1 to 100", 1),
-    "lease_seconds": (_whole(10, 30 * 86400), "seconds from 10 to 2,592,000", 600),
-    "ordering": (lambda v: v in ORDERINGS, f"one of {list(ORDERINGS)}", "fifo"),
-    "gold_rate": (_real(0, 1), "a share of tasks from 0 to 1", 0.0),
-    "qualification_n": (_whole(0, 1000), "gold items to pass first (0: none)", 0),
-    "qualification_pass": (_real(0, 1), "the mean gold score to pass, from 0 to 1", 0.8),
-    "training": (lambda v: isinstance(v, bool), "true or false", False),
-    "accuracy_floor": (_real(0, 1), "gold accuracy below which to pause (0: never)", 0.0),
-    "max_overlap": (_whole(0, 100), "most labels per item with adaptive overlap (0: off)", 0),
-    "target_confidence": (_real(0.5, 1), "label confidence to stop at, 0.5 to 1", 0.9),
-}
 TEXTS = ("name", "description", "guidelines")
-SETTINGS = (*TEXTS, *RULES)
+CHANGEABLE = (*TEXTS, *SETTING_NAMES)
 
 
-@dataclass(frozen=True, slots=True)
-class Project:
-    """What the hot path needs to know about a project."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Project(ProjectSettings):
+    """What the services need to know about a project: its settings, and who it is."""
 
     id: int
     workspace_id: int
     name: str
     schema_version: int
-    overlap: int
-    lease_seconds: int
-    ordering: str
     schema: Schema
     has_predictions: bool = False
-    gold_rate: float = 0.0
-    qualification_n: int = 0
-    qualification_pass: float = 0.8
-    training: bool = False
-    accuracy_floor: float = 0.0
-    max_overlap: int = 0
-    target_confidence: float = 0.9
     guidelines: str = ""
 
     @property
@@ -76,7 +41,7 @@ class Project:
 
     @property
     def open_params(self) -> dict[str, Any]:
-        """The parameters of :func:`open_expr` for this project."""
+        """The parameters of :func:`~labelfarm.services.tasks.openness.open_expr`."""
         return open_params(self.overlap, self.max_overlap, self.target_confidence)
 
     @property
@@ -86,21 +51,9 @@ class Project:
 
 
 def _check_settings(values: dict[str, Any]) -> None:
-    problems = [
-        {"field": k, "reason": RULES[k][1]}
-        for k, v in values.items()
-        if k in RULES and not RULES[k][0](v)
-    ]
-    if (
-        not problems
-        and values.get("max_overlap", 0)
-        and values["max_overlap"] < values.get("overlap", 1)
-    ):
-        problems.append(
-            {"field": "max_overlap", "reason": "must be 0 (off) or at least the overlap"}
-        )
-    if problems:
-        raise InvalidInput("invalid project settings", problems)
+    found = problems(values)
+    if found:
+        raise InvalidInput("invalid project settings", found)
 
 
 def _schema_dict(schema: dict[str, Any] | str) -> dict[str, Any]:
@@ -110,8 +63,9 @@ def _schema_dict(schema: dict[str, Any] | str) -> dict[str, Any]:
     return schema
 
 
+@transaction("write")
 def create_project(
-    conn: Connection,
+    tx: CoreTx,
     *,
     workspace_id: int,
     name: str,
@@ -122,20 +76,21 @@ def create_project(
     guidelines: str = "",
     **settings: Any,
 ) -> dict[str, Any]:
-    """A new project; ``settings`` are workflow and quality settings (see ``RULES``)."""
+    """A new project; ``settings`` are workflow and quality settings (see
+    :class:`~labelfarm.db.project_settings.ProjectSettings`)."""
     if not name or not name.strip():
         raise InvalidInput("a project needs a name", [{"field": "name"}])
-    unknown = set(settings) - set(RULES)
+    unknown = set(settings) - set(SETTING_NAMES)
     if unknown:
         raise InvalidInput(
-            f"unknown setting(s) {sorted(unknown)}; valid: {sorted(RULES)}",
+            f"unknown setting(s) {sorted(unknown)}; valid: {sorted(SETTING_NAMES)}",
             [{"field": k, "reason": "unknown setting"} for k in sorted(unknown)],
         )
-    values = {k: settings.get(k, default) for k, (_c, _w, default) in RULES.items()}
+    values = {**DEFAULTS, **settings}
     _check_settings(values)
     raw = _schema_dict(schema)
     try:
-        pid = conn.execute(
+        pid = tx.execute(
             projects.insert()
             .values(
                 workspace_id=workspace_id,
@@ -151,13 +106,13 @@ def create_project(
         ).scalar_one()
     except IntegrityError:
         raise Conflict(f"a project named {name!r} exists", [{"field": "name"}]) from None
-    conn.execute(
+    tx.execute(
         schema_versions.insert().values(
             project_id=pid, version=1, schema=dumps(raw), created_at=now
         )
     )
     audit.record(
-        conn,
+        tx,
         action="project.create",
         target=f"project:{pid}",
         now=now,
@@ -165,12 +120,14 @@ def create_project(
         actor_id=actor_id,
         details={"name": name},
     )
-    return get_project_dict(conn, pid)
+    return get_project_dict(tx, pid)
 
 
-def load_project(conn: Connection, project_id: int) -> Project:
+@transaction("read")
+def load_project(tx: CoreTx, project_id: int) -> Project:
+    """What the services need to know of a project (its compiled schema included)."""
     row = (
-        conn.execute(
+        tx.execute(
             select(projects, schema_versions.c.schema)
             .select_from(
                 projects.join(
@@ -186,36 +143,28 @@ def load_project(conn: Connection, project_id: int) -> Project:
     )
     if row is None:
         raise NotFound(f"no project {project_id}")
+    has_predictions = tx.execute(
+        select(predictions.c.id).where(predictions.c.project_id == project_id).limit(1)
+    ).first()
     return Project(
         id=row["id"],
         workspace_id=row["workspace_id"],
         name=row["name"],
         schema_version=row["schema_version"],
-        overlap=row["overlap"],
-        lease_seconds=row["lease_seconds"],
-        ordering=row["ordering"],
         schema=compile_schema(row["schema"]),
-        gold_rate=row["gold_rate"],
-        qualification_n=row["qualification_n"],
-        qualification_pass=row["qualification_pass"],
-        training=bool(row["training"]),
-        accuracy_floor=row["accuracy_floor"],
-        max_overlap=row["max_overlap"],
-        target_confidence=row["target_confidence"],
         guidelines=row["guidelines"],
-        has_predictions=conn.execute(
-            select(predictions.c.id).where(predictions.c.project_id == project_id).limit(1)
-        ).first()
-        is not None,
+        has_predictions=has_predictions is not None,
+        **settings_of(row),
     )
 
 
-def get_project_dict(conn: Connection, project_id: int) -> dict[str, Any]:
-    row = conn.execute(select(projects).where(projects.c.id == project_id)).mappings().first()
+@transaction("read")
+def get_project_dict(tx: CoreTx, project_id: int) -> dict[str, Any]:
+    row = tx.execute(select(projects).where(projects.c.id == project_id)).mappings().first()
     if row is None:
         raise NotFound(f"no project {project_id}")
     out = dict(row)
-    raw = conn.execute(
+    raw = tx.execute(
         select(schema_versions.c.schema).where(
             schema_versions.c.project_id == project_id,
             schema_versions.c.version == row["schema_version"],
@@ -225,30 +174,33 @@ def get_project_dict(conn: Connection, project_id: int) -> dict[str, Any]:
     return out
 
 
-def list_projects(conn: Connection, workspace_id: int) -> list[dict[str, Any]]:
-    rows = conn.execute(
+@transaction("read")
+def list_projects(tx: CoreTx, workspace_id: int) -> list[dict[str, Any]]:
+    rows = tx.execute(
         select(projects).where(projects.c.workspace_id == workspace_id).order_by(projects.c.id)
     ).mappings()
     return [dict(r) for r in rows]
 
 
+@transaction("write")
 def update_settings(
-    conn: Connection, *, project_id: int, changes: dict[str, Any], now: float, actor_id: int | None
+    tx: CoreTx, *, project_id: int, changes: dict[str, Any], now: float, actor_id: int | None
 ) -> dict[str, Any]:
-    unknown = set(changes) - set(SETTINGS) - {"schema"}
+    """Change a project's texts, settings or schema (a new schema version); audited."""
+    unknown = set(changes) - set(CHANGEABLE) - {"schema"}
     if unknown:
         raise InvalidInput(
-            f"unknown setting(s) {sorted(unknown)}; valid: {[*SETTINGS, 'schema']}",
+            f"unknown setting(s) {sorted(unknown)}; valid: {[*CHANGEABLE, 'schema']}",
             [{"field": k, "reason": "unknown setting"} for k in sorted(unknown)],
         )
-    current = get_project_dict(conn, project_id)
-    _check_settings({k: changes.get(k, current[k]) for k in RULES})
-    values: dict[str, Any] = {k: v for k, v in changes.items() if k in SETTINGS}
+    current = get_project_dict(tx, project_id)
+    _check_settings({k: changes.get(k, current[k]) for k in SETTING_NAMES})
+    values: dict[str, Any] = {k: v for k, v in changes.items() if k in CHANGEABLE}
     if "schema" in changes:
         raw = _schema_dict(changes["schema"])
         if raw != current["schema"]:
             version = current["schema_version"] + 1
-            conn.execute(
+            tx.execute(
                 schema_versions.insert().values(
                     project_id=project_id, version=version, schema=dumps(raw), created_at=now
                 )
@@ -257,11 +209,13 @@ def update_settings(
     if not values:
         return current
     values["updated_at"] = now
-    conn.execute(projects.update().where(projects.c.id == project_id).values(**values))
+    tx.execute(projects.update().where(projects.c.id == project_id).values(**values))
     if any(k in values and values[k] != current[k] for k in OPENNESS):
-        reopen_items(conn, project_id)
+        new = {**current, **values}
+        params = open_params(new["overlap"], new["max_overlap"], new["target_confidence"])
+        reopen_items(tx, project_id, params)
     audit.record(
-        conn,
+        tx,
         action="project.settings",
         target=f"project:{project_id}",
         now=now,
@@ -273,105 +227,4 @@ def update_settings(
             if k not in ("updated_at",)
         },
     )
-    return get_project_dict(conn, project_id)
-
-
-def open_expr(dl: str = "0", ds: str = "0", conf: str = "COALESCE(label_confidence, 0)") -> str:
-    """SQL for ``items.is_open`` after changing the counters by ``dl`` and ``ds``.
-
-    Open means: not gold (gold is served by its own path), and either below the minimum
-    overlap counting live leases and submissions, or, with adaptive overlap, nothing in
-    flight, below ``max_overlap`` and the label's confidence below the target.
-    Parameters: ``:overlap``, ``:max_overlap`` (0 when adaptive overlap is off), ``:target``;
-    ``conf`` is the confidence to compare (SET clauses see the old column values).
-    """
-    n = f"(n_leased + {dl} + n_submitted + {ds})"
-    return (
-        f"(is_gold = false AND ({n} < :overlap OR ((n_leased + {dl}) = 0 AND "
-        f"(n_submitted + {ds}) < :max_overlap AND {conf} < :target)))"
-    )
-
-
-# "Not handed to this annotator before". On PostgreSQL, OFFSET 0 keeps it a per-row probe of
-# uq_assignments_item_user: flattened into an anti join, a generic plan (the hot connections
-# force those, see Database) may instead scan all of the annotator's past assignments, a
-# cost that grows with their history.
-NOT_MINE = (
-    "NOT EXISTS (SELECT 1 FROM assignments a WHERE a.item_id = i.id AND a.user_id = :u)",
-    "NOT EXISTS (SELECT 1 FROM assignments a WHERE a.item_id = i.id AND a.user_id = :u OFFSET 0)",
-)
-
-
-OPENNESS = ("overlap", "max_overlap", "target_confidence")
-
-
-def open_params(overlap: int, max_overlap: int, target: float) -> dict[str, Any]:
-    return {
-        "overlap": overlap,
-        "max_overlap": max_overlap if max_overlap > overlap else 0,
-        "target": target,
-    }
-
-
-def reopen_items(conn: Connection, project_id: int) -> None:
-    """Recompute which items are open after the overlap settings changed."""
-    p = get_project_dict(conn, project_id)
-    conn.execute(
-        text(
-            f"UPDATE items SET is_open = {open_expr()} WHERE project_id = :p AND status = 'ready'"
-        ),
-        {"p": project_id, **open_params(p["overlap"], p["max_overlap"], p["target_confidence"])},
-    )
-
-
-def progress(conn: Connection, project_id: int, now: float) -> dict[str, Any]:
-    """Items by status, annotations, live leases. Off the hot path (indexed aggregates)."""
-    project = get_project_dict(conn, project_id)
-    overlap = project["overlap"]
-    row = conn.execute(
-        select(
-            func.count().label("total"),
-            func.sum((items.c.n_submitted >= overlap).cast(type_=items.c.n_submitted.type)),
-            func.sum((items.c.n_submitted > 0).cast(type_=items.c.n_submitted.type)),
-            func.sum(items.c.n_submitted),
-        ).where(items.c.project_id == project_id, items.c.status == "ready")
-    ).one()
-    total, done, started, submitted = (int(v or 0) for v in row)
-    leased = conn.execute(
-        select(func.count())
-        .select_from(assignments)
-        .where(
-            assignments.c.project_id == project_id,
-            assignments.c.state == "leased",
-            assignments.c.expires_at > now,
-        )
-    ).scalar_one()
-    skipped = conn.execute(
-        select(func.count())
-        .select_from(assignments)
-        .where(assignments.c.project_id == project_id, assignments.c.state == "skipped")
-    ).scalar_one()
-    n_annotations, n_late, n_annotators = conn.execute(
-        select(
-            func.count(),
-            func.sum((annotations.c.status == "late").cast(type_=annotations.c.id.type)),
-            func.count(annotations.c.user_id.distinct()),
-        ).where(annotations.c.project_id == project_id)
-    ).one()
-    return {
-        "project_id": project_id,
-        "overlap": overlap,
-        "items": {
-            "total": total,
-            "done": done,
-            "in_progress": started - done,
-            "not_started": total - started,
-        },
-        "labels_submitted": submitted,
-        "labels_needed": total * overlap,
-        "live_leases": int(leased),
-        "skips": int(skipped),
-        "annotations": int(n_annotations or 0),
-        "late_annotations": int(n_late or 0),
-        "annotators": int(n_annotators or 0),
-    }
+    return get_project_dict(tx, project_id)

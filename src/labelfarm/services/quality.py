@@ -20,13 +20,14 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, text
+from sqlalchemy import text
 
 from labelfarm import ml
+from labelfarm.db.tx import CoreTx, transaction
 from labelfarm.errors import NotFound
+from labelfarm.jsonutil import iso, loads
 from labelfarm.services.agreement import field_report, json_number, per_annotator_similarity
 from labelfarm.services.annotator_models import AnnotatorModels, load_annotator_models
-from labelfarm.services.jsonutil import iso, loads
 from labelfarm.services.project_labels import read_project_labels
 from labelfarm.services.projects import Project
 
@@ -64,9 +65,9 @@ def _gold_accuracy(results: Sequence[Any]) -> dict[str, float | int | None]:
     return _beta(sum(r.score for r in results), len(results))
 
 
-def _people(conn: Connection, project_id: int, identities: bool) -> dict[int, dict[str, Any]]:
+def _people(tx: CoreTx, project_id: int, identities: bool) -> dict[int, dict[str, Any]]:
     out = {}
-    for r in conn.execute(_PEOPLE, {"p": project_id}):
+    for r in tx.execute(_PEOPLE, {"p": project_id}):
         person: dict[str, Any] = {"annotator": r.pseudonym}
         if identities:
             person.update(user_id=r.id, display_name=r.display_name)
@@ -74,16 +75,16 @@ def _people(conn: Connection, project_id: int, identities: bool) -> dict[int, di
     return out
 
 
-def _gold_by_user(conn: Connection, project_id: int) -> dict[int, list[Any]]:
+def _gold_by_user(tx: CoreTx, project_id: int) -> dict[int, list[Any]]:
     out: dict[int, list[Any]] = defaultdict(list)
-    for r in conn.execute(_GOLD, {"p": project_id}):
+    for r in tx.execute(_GOLD, {"p": project_id}):
         out[r.user_id].append(r)
     return out
 
 
-def _statuses(conn: Connection, project_id: int, identities: bool) -> list[dict[str, Any]]:
+def _statuses(tx: CoreTx, project_id: int, identities: bool) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
-    for r in conn.execute(_STATUS, {"p": project_id}):
+    for r in tx.execute(_STATUS, {"p": project_id}):
         row: dict[str, Any] = {
             "annotator": r.pseudonym,
             "state": r.state,
@@ -97,20 +98,21 @@ def _statuses(conn: Connection, project_id: int, identities: bool) -> list[dict[
     return out
 
 
+@transaction("read")
 def project_report(
-    conn: Connection, project: Project, *, identities: bool = False
+    tx: CoreTx, project: Project, *, identities: bool = False
 ) -> dict[str, Any]:
     """The project's quality report (see the module docstring)."""
-    data = read_project_labels(conn, project.id)
-    models = load_annotator_models(conn, project.id)
-    people = _people(conn, project.id, identities)
+    data = read_project_labels(tx, project.id)
+    models = load_annotator_models(tx, project.id)
+    people = _people(tx, project.id, identities)
     fields, agreement_of = [], {}
     for f in project.schema.fields:
         report, per_annotator = field_report(f, data, models, people)
         fields.append(report)
         agreement_of[f.name] = per_annotator
-    gold = _gold_by_user(conn, project.id)
-    statuses = _statuses(conn, project.id, identities)
+    gold = _gold_by_user(tx, project.id)
+    statuses = _statuses(tx, project.id, identities)
     state_of = {s["annotator"]: s["state"] for s in statuses}
     n_by_user = Counter(user for _, user in data.latest)
     annotators = []
@@ -153,13 +155,13 @@ def _model_accuracy(models: AnnotatorModels, user: int) -> dict[str, float | Non
     return out
 
 
-def resolve_annotator(conn: Connection, project: Project, who: str, *, allow_id: bool) -> int:
+def resolve_annotator(tx: CoreTx, project: Project, who: str, *, allow_id: bool) -> int:
     """The user id of an annotator of the project, by pseudonym (or by id when allowed)."""
-    row = conn.execute(text("SELECT id FROM users WHERE pseudonym = :who"), {"who": who}).first()
+    row = tx.execute(text("SELECT id FROM users WHERE pseudonym = :who"), {"who": who}).first()
     if row is None and allow_id and who.isdigit():
-        row = conn.execute(text("SELECT id FROM users WHERE id = :id"), {"id": int(who)}).first()
+        row = tx.execute(text("SELECT id FROM users WHERE id = :id"), {"id": int(who)}).first()
     if row is not None:
-        worked = conn.execute(
+        worked = tx.execute(
             text("SELECT 1 FROM annotations WHERE project_id = :p AND user_id = :u LIMIT 1"),
             {"p": project.id, "u": row.id},
         ).first()
@@ -168,13 +170,16 @@ def resolve_annotator(conn: Connection, project: Project, who: str, *, allow_id:
     raise NotFound(f"no annotator {who!r} in this project")
 
 
+@transaction("read")
 def annotator_report(
-    conn: Connection, project: Project, user_id: int, *, identities: bool = False
+    tx: CoreTx, project: Project, who: str, *, identities: bool = False
 ) -> dict[str, Any]:
-    """One annotator's quality in the project: work, agreement, gold, model, standing."""
-    data = read_project_labels(conn, project.id)
-    models = load_annotator_models(conn, project.id)
-    people = _people(conn, project.id, identities)
+    """One annotator's quality in the project: work, agreement, gold, model, standing.
+    ``who`` is a pseudonym, or a user id when ``identities`` may be shown."""
+    user_id = resolve_annotator(tx, project, who, allow_id=identities)
+    data = read_project_labels(tx, project.id)
+    models = load_annotator_models(tx, project.id)
+    people = _people(tx, project.id, identities)
     if user_id not in people:
         raise NotFound("no such annotator in this project")
     fields = []
@@ -198,7 +203,7 @@ def annotator_report(
         if fm is not None and user_id in fm.weights:
             entry["weight"] = json_number(fm.weights[user_id])
         fields.append(entry)
-    results = _gold_by_user(conn, project.id).get(user_id, [])
+    results = _gold_by_user(tx, project.id).get(user_id, [])
     per_class: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
     for r in results:
         if r.gold_class is not None:
@@ -207,7 +212,7 @@ def annotator_report(
     status: dict[str, Any] = next(
         (
             s
-            for s in _statuses(conn, project.id, identities)
+            for s in _statuses(tx, project.id, identities)
             if s["annotator"] == people[user_id]["annotator"]
         ),
         {"state": "active", "reason": "", "evidence": {}, "since": None},

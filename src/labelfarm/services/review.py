@@ -19,15 +19,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, text
+from sqlalchemy import bindparam, text
 
 from labelfarm.db.batches import chunks
 from labelfarm.db.tables import reviews
+from labelfarm.db.tx import CoreTx, transaction
 from labelfarm.errors import InvalidInput, NotFound
+from labelfarm.jsonutil import dumps, iso, loads
 from labelfarm.schema import FieldError
 from labelfarm.services import audit
 from labelfarm.services.aggregation import label_items
-from labelfarm.services.jsonutil import dumps, iso, loads
 from labelfarm.services.projects import Project
 
 REASONS = ("gold_failure", "low_confidence", "disagreement")
@@ -62,10 +63,11 @@ _LAST_WORK = text(
 _TARGET = text("SELECT target_confidence FROM projects WHERE id = :p")
 
 
-def review_queue(conn: Connection, project: Project, *, limit: int = 50) -> dict[str, Any]:
+@transaction("read")
+def review_queue(tx: CoreTx, project: Project, *, limit: int = 50) -> dict[str, Any]:
     """Up to ``limit`` unresolved items: gold failures first (newest first), then the least
     confident, then disagreements; ``counts`` per reason over all unresolved candidates."""
-    target = float(conn.execute(_TARGET, {"p": project.id}).scalar_one())
+    target = float(tx.execute(_TARGET, {"p": project.id}).scalar_one())
     entries: dict[int, dict[str, Any]] = {}
 
     def add(item_id: int, reason: str, **extra: Any) -> None:
@@ -76,21 +78,21 @@ def review_queue(conn: Connection, project: Project, *, limit: int = 50) -> dict
         entry.update(extra)
 
     failed_at: dict[int, float] = {}
-    for r in conn.execute(_GOLD_FAILURES, {"p": project.id, "cap": SOURCE_CAP}):
+    for r in tx.execute(_GOLD_FAILURES, {"p": project.id, "cap": SOURCE_CAP}):
         add(r.item_id, "gold_failure", gold_failures=int(r.n))
         failed_at[r.item_id] = float(r.last)
     low = {"p": project.id, "no": False, "t": target, "cap": SOURCE_CAP}
-    for r in conn.execute(_LOW_CONFIDENCE, low):
+    for r in tx.execute(_LOW_CONFIDENCE, low):
         add(r.id, "low_confidence", confidence=round(float(r.label_confidence), 6))
-    for r in conn.execute(_DISAGREEMENTS, {"p": project.id, "no": False, "cap": SOURCE_CAP}):
+    for r in tx.execute(_DISAGREEMENTS, {"p": project.id, "no": False, "cap": SOURCE_CAP}):
         add(r.item_id, "disagreement")
     ids = sorted(entries)
     reviewed: dict[int, float] = {}
     work: dict[int, tuple[float, int]] = {}
     for chunk in chunks(ids):
-        for item_id, last in conn.execute(_LAST_REVIEW, {"p": project.id, "ids": chunk}):
+        for item_id, last in tx.execute(_LAST_REVIEW, {"p": project.id, "ids": chunk}):
             reviewed[item_id] = float(last)
-        for item_id, last, n in conn.execute(_LAST_WORK, {"p": project.id, "ids": chunk}):
+        for item_id, last, n in tx.execute(_LAST_WORK, {"p": project.id, "ids": chunk}):
             work[item_id] = (float(last), int(n))
     open_entries = []
     for item_id, entry in entries.items():
@@ -137,21 +139,22 @@ _REVIEWS = text(
 )
 
 
-def _item_row(conn: Connection, project: Project, item_id: int) -> Any:
-    row = conn.execute(_ITEM, {"i": item_id, "p": project.id}).first()
+def _item_row(tx: CoreTx, project: Project, item_id: int) -> Any:
+    row = tx.execute(_ITEM, {"i": item_id, "p": project.id}).first()
     if row is None:
         raise NotFound(f"no item {item_id} in this project", [{"field": "item_id"}])
     return row
 
 
+@transaction("read")
 def review_item(
-    conn: Connection, project: Project, item_id: int, *, identities: bool = True
+    tx: CoreTx, project: Project, item_id: int, *, identities: bool = True
 ) -> dict[str, Any]:
     """One item for a reviewer: data, every annotation side by side (newest of each annotator
     marked current), the newest prediction, the current label and the decisions so far."""
-    item = _item_row(conn, project, item_id)
+    item = _item_row(tx, project, item_id)
     gold = loads(item.gold) if item.is_gold and item.gold else None
-    rows = conn.execute(_ANNOTATIONS, {"i": item_id, "p": project.id}).all()
+    rows = tx.execute(_ANNOTATIONS, {"i": item_id, "p": project.id}).all()
     newest = {r.user_id: r.id for r in rows}
     annotations = []
     for r in rows:
@@ -173,9 +176,9 @@ def review_item(
         if gold is not None:
             entry["gold_score"] = _gold_score(project, value, gold)
         annotations.append(entry)
-    pred = conn.execute(_PREDICTION, {"i": item_id}).first()
+    pred = tx.execute(_PREDICTION, {"i": item_id}).first()
     history = []
-    for r in conn.execute(_REVIEWS, {"i": item_id, "p": project.id}):
+    for r in tx.execute(_REVIEWS, {"i": item_id, "p": project.id}):
         h: dict[str, Any] = {
             "review_id": r.id,
             "reviewer": r.pseudonym,
@@ -209,7 +212,7 @@ def review_item(
             if pred is not None
             else None
         ),
-        "label": label_items(conn, project, [item_id]).get(item_id),
+        "label": label_items(tx, project, [item_id]).get(item_id),
         "reviews": history,
     }
 
@@ -226,8 +229,9 @@ def _gold_score(project: Project, value: dict[str, Any], gold: dict[str, Any]) -
     return round(sum(scores) / len(scores), 6) if scores else None
 
 
+@transaction("write")
 def decide(
-    conn: Connection,
+    tx: CoreTx,
     project: Project,
     item_id: int,
     *,
@@ -248,14 +252,14 @@ def decide(
         problems.append({"field": "note", "reason": f"text of at most {MAX_NOTE} characters"})
     if problems:
         raise InvalidInput("the decision is not valid", problems)
-    _item_row(conn, project, item_id)
+    _item_row(tx, project, item_id)
     if decision == "accept":
         if annotation_id is None:
             raise InvalidInput(
                 "accepting needs the annotation_id of one of the item's annotations",
                 [{"field": "annotation_id", "reason": "required"}],
             )
-        raw = conn.execute(
+        raw = tx.execute(
             text(
                 "SELECT value FROM annotations WHERE id = :a AND item_id = :i AND project_id = :p"
             ),
@@ -281,7 +285,7 @@ def decide(
                 f"the final answer does not fit the schema: {exc.reason}",
                 [{"field": field, "reason": exc.reason}],
             ) from None
-    review_id = conn.execute(
+    review_id = tx.execute(
         reviews.insert()
         .values(
             project_id=project.id,
@@ -295,9 +299,9 @@ def decide(
         )
         .returning(reviews.c.id)
     ).scalar_one()
-    conn.execute(text("UPDATE items SET label_confidence = 1.0 WHERE id = :i"), {"i": item_id})
+    tx.execute(text("UPDATE items SET label_confidence = 1.0 WHERE id = :i"), {"i": item_id})
     audit.record(
-        conn,
+        tx,
         action="review.decide",
         target=f"item:{item_id}",
         now=now,
@@ -320,5 +324,5 @@ def decide(
             "note": note,
             "at": iso(now),
         },
-        "label": label_items(conn, project, [item_id]).get(item_id),
+        "label": label_items(tx, project, [item_id]).get(item_id),
     }

@@ -1,8 +1,10 @@
 """Users, sites, passwords, API tokens and browser sessions.
 
-Passwords are hashed with argon2id. API tokens and session ids are random secrets stored
-only as SHA-256 (a token is shown once, at creation): a lookup is one indexed read and the
-server caches it briefly, so authentication costs microseconds on the hot path.
+Passwords are hashed with argon2id, always outside every transaction (a hash takes tens of
+milliseconds and 64 MiB: the SQLite writer is never held meanwhile), in :func:`register` and
+:func:`log_in`. API tokens and session ids are random secrets stored only as SHA-256 (a token
+is shown once, at creation): a lookup is one indexed read and the server caches it briefly,
+so authentication costs microseconds on the hot path.
 """
 
 from __future__ import annotations
@@ -12,17 +14,18 @@ import re
 import secrets
 import threading
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Connection, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from labelfarm.db.hot import Hot, Sql
+from labelfarm.db.engine import Database
 from labelfarm.db.tables import api_tokens, sessions, sites, users
+from labelfarm.db.tx import CoreTx, Sql, Tx, transaction, workflow
 from labelfarm.errors import Conflict, InvalidInput, NotAuthenticated, NotFound
-from labelfarm.services import audit
+from labelfarm.services import audit, workspaces
 
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
 # Each hash takes the hasher's memory cost (64 MiB): one at a time per process keeps a burst
@@ -60,9 +63,10 @@ def hash_password(password: str) -> str:
         return _hasher.hash(password)
 
 
-def create_site(conn: Connection, *, code: str, name: str, now: float) -> dict[str, Any]:
+@transaction("write")
+def create_site(tx: CoreTx, *, code: str, name: str, now: float) -> dict[str, Any]:
     try:
-        site_id = conn.execute(
+        site_id = tx.execute(
             sites.insert().values(code=code, name=name, created_at=now).returning(sites.c.id)
         ).scalar_one()
     except IntegrityError:
@@ -70,43 +74,46 @@ def create_site(conn: Connection, *, code: str, name: str, now: float) -> dict[s
     return {"id": site_id, "code": code, "name": name}
 
 
-def site_id_for(conn: Connection, code: str) -> int:
-    site_id = conn.execute(select(sites.c.id).where(sites.c.code == code)).scalar()
+def _site_id(tx: CoreTx, code: str) -> int:
+    site_id = tx.execute(select(sites.c.id).where(sites.c.code == code)).scalar()
     if site_id is None:
         raise NotFound(f"no site {code!r}", [{"field": "site"}])
     return int(site_id)
 
 
+@transaction("write")
 def create_user(
-    conn: Connection,
+    tx: CoreTx,
     *,
     username: str,
-    password: str | None,
+    password_hash: str | None,
     now: float,
     display_name: str | None = None,
-    site_id: int | None = None,
+    site: str | None = None,
     locale: str = "en",
     is_superuser: bool = False,
     actor_id: int | None = None,
 ) -> dict[str, Any]:
+    """A new user; ``password_hash`` from :func:`hash_password` (None: token access only),
+    ``site`` a site's code. Use :func:`register`, which hashes outside the transaction."""
     if not _USERNAME.match(username):
         raise InvalidInput(
             "username must be 2-150 letters, digits or . _ - @",
             [{"field": "username", "reason": "invalid characters or length"}],
         )
-    pw_hash = hash_password(password) if password is not None else None
+    site_id = _site_id(tx, site) if site else None
     for _ in range(5):
         pseudonym = "a-" + secrets.token_hex(4)
-        exists = conn.execute(select(users.c.id).where(users.c.pseudonym == pseudonym)).first()
+        exists = tx.execute(select(users.c.id).where(users.c.pseudonym == pseudonym)).first()
         if not exists:
             break
-    if conn.execute(select(users.c.id).where(users.c.username == username)).first():
+    if tx.execute(select(users.c.id).where(users.c.username == username)).first():
         raise Conflict(f"user {username!r} exists", [{"field": "username"}])
-    user_id = conn.execute(
+    user_id = tx.execute(
         users.insert()
         .values(
             username=username,
-            password_hash=pw_hash,
+            password_hash=password_hash,
             display_name=display_name or username,
             pseudonym=pseudonym,
             site_id=site_id,
@@ -118,7 +125,7 @@ def create_user(
         .returning(users.c.id)
     ).scalar_one()
     audit.record(
-        conn,
+        tx,
         action="user.create",
         target=f"user:{user_id}",
         now=now,
@@ -128,9 +135,60 @@ def create_user(
     return {"id": user_id, "username": username, "pseudonym": pseudonym}
 
 
-def get_user(conn: Connection, user_id: int) -> dict[str, Any]:
+@workflow
+def register(
+    db: Database,
+    *,
+    username: str,
+    password: str | None,
+    now: float,
+    workspace_id: int | None = None,
+    role: str | None = None,
+    actor_id: int | None = None,
+    **profile: Any,
+) -> dict[str, Any]:
+    """Create a user (``profile``: display_name, site, locale, is_superuser) and, with
+    ``workspace_id``, make them a member with ``role``: the password is hashed first, then
+    one write transaction does the rest. The API, the CLI and the tests all onboard this way."""
+    password_hash = hash_password(password) if password is not None else None
+    return db.run(
+        _create_member,
+        username=username,
+        password_hash=password_hash,
+        now=now,
+        workspace_id=workspace_id,
+        role=role,
+        actor_id=actor_id,
+        profile=profile,
+    )
+
+
+@transaction("write")
+def _create_member(
+    tx: CoreTx,
+    *,
+    workspace_id: int | None,
+    role: str | None,
+    now: float,
+    actor_id: int | None,
+    profile: dict[str, Any],
+    **user: Any,
+) -> dict[str, Any]:
+    created = create_user(tx, now=now, actor_id=actor_id, **user, **profile)
+    if workspace_id is None:
+        return created
+    if role is None:
+        raise InvalidInput("a member needs a role", [{"field": "role"}])
+    workspaces.set_role(
+        tx, workspace_id=workspace_id, user_id=created["id"], role=role, now=now, actor_id=actor_id
+    )
+    return {**created, "role": role}
+
+
+@transaction("read")
+def get_user(tx: CoreTx, user_id: int) -> dict[str, Any]:
     row = (
-        conn.execute(
+        tx.execute(
             select(
                 users.c.id,
                 users.c.username,
@@ -150,46 +208,77 @@ def get_user(conn: Connection, user_id: int) -> dict[str, Any]:
     return dict(row)
 
 
-def user_by_username(conn: Connection, username: str) -> dict[str, Any]:
-    row = conn.execute(select(users.c.id).where(users.c.username == username)).first()
+@transaction("read")
+def user_by_username(tx: CoreTx, username: str) -> dict[str, Any]:
+    row = tx.execute(select(users.c.id).where(users.c.username == username)).first()
     if row is None:
         raise NotFound(f"no user {username!r}", [{"field": "username"}])
-    return get_user(conn, row.id)
+    return get_user(tx, row.id)
 
 
-def authenticate(conn: Connection, username: str, password: str) -> dict[str, Any]:
-    """The user with these credentials, or NotAuthenticated (same error either way)."""
-    row = conn.execute(
-        select(users.c.id, users.c.password_hash, users.c.is_active).where(
-            users.c.username == username
-        )
-    ).first()
-    stored = row.password_hash if row is not None and row.password_hash else _DUMMY_HASH
+class Credentials(NamedTuple):
+    id: int
+    password_hash: str | None
+    is_active: bool
+
+
+CREDENTIALS = Sql(
+    "SELECT id, password_hash, is_active FROM users WHERE username = :u", row=Credentials
+)
+
+
+@transaction("read")
+def _credentials(tx: Tx, username: str) -> Credentials | None:
+    return tx.one(CREDENTIALS, {"u": username})
+
+
+def _verify(credentials: Credentials | None, password: str) -> bool:
+    """The password against the stored hash; a constant hash when the user is unknown, so
+    timing does not tell."""
+    stored = credentials.password_hash if credentials and credentials.password_hash else None
     try:
         with _hashing:
-            _hasher.verify(stored, password)
-        ok = row is not None and bool(row.password_hash) and bool(row.is_active)
+            _hasher.verify(stored or _DUMMY_HASH, password)
     except (VerificationError, InvalidHashError):
-        ok = False
-    if not ok or row is None:
+        return False
+    return credentials is not None and stored is not None and bool(credentials.is_active)
+
+
+@workflow
+def log_in(
+    db: Database, username: str, password: str, *, now: float, session_hours: float
+) -> dict[str, Any]:
+    """Check credentials (outside every transaction), open a session, audit the attempt.
+    Returns the user, the session secret and its CSRF token; NotAuthenticated otherwise
+    (the same error for an unknown user and a wrong password)."""
+    credentials = db.run(_credentials, username)
+    if credentials is None or not _verify(credentials, password):
+        db.run(_audit_failed_login, username, now)
         raise NotAuthenticated("wrong username or password")
-    return get_user(conn, row.id)
+    return db.run(_open_session, credentials.id, now, session_hours)
 
 
-def set_password(conn: Connection, user_id: int, password: str) -> None:
-    conn.execute(
-        users.update().where(users.c.id == user_id).values(password_hash=hash_password(password))
-    )
+@transaction("write")
+def _audit_failed_login(tx: CoreTx, username: str, now: float) -> None:
+    audit.record(tx, action="login.failed", target=f"username:{username[:100]}", now=now)
+
+
+@transaction("write")
+def _open_session(tx: CoreTx, user_id: int, now: float, hours: float) -> dict[str, Any]:
+    secret, csrf = create_session(tx, user_id=user_id, now=now, hours=hours)
+    audit.record(tx, action="login", target=f"user:{user_id}", now=now, actor_id=user_id)
+    return {"user": get_user(tx, user_id), "secret": secret, "csrf_token": csrf}
 
 
 # -- API tokens -----------------------------------------------------------------------------
+@transaction("write")
 def create_token(
-    conn: Connection, *, user_id: int, name: str, now: float, actor_id: int | None = None
+    tx: CoreTx, *, user_id: int, name: str, now: float, actor_id: int | None = None
 ) -> dict[str, Any]:
     """A new API token. The secret is in the result and nowhere else, ever again."""
-    get_user(conn, user_id)
+    get_user(tx, user_id)
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    token_id = conn.execute(
+    token_id = tx.execute(
         api_tokens.insert()
         .values(
             user_id=user_id,
@@ -201,7 +290,7 @@ def create_token(
         .returning(api_tokens.c.id)
     ).scalar_one()
     audit.record(
-        conn,
+        tx,
         action="token.create",
         target=f"user:{user_id}",
         now=now,
@@ -211,15 +300,16 @@ def create_token(
     return {"id": token_id, "name": name, "token": secret, "prefix": secret[:10]}
 
 
-def revoke_token(conn: Connection, *, token_id: int, user_id: int, now: float) -> None:
-    n = conn.execute(
+@transaction("write")
+def revoke_token(tx: CoreTx, *, token_id: int, user_id: int, now: float) -> None:
+    n = tx.execute(
         api_tokens.update()
         .where(api_tokens.c.id == token_id, api_tokens.c.user_id == user_id)
         .values(revoked_at=now)
     ).rowcount
     if not n:
         raise NotFound(f"no token {token_id}")
-    audit.record(conn, action="token.revoke", target=f"user:{user_id}", now=now, actor_id=user_id)
+    audit.record(tx, action="token.revoke", target=f"user:{user_id}", now=now, actor_id=user_id)
 
 
 # Looked up on every request whose cache entry expired, on the hot path's raw cursors.
@@ -235,19 +325,20 @@ SESSION_PRINCIPAL = Sql(
 )
 
 
-def principal_for_token(hot: Hot, secret: str) -> Principal | None:
-    row = hot.one(TOKEN_PRINCIPAL, {"h": sha256_hex(secret)})
+@transaction("lookup")
+def principal_for_token(tx: Tx, secret: str) -> Principal | None:
+    row = tx.one(TOKEN_PRINCIPAL, {"h": sha256_hex(secret)})
     if row is None:
         return None
     return Principal(row[0], row[1], row[2], bool(row[3]), "token")
 
 
 # -- sessions --------------------------------------------------------------------------------
-def create_session(conn: Connection, *, user_id: int, now: float, hours: float) -> tuple[str, str]:
+def create_session(tx: CoreTx, *, user_id: int, now: float, hours: float) -> tuple[str, str]:
     """A new browser session: (session secret for the cookie, CSRF token)."""
     secret = secrets.token_urlsafe(32)
     csrf = secrets.token_urlsafe(24)
-    conn.execute(
+    tx.execute(
         sessions.insert().values(
             id_hash=sha256_hex(secret),
             user_id=user_id,
@@ -259,12 +350,22 @@ def create_session(conn: Connection, *, user_id: int, now: float, hours: float) 
     return secret, csrf
 
 
-def principal_for_session(hot: Hot, secret: str, now: float) -> Principal | None:
-    row = hot.one(SESSION_PRINCIPAL, {"h": sha256_hex(secret), "now": now})
+@transaction("lookup")
+def principal_for_session(tx: Tx, secret: str, now: float) -> Principal | None:
+    row = tx.one(SESSION_PRINCIPAL, {"h": sha256_hex(secret), "now": now})
     if row is None:
         return None
     return Principal(row[0], row[1], row[2], bool(row[3]), "session", row[4])
 
 
-def end_session(conn: Connection, secret: str) -> None:
-    conn.execute(sessions.delete().where(sessions.c.id_hash == sha256_hex(secret)))
+@transaction("write")
+def end_session(tx: CoreTx, secret: str) -> None:
+    tx.execute(sessions.delete().where(sessions.c.id_hash == sha256_hex(secret)))
+
+
+@transaction("read")
+def me(tx: CoreTx, user_id: int) -> dict[str, Any]:
+    """A user with the workspaces they may see (every one for an instance administrator)."""
+    user = get_user(tx, user_id)
+    user["workspaces"] = workspaces.workspaces_of(tx, user_id, all_=bool(user["is_superuser"]))
+    return user

@@ -5,11 +5,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from labelfarm.db.hot import Hot, Sql
 from labelfarm.db.tables import memberships, users, workspaces
+from labelfarm.db.tx import CoreTx, Sql, Tx, transaction
 from labelfarm.errors import Conflict, InvalidInput, NotFound
 from labelfarm.services import audit
 
@@ -17,13 +17,14 @@ ROLES = ("admin", "manager", "reviewer", "annotator", "client")
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9\-]{0,63}$")
 
 
+@transaction("write")
 def create_workspace(
-    conn: Connection, *, slug: str, name: str, now: float, actor_id: int | None = None
+    tx: CoreTx, *, slug: str, name: str, now: float, actor_id: int | None = None
 ) -> dict[str, Any]:
     if not _SLUG.match(slug):
         raise InvalidInput("slug must be lower-case letters, digits and -", [{"field": "slug"}])
     try:
-        ws_id = conn.execute(
+        ws_id = tx.execute(
             workspaces.insert()
             .values(slug=slug, name=name, created_at=now)
             .returning(workspaces.c.id)
@@ -31,7 +32,7 @@ def create_workspace(
     except IntegrityError:
         raise Conflict(f"workspace {slug!r} exists", [{"field": "slug"}]) from None
     audit.record(
-        conn,
+        tx,
         action="workspace.create",
         target=f"workspace:{ws_id}",
         now=now,
@@ -42,21 +43,24 @@ def create_workspace(
     return {"id": ws_id, "slug": slug, "name": name}
 
 
-def get_workspace(conn: Connection, workspace_id: int) -> dict[str, Any]:
-    row = conn.execute(select(workspaces).where(workspaces.c.id == workspace_id)).mappings().first()
+@transaction("read")
+def get_workspace(tx: CoreTx, workspace_id: int) -> dict[str, Any]:
+    row = tx.execute(select(workspaces).where(workspaces.c.id == workspace_id)).mappings().first()
     if row is None:
         raise NotFound(f"no workspace {workspace_id}")
     return dict(row)
 
 
-def workspace_by_slug(conn: Connection, slug: str) -> dict[str, Any]:
-    row = conn.execute(select(workspaces).where(workspaces.c.slug == slug)).mappings().first()
+@transaction("read")
+def workspace_by_slug(tx: CoreTx, slug: str) -> dict[str, Any]:
+    row = tx.execute(select(workspaces).where(workspaces.c.slug == slug)).mappings().first()
     if row is None:
         raise NotFound(f"no workspace {slug!r}")
     return dict(row)
 
 
-def workspaces_of(conn: Connection, user_id: int, *, all_: bool = False) -> list[dict[str, Any]]:
+@transaction("read")
+def workspaces_of(tx: CoreTx, user_id: int, *, all_: bool = False) -> list[dict[str, Any]]:
     """The workspaces a user is a member of (every workspace with ``all_``), with the role."""
     if all_:
         q = select(workspaces, memberships.c.role).select_from(
@@ -74,28 +78,22 @@ def workspaces_of(conn: Connection, user_id: int, *, all_: bool = False) -> list
             )
             .where(memberships.c.user_id == user_id)
         )
-    return [dict(r) for r in conn.execute(q.order_by(workspaces.c.id)).mappings()]
+    return [dict(r) for r in tx.execute(q.order_by(workspaces.c.id)).mappings()]
 
 
 ROLE = Sql("SELECT role FROM memberships WHERE workspace_id = :w AND user_id = :u")
 
 
-def role_in(hot: Hot, workspace_id: int, user_id: int) -> str | None:
-    """The user's role in the workspace, on the hot path's raw cursor (policy checks)."""
-    row = hot.one(ROLE, {"w": workspace_id, "u": user_id})
+@transaction("lookup")
+def role_of(tx: Tx, workspace_id: int, user_id: int) -> str | None:
+    """The user's role in the workspace, or None (policy checks look it up on the hot path)."""
+    row = tx.one(ROLE, {"w": workspace_id, "u": user_id})
     return None if row is None else str(row[0])
 
 
-def role_of(conn: Connection, workspace_id: int, user_id: int) -> str | None:
-    return conn.execute(
-        select(memberships.c.role).where(
-            memberships.c.workspace_id == workspace_id, memberships.c.user_id == user_id
-        )
-    ).scalar()
-
-
+@transaction("write")
 def set_role(
-    conn: Connection,
+    tx: CoreTx,
     *,
     workspace_id: int,
     user_id: int,
@@ -107,25 +105,25 @@ def set_role(
         raise InvalidInput(
             f"unknown role {role!r}; valid roles: {list(ROLES)}", [{"field": "role"}]
         )
-    get_workspace(conn, workspace_id)
-    if conn.execute(select(users.c.id).where(users.c.id == user_id)).first() is None:
+    get_workspace(tx, workspace_id)
+    if tx.execute(select(users.c.id).where(users.c.id == user_id)).first() is None:
         raise NotFound(f"no user {user_id}")
-    old = role_of(conn, workspace_id, user_id)
+    old = role_of(tx, workspace_id, user_id)
     if old is None:
-        conn.execute(
+        tx.execute(
             memberships.insert().values(
                 workspace_id=workspace_id, user_id=user_id, role=role, created_at=now
             )
         )
     elif old != role:
-        conn.execute(
+        tx.execute(
             memberships.update()
             .where(memberships.c.workspace_id == workspace_id, memberships.c.user_id == user_id)
             .values(role=role)
         )
     if old != role:
         audit.record(
-            conn,
+            tx,
             action="role.set",
             target=f"user:{user_id}",
             now=now,
@@ -136,19 +134,20 @@ def set_role(
     return {"workspace_id": workspace_id, "user_id": user_id, "role": role}
 
 
+@transaction("write")
 def remove_member(
-    conn: Connection, *, workspace_id: int, user_id: int, now: float, actor_id: int | None
+    tx: CoreTx, *, workspace_id: int, user_id: int, now: float, actor_id: int | None
 ) -> None:
-    old = role_of(conn, workspace_id, user_id)
+    old = role_of(tx, workspace_id, user_id)
     if old is None:
         raise NotFound(f"user {user_id} is not a member")
-    conn.execute(
+    tx.execute(
         memberships.delete().where(
             memberships.c.workspace_id == workspace_id, memberships.c.user_id == user_id
         )
     )
     audit.record(
-        conn,
+        tx,
         action="role.remove",
         target=f"user:{user_id}",
         now=now,
@@ -158,7 +157,8 @@ def remove_member(
     )
 
 
-def members(conn: Connection, workspace_id: int) -> list[dict[str, Any]]:
+@transaction("read")
+def members(tx: CoreTx, workspace_id: int) -> list[dict[str, Any]]:
     q = (
         select(
             users.c.id,
@@ -172,4 +172,4 @@ def members(conn: Connection, workspace_id: int) -> list[dict[str, Any]]:
         .where(memberships.c.workspace_id == workspace_id)
         .order_by(users.c.username)
     )
-    return [dict(r) for r in conn.execute(q).mappings()]
+    return [dict(r) for r in tx.execute(q).mappings()]

@@ -10,8 +10,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from labelfarm.services import adaptive, fitting
+from labelfarm.services import fitting
 from labelfarm.services.projects import load_project
+from labelfarm.services.tasks import adaptive
 from labelfarm.web.context import AppContext
 
 log = logging.getLogger("labelfarm.background")
@@ -23,10 +24,10 @@ async def refit_loop(ctx: AppContext) -> None:
         # jitter: several server processes share the work instead of doing it at once
         await asyncio.sleep(every * random.uniform(0.5, 1.0))
         try:
-            due = await ctx.read(fitting.projects_due_for_refit, ctx.now(), every)
+            due = await ctx.run(fitting.projects_due_for_refit, ctx.now(), every)
             for project_id in due:
-                project = await ctx.read(load_project, project_id)
-                await ctx.write(fitting.refit_models, project, now=ctx.now(), actor_id=None)
+                project = await ctx.run(load_project, project_id)
+                await ctx.run(fitting.refit_models, project, now=ctx.now(), actor_id=None)
                 adaptive.forget_models(project_id)
         except Exception:  # keep serving; the next round tries again
             log.exception("refitting annotator models failed")

@@ -7,7 +7,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any, Concatenate, Generic, ParamSpec, TypeVar
 
 from labelfarm.db.engine import Database
 from labelfarm.services.media import MediaStore
@@ -17,6 +17,7 @@ from labelfarm.settings import Settings
 
 K = TypeVar("K")
 V = TypeVar("V")
+P = ParamSpec("P")
 
 
 class TTLCache(Generic[K, V]):
@@ -97,23 +98,12 @@ class AppContext:
     def now(self) -> float:
         return self.clock()
 
-    async def read(self, fn: Callable[..., V], *args: Any, **kwargs: Any) -> V:
-        """Run ``fn(conn, *args, **kwargs)`` on a read connection, off the hot path's way."""
-
-        def run() -> V:
-            with self.db.read() as conn:
-                return fn(conn, *args, **kwargs)
-
-        return await self.db.call(run)
-
-    async def write(self, fn: Callable[..., V], *args: Any, **kwargs: Any) -> V:
-        """Run ``fn(conn, *args, **kwargs)`` in one write transaction."""
-
-        def run() -> V:
-            with self.db.write() as conn:
-                return fn(conn, *args, **kwargs)
-
-        return await self.db.call(run)
+    async def run(
+        self, fn: Callable[Concatenate[Any, P], V], /, *args: P.args, **kwargs: P.kwargs
+    ) -> V:
+        """Run a service function in the transaction it declares: the one way a route
+        reaches the database (see :meth:`labelfarm.db.engine.Database.run_async`)."""
+        return await self.db.run_async(fn, *args, **kwargs)
 
 
 def ctx_of(request: Any) -> AppContext:

@@ -86,14 +86,14 @@ async def authenticate(request: Request) -> Principal | None:
         if scheme.lower() != "bearer" or not secret:
             raise NotAuthenticated("use 'Authorization: Bearer <token>'")
         principal = await ctx.tokens.fetch(
-            secret, lambda: ctx.db.call_hot(_token_lookup, ctx, secret)
+            secret, lambda: ctx.run(user_service.principal_for_token, secret)
         )
         if principal is None:
             raise NotAuthenticated("the token is not valid (revoked or mistyped?)")
         return principal
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie:
-        principal = await ctx.db.call_hot(_session_lookup, ctx, cookie)
+        principal = await ctx.run(user_service.principal_for_session, cookie, ctx.now())
         if principal is not None and request.method not in SAFE_METHODS:
             sent = request.headers.get("x-csrf-token")
             if sent is None and request.headers.get("content-type", "").startswith(
@@ -106,40 +106,19 @@ async def authenticate(request: Request) -> Principal | None:
     return None
 
 
-# The lookups below are single indexed reads, made when a cache entry has expired. They run
-# like the hot path: inline on SQLite (a reader connection, never the writer's lock), and
-# awaited on the event loop on PostgreSQL; a thread hop per lookup made every annotator of
-# the process wait while a batch of cache entries expired together.
-def _token_lookup(ctx: AppContext, secret: str) -> Principal | None:
-    with ctx.db.hot_read() as hot:
-        return user_service.principal_for_token(hot, secret)
-
-
-def _session_lookup(ctx: AppContext, secret: str) -> Principal | None:
-    with ctx.db.hot_read() as hot:
-        return user_service.principal_for_session(hot, secret, ctx.now())
-
-
-def _role_lookup(ctx: AppContext, workspace_id: int, user_id: int) -> str | None:
-    with ctx.db.hot_read() as hot:
-        return workspace_service.role_in(hot, workspace_id, user_id)
-
-
-def _project_lookup(ctx: AppContext, project_id: int) -> Project:
-    with ctx.db.read() as conn:
-        return project_service.load_project(conn, project_id)
-
-
+# Lookups when a cache entry has expired: single indexed reads declared "lookup", so they
+# run on the event loop and never wait for the SQLite writer; a thread hop per lookup made
+# every annotator of the process wait while a batch of cache entries expired together.
 async def role_in(ctx: AppContext, workspace_id: int, user_id: int) -> str | None:
     return await ctx.roles.fetch(
         (workspace_id, user_id),
-        lambda: ctx.db.call_hot(_role_lookup, ctx, workspace_id, user_id),
+        lambda: ctx.run(workspace_service.role_of, workspace_id, user_id),
     )
 
 
 async def project_of(ctx: AppContext, project_id: int) -> Project:
     return await ctx.projects.fetch(
-        project_id, lambda: ctx.db.call(_project_lookup, ctx, project_id)
+        project_id, lambda: ctx.run(project_service.load_project, project_id)
     )
 
 

@@ -14,8 +14,9 @@ from fastapi.responses import Response
 
 from labelfarm import i18n
 from labelfarm.services import projects
+from labelfarm.web.context import ctx_of
 from labelfarm.web.pages.images import SIZES
-from labelfarm.web.pages.render import ctx_of, current_user, language, page
+from labelfarm.web.pages.render import current_user, language, page
 from labelfarm.web.pages.route import PageRoute
 from labelfarm.web.policies import PROJECT_ANNOTATE, Access, require
 
@@ -33,7 +34,7 @@ async def annotate(
 ) -> Response:
     assert access.project is not None and access.principal is not None
     ctx = ctx_of(request)
-    row = await ctx.read(projects.get_project_dict, project_id)
+    row = await ctx.run(projects.get_project_dict, project_id)
     user = await current_user(request, access)
     lang = language(request, user)
     boot: dict[str, Any] = {

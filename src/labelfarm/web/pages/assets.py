@@ -22,7 +22,6 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from labelfarm.errors import NotFound
-from labelfarm.web.pages.route import PageRoute
 from labelfarm.web.policies import PUBLIC, Access, require
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
@@ -30,7 +29,8 @@ IMMUTABLE = "public, max-age=31536000, immutable"
 REVALIDATE = "no-cache"
 _TEXT = (".js", ".css", ".json", ".svg", ".txt", ".html")
 
-router = APIRouter(tags=["pages"], route_class=PageRoute)
+# A plain router: assets are fetched by pages, never navigated to, so errors stay JSON.
+router = APIRouter(tags=["pages"])
 
 
 @dataclass(frozen=True)

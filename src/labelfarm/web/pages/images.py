@@ -1,4 +1,4 @@
-"""Images resized for the screen: ``/media/{sha}/fit/{size}?u=&e=&s=``.
+"""Images resized for the screen: ``/media/{sha}/fit/{size}?user=&expires=&signature=``.
 
 Same signed URL as the original (the signature names the file, the user and the expiry),
 with the longest side bounded by ``size``, one of a few buckets so the disk cache stays
@@ -104,14 +104,14 @@ async def media_resized(
     request: Request,
     sha: str,
     size: int,
-    u: int,
-    e: int,
-    s: str,
+    user: int,
+    expires: int,
+    signature: str,
     _: Annotated[Access, Depends(require(SIGNED))],
 ) -> Response:
     """An image with its longest side at most ``size`` (one of the buckets in SIZES)."""
     ctx: AppContext = request.app.state.ctx
-    check_signature(ctx, sha, u, e, s)
+    check_signature(ctx, sha, user, expires, signature)
     if size not in SIZES:
         raise InvalidInput(f"size must be one of {list(SIZES)}", [{"field": "size"}])
     mime = await stored_mime(ctx, sha)

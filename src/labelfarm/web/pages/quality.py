@@ -11,23 +11,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
-from sqlalchemy import Connection
 
-from labelfarm.services import projects, quality, review, workspaces
-from labelfarm.services.projects import Project
-from labelfarm.web.pages.render import ctx_of, page
+from labelfarm.services import overview, quality, review
+from labelfarm.web.context import ctx_of
+from labelfarm.web.pages.render import page
 from labelfarm.web.pages.route import PageRoute
 from labelfarm.web.policies import PROJECT_MANAGE, PROJECT_QUALITY, PROJECT_REVIEW, Access, require
 
 router = APIRouter(tags=["pages"], route_class=PageRoute, include_in_schema=False)
-
-
-def _frame(conn: Connection, project_id: int) -> dict[str, Any]:
-    project = projects.get_project_dict(conn, project_id)
-    return {
-        "project": project,
-        "workspace": workspaces.get_workspace(conn, project["workspace_id"]),
-    }
 
 
 def _roles(access: Access) -> dict[str, Any]:
@@ -46,17 +37,11 @@ async def quality_page(
 ) -> Response:
     """Agreement per field and class, gold accuracy with intervals, confusion, paused."""
     assert access.project is not None
-    project = access.project
+    ctx = ctx_of(request)
+    frame = await ctx.run(overview.project_frame, project_id)
     identities = access.role != "client"
-
-    def load(conn: Connection) -> dict[str, Any]:
-        return {
-            **_frame(conn, project_id),
-            "report": quality.project_report(conn, project, identities=identities),
-        }
-
-    data = await ctx_of(request).read(load)
-    return await page(request, "quality.html", access, **_roles(access), **data)
+    report = await ctx.run(quality.project_report, access.project, identities=identities)
+    return await page(request, "quality.html", access, **_roles(access), **frame, report=report)
 
 
 @router.get("/projects/{project_id}/annotators/{user_id}")
@@ -68,18 +53,13 @@ async def annotator_page(
 ) -> Response:
     """One annotator (by pseudonym, or by id except for clients)."""
     assert access.project is not None
-    project: Project = access.project
+    ctx = ctx_of(request)
     identities = access.role != "client"
-
-    def load(conn: Connection) -> dict[str, Any]:
-        uid = quality.resolve_annotator(conn, project, user_id, allow_id=identities)
-        return {
-            **_frame(conn, project_id),
-            "person": quality.annotator_report(conn, project, uid, identities=identities),
-        }
-
-    data = await ctx_of(request).read(load)
-    return await page(request, "annotator.html", access, **_roles(access), **data)
+    person = await ctx.run(
+        quality.annotator_report, access.project, user_id, identities=identities
+    )
+    frame = await ctx.run(overview.project_frame, project_id)
+    return await page(request, "annotator.html", access, **_roles(access), **frame, person=person)
 
 
 @router.get("/projects/{project_id}/review")
@@ -90,10 +70,7 @@ async def review_page(
 ) -> Response:
     """The review queue; the chosen item side by side (drawn by ``review.js``)."""
     assert access.project is not None
-    project = access.project
-
-    def load(conn: Connection) -> dict[str, Any]:
-        return {**_frame(conn, project_id), "queue": review.review_queue(conn, project, limit=200)}
-
-    data = await ctx_of(request).read(load)
-    return await page(request, "review.html", access, **_roles(access), **data)
+    ctx = ctx_of(request)
+    frame = await ctx.run(overview.project_frame, project_id)
+    queue = await ctx.run(review.review_queue, access.project, limit=200)
+    return await page(request, "review.html", access, **_roles(access), **frame, queue=queue)

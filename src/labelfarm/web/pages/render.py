@@ -18,7 +18,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from labelfarm import i18n
 from labelfarm.errors import LabelfarmError
 from labelfarm.services import users
-from labelfarm.web.context import AppContext
+from labelfarm.web.context import ctx_of
 from labelfarm.web.pages.assets import VERSION, module_urls, static_url
 from labelfarm.web.policies import Access
 
@@ -34,19 +34,10 @@ env = Environment(
 env.globals.update(static=static_url, module_urls=module_urls, static_version=VERSION)
 
 
-def ctx_of(request: Request) -> AppContext:
-    ctx: AppContext = request.app.state.ctx
-    return ctx
-
-
-def _user(conn: Any, user_id: int) -> dict[str, Any]:
-    return users.get_user(conn, user_id)
-
-
 async def current_user(request: Request, access: Access) -> dict[str, Any] | None:
     if access.principal is None:
         return None
-    return await ctx_of(request).read(_user, access.user_id)
+    return await ctx_of(request).run(users.get_user, access.user_id)
 
 
 def language(request: Request, user: dict[str, Any] | None = None) -> str:

@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from labelfarm.errors import LabelfarmError, NotAuthenticated
+from labelfarm.web.pages.render import error_page
 
 
 class PageRoute(APIRoute):
@@ -33,8 +34,6 @@ class PageRoute(APIRoute):
                 target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
                 return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
             except LabelfarmError as exc:
-                from labelfarm.web.pages.render import error_page
-
                 return error_page(request, exc)
 
         return page_handler

@@ -11,10 +11,11 @@ from typing import Annotated, Any
 import yaml
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
-from sqlalchemy import Connection
 
-from labelfarm.services import projects, users, workspaces
-from labelfarm.web.pages.render import ctx_of, page
+from labelfarm.db.orderings import ORDERINGS
+from labelfarm.services import overview, users, workspaces
+from labelfarm.web.context import ctx_of
+from labelfarm.web.pages.render import page
 from labelfarm.web.pages.route import PageRoute
 from labelfarm.web.policies import (
     AUTHENTICATED,
@@ -36,31 +37,11 @@ ANNOTATE_ROLES = frozenset({"admin", "manager", "reviewer", "annotator"})
 EXPORT_ROLES = frozenset({"admin", "manager", "client"})
 
 
-def _workspace_page(
-    conn: Connection, workspace_id: int, with_progress: bool, now: float
-) -> dict[str, Any]:
-    ws = workspaces.get_workspace(conn, workspace_id)
-    rows = projects.list_projects(conn, workspace_id)
-    if with_progress:
-        for row in rows:
-            row["progress"] = projects.progress(conn, row["id"], now)
-    return {"workspace": ws, "projects": rows}
-
-
-def _project_page(conn: Connection, project_id: int, now: float) -> dict[str, Any]:
-    project = projects.get_project_dict(conn, project_id)
-    return {"project": project, "progress": projects.progress(conn, project_id, now)}
-
-
-def _workspace(conn: Connection, workspace_id: int) -> dict[str, Any]:
-    return workspaces.get_workspace(conn, workspace_id)
-
-
 @router.get("/")
 async def home(request: Request, access: Annotated[Access, Depends(require(AUTHENTICATED))]):
     """The first workspace of the caller, or a page saying there is none."""
     assert access.principal is not None
-    mine = await ctx_of(request).read(
+    mine = await ctx_of(request).run(
         workspaces.workspaces_of, access.user_id, all_=access.principal.is_superuser
     )
     if len(mine) >= 1:
@@ -83,7 +64,7 @@ async def logout(
     """End the session (the form carries the CSRF token) and go to the login page."""
     secret = request.cookies.get(SESSION_COOKIE)
     if secret:
-        await ctx_of(request).write(users.end_session, secret)
+        await ctx_of(request).run(users.end_session, secret)
     response = RedirectResponse("/login?signed_out=1", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
@@ -97,7 +78,12 @@ async def workspace(
 ) -> Response:
     """The projects of a workspace; progress for the roles that may see it."""
     ctx = ctx_of(request)
-    data = await ctx.read(_workspace_page, workspace_id, access.role in PROGRESS_ROLES, ctx.now())
+    data = await ctx.run(
+        overview.workspace_overview,
+        workspace_id,
+        with_progress=access.role in PROGRESS_ROLES,
+        now=ctx.now(),
+    )
     return await page(request, "projects.html", access, role=access.role, **_roles(access), **data)
 
 
@@ -117,7 +103,7 @@ async def new_project(
     workspace_id: int,
     access: Annotated[Access, Depends(require(WORKSPACE_MANAGE))],
 ) -> Response:
-    ws = await ctx_of(request).read(_workspace, workspace_id)
+    ws = await ctx_of(request).run(workspaces.get_workspace, workspace_id)
     return await page(request, "project_new.html", access, workspace=ws, **_roles(access))
 
 
@@ -128,8 +114,8 @@ async def members(
     access: Annotated[Access, Depends(require(WORKSPACE_MANAGE))],
 ) -> Response:
     ctx = ctx_of(request)
-    ws = await ctx.read(_workspace, workspace_id)
-    rows = await ctx.read(workspaces.members, workspace_id)
+    ws = await ctx.run(workspaces.get_workspace, workspace_id)
+    rows = await ctx.run(workspaces.members, workspace_id)
     return await page(request, "members.html", access, workspace=ws, members=rows, **_roles(access))
 
 
@@ -141,9 +127,8 @@ async def project(
 ) -> Response:
     """Progress by status, export, links to settings and import."""
     ctx = ctx_of(request)
-    data = await ctx.read(_project_page, project_id, ctx.now())
-    ws = await ctx.read(_workspace, data["project"]["workspace_id"])
-    return await page(request, "project.html", access, workspace=ws, **_roles(access), **data)
+    data = await ctx.run(overview.project_overview, project_id, ctx.now())
+    return await page(request, "project.html", access, **_roles(access), **data)
 
 
 @router.get("/projects/{project_id}/settings")
@@ -152,18 +137,15 @@ async def settings(
     project_id: int,
     access: Annotated[Access, Depends(require(PROJECT_MANAGE))],
 ) -> Response:
-    ctx = ctx_of(request)
-    project_row = await ctx.read(projects.get_project_dict, project_id)
-    ws = await ctx.read(_workspace, project_row["workspace_id"])
-    schema_yaml = yaml.safe_dump(project_row["schema"], allow_unicode=True, sort_keys=False)
+    frame = await ctx_of(request).run(overview.project_frame, project_id)
+    schema_yaml = yaml.safe_dump(frame["project"]["schema"], allow_unicode=True, sort_keys=False)
     return await page(
         request,
         "settings.html",
         access,
-        workspace=ws,
-        project=project_row,
         schema_yaml=schema_yaml,
-        orderings=projects.ORDERINGS,
+        orderings=tuple(ORDERINGS),
+        **frame,
         **_roles(access),
     )
 
@@ -174,14 +156,5 @@ async def import_page(
     project_id: int,
     access: Annotated[Access, Depends(require(PROJECT_MANAGE))],
 ) -> Response:
-    ctx = ctx_of(request)
-    project_row = await ctx.read(projects.get_project_dict, project_id)
-    ws = await ctx.read(_workspace, project_row["workspace_id"])
-    return await page(
-        request,
-        "import.html",
-        access,
-        workspace=ws,
-        project=project_row,
-        **_roles(access),
-    )
+    frame = await ctx_of(request).run(overview.project_frame, project_id)
+    return await page(request, "import.html", access, **frame, **_roles(access))

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
-from sqlalchemy import Connection
 
+from labelfarm.errors import PermissionDenied
 from labelfarm.services import audit, users, workspaces
 from labelfarm.web.context import ctx_of
 from labelfarm.web.policies import (
@@ -37,7 +37,7 @@ async def list_workspaces(
     request: Request, access: Annotated[Access, Depends(require(AUTHENTICATED))]
 ) -> JSON:
     assert access.principal is not None
-    rows = await ctx_of(request).read(
+    rows = await ctx_of(request).run(
         workspaces.workspaces_of, access.user_id, all_=access.principal.is_superuser
     )
     return ok({"workspaces": rows})
@@ -48,7 +48,7 @@ async def create_workspace(
     request: Request, body: WorkspaceCreate, access: Annotated[Access, Depends(require(SUPERUSER))]
 ) -> JSON:
     ctx = ctx_of(request)
-    ws = await ctx.write(
+    ws = await ctx.run(
         workspaces.create_workspace,
         slug=body.slug,
         name=body.name or body.slug,
@@ -64,23 +64,8 @@ async def get_workspace(
     workspace_id: int,
     access: Annotated[Access, Depends(require(WORKSPACE_READ))],
 ) -> JSON:
-    ws = await ctx_of(request).read(workspaces.get_workspace, workspace_id)
+    ws = await ctx_of(request).run(workspaces.get_workspace, workspace_id)
     return ok({**ws, "role": access.role})
-
-
-def _create_user(conn: Connection, body: UserCreate, now: float, actor_id: int) -> dict:
-    site_id = users.site_id_for(conn, body.site) if body.site else None
-    return users.create_user(
-        conn,
-        username=body.username,
-        password=body.password,
-        now=now,
-        display_name=body.display_name,
-        site_id=site_id,
-        locale=body.locale,
-        is_superuser=body.is_superuser,
-        actor_id=actor_id,
-    )
 
 
 @router.post("/users", status_code=201)
@@ -88,7 +73,16 @@ async def create_user(
     request: Request, body: UserCreate, access: Annotated[Access, Depends(require(SUPERUSER))]
 ) -> JSON:
     ctx = ctx_of(request)
-    return ok(await ctx.write(_create_user, body, ctx.now(), access.user_id), 201)
+    fields = body.model_dump(exclude={"username", "password"})
+    user = await ctx.run(
+        users.register,
+        username=body.username,
+        password=body.password,
+        now=ctx.now(),
+        actor_id=access.user_id,
+        **fields,
+    )
+    return ok(user, 201)
 
 
 @router.post("/users/{user_id}/tokens", status_code=201)
@@ -99,7 +93,7 @@ async def create_token(
     access: Annotated[Access, Depends(require(SELF))],
 ) -> JSON:
     ctx = ctx_of(request)
-    token = await ctx.write(
+    token = await ctx.run(
         users.create_token,
         user_id=user_id,
         name=body.name,
@@ -117,7 +111,7 @@ async def revoke_token(
     access: Annotated[Access, Depends(require(SELF))],
 ) -> JSON:
     ctx = ctx_of(request)
-    await ctx.write(users.revoke_token, token_id=token_id, user_id=user_id, now=ctx.now())
+    await ctx.run(users.revoke_token, token_id=token_id, user_id=user_id, now=ctx.now())
     ctx.tokens.clear()
     return ok({"status": "revoked"})
 
@@ -128,7 +122,7 @@ async def create_site(
 ) -> JSON:
     ctx = ctx_of(request)
     return ok(
-        await ctx.write(users.create_site, code=body.code, name=body.name, now=ctx.now()), 201
+        await ctx.run(users.create_site, code=body.code, name=body.name, now=ctx.now()), 201
     )
 
 
@@ -138,22 +132,7 @@ async def list_members(
     workspace_id: int,
     access: Annotated[Access, Depends(require(WORKSPACE_MANAGE))],
 ) -> JSON:
-    return ok({"members": await ctx_of(request).read(workspaces.members, workspace_id)})
-
-
-def _add_member(
-    conn: Connection, workspace_id: int, body: MemberCreate, now: float, actor_id: int
-) -> dict:
-    user = _create_user(conn, UserCreate(**body.model_dump(exclude={"role"})), now, actor_id)
-    workspaces.set_role(
-        conn,
-        workspace_id=workspace_id,
-        user_id=user["id"],
-        role=body.role,
-        now=now,
-        actor_id=actor_id,
-    )
-    return {**user, "role": body.role}
+    return ok({"members": await ctx_of(request).run(workspaces.members, workspace_id)})
 
 
 @router.post("/workspaces/{workspace_id}/members", status_code=201)
@@ -166,10 +145,17 @@ async def add_member(
     """Create a user and make it a member with a role (workspace admins onboard staff)."""
     ctx = ctx_of(request)
     if body.is_superuser and not (access.principal and access.principal.is_superuser):
-        from labelfarm.errors import PermissionDenied
-
         raise PermissionDenied("only instance administrators create administrators")
-    return ok(await ctx.write(_add_member, workspace_id, body, ctx.now(), access.user_id), 201)
+    member = await ctx.run(
+        users.register,
+        username=body.username,
+        password=body.password,
+        now=ctx.now(),
+        workspace_id=workspace_id,
+        actor_id=access.user_id,
+        **body.model_dump(exclude={"username", "password"}),
+    )
+    return ok(member, 201)
 
 
 @router.put("/workspaces/{workspace_id}/members/{user_id}")
@@ -181,7 +167,7 @@ async def set_role(
     access: Annotated[Access, Depends(require(WORKSPACE_ADMIN))],
 ) -> JSON:
     ctx = ctx_of(request)
-    result = await ctx.write(
+    result = await ctx.run(
         workspaces.set_role,
         workspace_id=workspace_id,
         user_id=user_id,
@@ -201,7 +187,7 @@ async def remove_member(
     access: Annotated[Access, Depends(require(WORKSPACE_ADMIN))],
 ) -> JSON:
     ctx = ctx_of(request)
-    await ctx.write(
+    await ctx.run(
         workspaces.remove_member,
         workspace_id=workspace_id,
         user_id=user_id,
@@ -220,7 +206,7 @@ async def workspace_audit(
     limit: int = 100,
     before: int | None = None,
 ) -> JSON:
-    rows = await ctx_of(request).read(
+    rows = await ctx_of(request).run(
         audit.entries, workspace_id=workspace_id, limit=min(limit, 1000), before=before
     )
     return ok({"entries": rows})
@@ -230,5 +216,5 @@ async def workspace_audit(
 async def verify_audit(
     request: Request, access: Annotated[Access, Depends(require(SUPERUSER))]
 ) -> JSON:
-    result = await ctx_of(request).read(audit.verify)
+    result = await ctx_of(request).run(audit.verify)
     return ok({"ok": result.ok, "rows": result.n_rows, "problems": result.problems})

@@ -1,21 +1,26 @@
-"""The annotator's hot path: next, submit, skip. One short transaction per call."""
+"""The annotator's API: next, submit, skip and checkout (:mod:`labelfarm.services.tasks`)."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
+from pydantic import Field
 
-from labelfarm.services import annotations as submissions
-from labelfarm.services import queue
-from labelfarm.services.jsonutil import iso
-from labelfarm.web.context import AppContext
+from labelfarm.jsonutil import iso
+from labelfarm.services.tasks import checkout, entries, lease, skip, submit
+from labelfarm.web.context import AppContext, ctx_of
 from labelfarm.web.policies import PROJECT_ANNOTATE, Access, require
 from labelfarm.web.responses import JSON, ok
-from labelfarm.web.schemas import NextBody, SkipBody, SubmitBody
+from labelfarm.web.schemas import Body, NextBody, SkipBody, SubmitBody
 
 router = APIRouter(prefix="/api/v1/projects/{project_id}", tags=["annotate"])
 annotate = require(PROJECT_ANNOTATE)
+
+
+class CheckoutBody(Body):
+    n: int = Field(default=50, ge=1, le=checkout.MAX_BATCH)
+    hours: float = Field(default=checkout.DEFAULT_HOURS, gt=0, le=checkout.MAX_HOURS)
 
 
 def present(ctx: AppContext, user_id: int, tasks: list[dict[str, Any]], now: float) -> None:
@@ -27,19 +32,6 @@ def present(ctx: AppContext, user_id: int, tasks: list[dict[str, Any]], now: flo
         expires = task["lease_expires_at"]
         task["media_url"] = ctx.media.sign(sha, user_id, min(expires, url_limit)) if sha else None
         task["lease_expires_at"] = iso(expires)
-
-
-def _next(ctx: AppContext, access: Access, n: int) -> dict[str, Any]:
-    project = access.project
-    assert project is not None
-    now = ctx.now()
-    with ctx.db.hot() as hot:
-        tasks, standing = queue.next_with_standing(hot, project, access.user_id, n, now)
-    present(ctx, access.user_id, tasks, now)
-    out: dict[str, Any] = {"tasks": tasks}
-    if standing is not None:
-        out["annotator"] = standing.to_dict(project)
-    return out
 
 
 @router.post("/next")
@@ -54,50 +46,63 @@ async def next_tasks(
     In a project with qualification or an accuracy floor, ``annotator`` tells the caller's
     standing (qualifying with progress, active, paused or failed with the reason).
     """
-    ctx: AppContext = request.app.state.ctx
-    n = min(body.n, ctx.settings.max_next_tasks)
-    return ok(await ctx.db.call_hot(_next, ctx, access, n))
-
-
-def _submit(ctx: AppContext, access: Access, entries: list[submissions.Entry]) -> list[dict]:
-    assert access.project is not None
-    for attempt in range(3):
-        try:
-            with ctx.db.hot(durable=True) as hot:
-                return submissions.submit(hot, access.project, access.user_id, entries, ctx.now())
-        except submissions.RetrySubmit:
-            if attempt == 2:
-                raise
-    raise AssertionError("unreachable")
+    ctx, project = ctx_of(request), access.project
+    assert project is not None
+    now, n = ctx.now(), min(body.n, ctx.settings.max_next_tasks)
+    tasks, standing = await ctx.run(lease.next_with_standing, project, access.user_id, n, now)
+    present(ctx, access.user_id, tasks, now)
+    out: dict[str, Any] = {"tasks": tasks}
+    if standing is not None:
+        out["annotator"] = standing.to_dict(project)
+    return ok(out)
 
 
 @router.post("/submit")
-async def submit(
+async def submit_annotations(
     request: Request,
     project_id: int,
     body: SubmitBody,
     access: Annotated[Access, Depends(annotate)],
 ) -> JSON:
     """Store a batch of annotations; replays answer the same, late work is kept and marked."""
-    ctx: AppContext = request.app.state.ctx
-    assert access.project is not None
-    entries = submissions.validate_batch(access.project, body.annotations)
-    return ok({"results": await ctx.db.call_hot(_submit, ctx, access, entries)})
+    ctx, project = ctx_of(request), access.project
+    assert project is not None
+    batch = entries.validate_batch(project, body.annotations)
+    results = await ctx.run(submit.submit, project, access.user_id, batch, ctx.now())
+    return ok({"results": results})
 
 
 @router.post("/skip")
-async def skip(
+async def skip_task(
     request: Request,
     project_id: int,
     body: SkipBody,
     access: Annotated[Access, Depends(annotate)],
 ) -> JSON:
-    ctx: AppContext = request.app.state.ctx
-    assert access.project is not None
-    return ok(await ctx.db.call_hot(_skip, ctx, access, body.item_id, body.reason))
+    """Give a task back with a reason; the caller will not get the item again."""
+    ctx, project = ctx_of(request), access.project
+    assert project is not None
+    done = await ctx.run(skip.skip, project, access.user_id, body.item_id, body.reason, ctx.now())
+    return ok(done)
 
 
-def _skip(ctx: AppContext, access: Access, item_id: int, reason: str) -> dict:
-    assert access.project is not None
-    with ctx.db.hot() as hot:
-        return queue.skip(hot, access.project, access.user_id, item_id, reason, ctx.now())
+@router.post("/checkout")
+async def check_out(
+    request: Request,
+    project_id: int,
+    body: CheckoutBody,
+    access: Annotated[Access, Depends(annotate)],
+) -> JSON:
+    """Lease up to ``n`` tasks for ``hours`` (default 8) to label offline.
+
+    Same answer as ``next``; fetch the media at once, its links live at most
+    ``LABELFARM_MEDIA_URL_SECONDS``. Submit the work as usual when back online.
+    """
+    ctx, project = ctx_of(request), access.project
+    assert project is not None
+    now = ctx.now()
+    tasks = await ctx.run(
+        checkout.check_out, project, access.user_id, body.n, now, hours=body.hours
+    )
+    present(ctx, access.user_id, tasks, now)
+    return ok({"tasks": tasks})

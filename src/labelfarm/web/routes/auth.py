@@ -5,26 +5,14 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
-from sqlalchemy import Connection
 
-from labelfarm.services import audit, users
-from labelfarm.web.context import AppContext
+from labelfarm.services import users
+from labelfarm.web.context import AppContext, ctx_of
 from labelfarm.web.policies import AUTHENTICATED, PUBLIC, SESSION_COOKIE, Access, require
 from labelfarm.web.responses import JSON, ok
 from labelfarm.web.schemas import LoginBody
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
-
-
-def login_user(conn: Connection, ctx: AppContext, username: str, password: str) -> dict:
-    """Check credentials, open a session, audit the login; returns user, secret, csrf."""
-    now = ctx.now()
-    user = users.authenticate(conn, username, password)
-    secret, csrf = users.create_session(
-        conn, user_id=user["id"], now=now, hours=ctx.settings.session_hours
-    )
-    audit.record(conn, action="login", target=f"user:{user['id']}", now=now, actor_id=user["id"])
-    return {"user": user, "secret": secret, "csrf_token": csrf}
 
 
 def set_session_cookie(response: JSON, ctx: AppContext, secret: str) -> None:
@@ -39,31 +27,29 @@ def set_session_cookie(response: JSON, ctx: AppContext, secret: str) -> None:
     )
 
 
-def _failed_login(conn: Connection, ctx: AppContext, username: str) -> None:
-    audit.record(conn, action="login.failed", target=f"username:{username[:100]}", now=ctx.now())
-
-
 @router.post("/login")
 async def login(
     request: Request, body: LoginBody, _: Annotated[Access, Depends(require(PUBLIC))]
 ) -> JSON:
-    ctx: AppContext = request.app.state.ctx
-    try:
-        result = await ctx.write(login_user, ctx, body.username, body.password)
-    except Exception:
-        await ctx.write(_failed_login, ctx, body.username)
-        raise
-    response = ok({"user": result["user"], "csrf_token": result["csrf_token"]})
-    set_session_cookie(response, ctx, result["secret"])
+    ctx = ctx_of(request)
+    session = await ctx.run(
+        users.log_in,
+        body.username,
+        body.password,
+        now=ctx.now(),
+        session_hours=ctx.settings.session_hours,
+    )
+    response = ok({"user": session["user"], "csrf_token": session["csrf_token"]})
+    set_session_cookie(response, ctx, session["secret"])
     return response
 
 
 @router.post("/logout")
 async def logout(request: Request, _: Annotated[Access, Depends(require(AUTHENTICATED))]) -> JSON:
-    ctx: AppContext = request.app.state.ctx
+    ctx = ctx_of(request)
     secret = request.cookies.get(SESSION_COOKIE)
     if secret:
-        await ctx.write(users.end_session, secret)
+        await ctx.run(users.end_session, secret)
     response = ok({"status": "signed out"})
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response

@@ -10,15 +10,11 @@ from typing import Annotated
 import anyio.to_thread
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
-from sqlalchemy import Connection, select
 from starlette.background import BackgroundTask
 
-from labelfarm.db.tables import imports, items
-from labelfarm.errors import InvalidInput, NotFound
+from labelfarm.errors import InvalidInput
 from labelfarm.formats import reader_names, writer_extension
-from labelfarm.services import exports
-from labelfarm.services.imports import import_items, refresh_statistics
-from labelfarm.services.jsonutil import loads
+from labelfarm.services import exports, imports, items
 from labelfarm.web.context import ctx_of
 from labelfarm.web.policies import PROJECT_EXPORT, PROJECT_ITEMS, PROJECT_MANAGE, Access, require
 from labelfarm.web.responses import JSON, ok
@@ -66,41 +62,30 @@ async def create_import(
     with tempfile.TemporaryDirectory(prefix="labelfarm-upload-") as tmp:
         path = Path(tmp) / f"upload.{format}"
         sent_name = await _spool(request, path)
-        result = await anyio.to_thread.run_sync(
-            lambda: import_items(
-                ctx.db,
-                project,
-                path,
-                format,
-                media=ctx.media,
-                now=ctx.now(),
-                user_id=access.user_id,
-                filename=filename or sent_name or f"upload.{format}",
-                batch_rows=ctx.settings.import_batch_rows,
-                analyze=False,
-            )
+        result = await ctx.run(
+            imports.import_items,
+            project,
+            path,
+            format,
+            media=ctx.media,
+            now=ctx.now(),
+            user_id=access.user_id,
+            filename=filename or sent_name or f"upload.{format}",
+            batch_rows=ctx.settings.import_batch_rows,
+            analyze=False,
         )
     ctx.projects.drop(project_id)  # the project may now have predictions to pre-fill
     response = ok(result.to_dict(), 201)
     # planner statistics are refreshed after the answer, not while the caller waits
-    response.background = BackgroundTask(
-        anyio.to_thread.run_sync, refresh_statistics, ctx.db, result.n_items
-    )
+    response.background = BackgroundTask(ctx.run, imports.refresh_statistics, result.n_items)
     return response
-
-
-def _imports(conn: Connection, project_id: int) -> list[dict]:
-    rows = conn.execute(
-        select(imports).where(imports.c.project_id == project_id).order_by(imports.c.id.desc())
-    ).mappings()
-    return [{**r, "errors": loads(r["errors"])} for r in rows]
 
 
 @router.get("/imports")
 async def list_imports(
     request: Request, project_id: int, access: Annotated[Access, Depends(require(PROJECT_MANAGE))]
 ) -> JSON:
-    return ok({"imports": await ctx_of(request).read(_imports, project_id)})
+    return ok({"imports": await ctx_of(request).run(imports.list_imports, project_id)})
 
 
 @router.get("/export")
@@ -114,10 +99,13 @@ async def export(
     ctx = ctx_of(request)
     project = access.project
     assert project is not None
-    chunks, media_type = await anyio.to_thread.run_sync(
-        lambda: exports.export_stream(
-            ctx.db, project, format, now=ctx.now(), actor_id=access.user_id, media=ctx.media
-        )
+    chunks, media_type = await ctx.run(
+        exports.export_stream,
+        project,
+        format,
+        now=ctx.now(),
+        actor_id=access.user_id,
+        media=ctx.media,
     )
     ext = writer_extension(format)
     return StreamingResponse(
@@ -125,24 +113,6 @@ async def export(
         media_type=media_type,
         headers={"Content-Disposition": f'attachment; filename="project-{project_id}.{ext}"'},
     )
-
-
-def _items_page(conn: Connection, project_id: int, after: int, limit: int) -> list[dict]:
-    rows = conn.execute(
-        select(
-            items.c.id,
-            items.c.external_id,
-            items.c.data,
-            items.c.priority,
-            items.c.n_submitted,
-            items.c.n_leased,
-            items.c.media_sha256,
-        )
-        .where(items.c.project_id == project_id, items.c.status == "ready", items.c.id > after)
-        .order_by(items.c.id)
-        .limit(limit)
-    ).mappings()
-    return [{**r, "data": loads(r["data"])} for r in rows]
 
 
 @router.get("/items")
@@ -154,7 +124,7 @@ async def list_items(
     limit: int = 100,
 ) -> JSON:
     """Items in id order, a page at a time (``after`` = the last id of the previous page)."""
-    page = await ctx_of(request).read(_items_page, project_id, after, max(1, min(limit, 1000)))
+    page = await ctx_of(request).run(items.items_page, project_id, after, limit)
     return ok({"items": page, "next_after": page[-1]["id"] if page else None})
 
 
@@ -165,7 +135,4 @@ async def get_item(
     item_id: int,
     access: Annotated[Access, Depends(require(PROJECT_ITEMS))],
 ) -> JSON:
-    page = await ctx_of(request).read(_items_page, project_id, item_id - 1, 1)
-    if not page or page[0]["id"] != item_id:
-        raise NotFound(f"no item {item_id} in this project")
-    return ok(page[0])
+    return ok(await ctx_of(request).run(items.get_item, project_id, item_id))

@@ -9,21 +9,21 @@ from fastapi.responses import FileResponse, Response, StreamingResponse
 
 from labelfarm.errors import NotFound, PermissionDenied
 from labelfarm.services.media import media_mime
-from labelfarm.web.context import AppContext
+from labelfarm.web.context import AppContext, ctx_of
 from labelfarm.web.policies import SIGNED, Access, require
 
 router = APIRouter(tags=["media"])
 
 
-def check_signature(ctx: AppContext, sha: str, u: int, e: int, s: str) -> None:
+def check_signature(ctx: AppContext, sha: str, user: int, expires: int, signature: str) -> None:
     """Refuse a media link whose signature is wrong or whose time is up."""
-    if len(sha) != 64 or not ctx.media.check(sha, u, e, s, ctx.now()):
+    if len(sha) != 64 or not ctx.media.check(sha, user, expires, signature, ctx.now()):
         raise PermissionDenied("the media link is not valid or has expired")
 
 
 async def stored_mime(ctx: AppContext, sha: str) -> str:
     """The media type of a stored file; NotFound if it is not (or no longer) stored."""
-    mime = await ctx.read(media_mime, sha)
+    mime = await ctx.run(media_mime, sha)
     if mime is None or not ctx.media.exists(sha):
         raise NotFound("no such file")
     return mime
@@ -33,14 +33,14 @@ async def stored_mime(ctx: AppContext, sha: str) -> str:
 async def media(
     request: Request,
     sha: str,
-    u: int,
-    e: int,
-    s: str,
+    user: int,
+    expires: int,
+    signature: str,
     _: Annotated[Access, Depends(require(SIGNED))],
 ) -> Response:
     """A stored file, if the URL's signature is valid and not expired."""
-    ctx: AppContext = request.app.state.ctx
-    check_signature(ctx, sha, u, e, s)
+    ctx = ctx_of(request)
+    check_signature(ctx, sha, user, expires, signature)
     mime = await stored_mime(ctx, sha)
     headers = {"Cache-Control": "private, max-age=3600, immutable"}
     local = ctx.media.local_path(sha)

@@ -6,7 +6,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 
-from labelfarm.services import projects, standing
+from labelfarm.db.project_settings import SETTING_NAMES
+from labelfarm.services import overview, projects
+from labelfarm.services.tasks import standing
 from labelfarm.web.context import ctx_of
 from labelfarm.web.policies import (
     PROJECT_ITEMS,
@@ -30,7 +32,7 @@ async def list_projects(
     workspace_id: int,
     access: Annotated[Access, Depends(require(WORKSPACE_READ))],
 ) -> JSON:
-    return ok({"projects": await ctx_of(request).read(projects.list_projects, workspace_id)})
+    return ok({"projects": await ctx_of(request).run(projects.list_projects, workspace_id)})
 
 
 @router.post("/workspaces/{workspace_id}/projects", status_code=201)
@@ -41,7 +43,7 @@ async def create_project(
     access: Annotated[Access, Depends(require(WORKSPACE_MANAGE))],
 ) -> JSON:
     ctx = ctx_of(request)
-    project = await ctx.write(
+    project = await ctx.run(
         projects.create_project,
         workspace_id=workspace_id,
         name=body.name,
@@ -50,7 +52,7 @@ async def create_project(
         actor_id=access.user_id,
         description=body.description,
         guidelines=body.guidelines,
-        **body.model_dump(include=set(projects.RULES)),
+        **body.model_dump(include=set(SETTING_NAMES)),
     )
     return ok(project, 201)
 
@@ -60,7 +62,7 @@ async def get_project(
     request: Request, project_id: int, access: Annotated[Access, Depends(require(PROJECT_READ))]
 ) -> JSON:
     ctx = ctx_of(request)
-    project = await ctx.read(projects.get_project_dict, project_id)
+    project = await ctx.run(projects.get_project_dict, project_id)
     assert access.project is not None
     project["fields"] = access.project.schema.to_dict()["fields"]
     project["role"] = access.role
@@ -76,7 +78,7 @@ async def update_project(
 ) -> JSON:
     ctx = ctx_of(request)
     changes = body.model_dump(exclude_unset=True, by_alias=True)
-    project = await ctx.write(
+    project = await ctx.run(
         projects.update_settings,
         project_id=project_id,
         changes=changes,
@@ -94,7 +96,7 @@ async def progress(
     access: Annotated[Access, Depends(require(PROJECT_PROGRESS))],
 ) -> JSON:
     ctx = ctx_of(request)
-    return ok(await ctx.read(projects.progress, project_id, ctx.now()))
+    return ok(await ctx.run(overview.progress, project_id, ctx.now()))
 
 
 @router.get("/projects/{project_id}/annotators")
@@ -104,7 +106,7 @@ async def annotator_standing(
     access: Annotated[Access, Depends(require(PROJECT_ITEMS))],
 ) -> JSON:
     """Each annotator's standing in the project (qualifying, active, paused, failed)."""
-    return ok({"annotators": await ctx_of(request).read(standing.list_standing, project_id)})
+    return ok({"annotators": await ctx_of(request).run(standing.list_standing, project_id)})
 
 
 @router.put("/projects/{project_id}/annotators/{user_id}")
@@ -117,7 +119,7 @@ async def set_annotator_standing(
 ) -> JSON:
     """Resume a paused annotator, or pause one, with a reason (audited)."""
     ctx = ctx_of(request)
-    result = await ctx.write(
+    result = await ctx.run(
         standing.set_standing,
         project_id=project_id,
         user_id=user_id,

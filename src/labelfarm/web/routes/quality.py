@@ -7,7 +7,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from labelfarm.services import adaptive, fitting, quality, review
+from labelfarm.services import fitting, quality, review
+from labelfarm.services.tasks import adaptive
 from labelfarm.web.context import ctx_of
 from labelfarm.web.policies import (
     PROJECT_MANAGE,
@@ -43,7 +44,7 @@ async def project_quality(
 ) -> JSON:
     """Agreement per field and class, gold accuracy with intervals, confusion, standing."""
     assert access.project is not None
-    report = await ctx_of(request).read(
+    report = await ctx_of(request).run(
         quality.project_report, access.project, identities=_identities(access)
     )
     return ok(report)
@@ -58,13 +59,10 @@ async def annotator_quality(
 ) -> JSON:
     """One annotator, by pseudonym (or user id, except for clients)."""
     assert access.project is not None
-    project, identities = access.project, _identities(access)
-
-    def run(conn: Any) -> dict[str, Any]:
-        uid = quality.resolve_annotator(conn, project, user_id, allow_id=identities)
-        return quality.annotator_report(conn, project, uid, identities=identities)
-
-    return ok(await ctx_of(request).read(run))
+    report = await ctx_of(request).run(
+        quality.annotator_report, access.project, user_id, identities=_identities(access)
+    )
+    return ok(report)
 
 
 @router.post("/quality/refit")
@@ -76,7 +74,7 @@ async def refit(
     """Refit the annotator models over the whole project and refresh label confidences."""
     ctx = ctx_of(request)
     assert access.project is not None
-    summary = await ctx.write(
+    summary = await ctx.run(
         fitting.refit_models, access.project, now=ctx.now(), actor_id=access.user_id
     )
     adaptive.forget_models(project_id)
@@ -92,7 +90,7 @@ async def review_queue(
 ) -> JSON:
     """Unresolved items: gold failures, low confidence, disagreements."""
     assert access.project is not None
-    return ok(await ctx_of(request).read(review.review_queue, access.project, limit=limit))
+    return ok(await ctx_of(request).run(review.review_queue, access.project, limit=limit))
 
 
 @router.get("/review/{item_id}")
@@ -105,7 +103,7 @@ async def review_item(
     """One item with every annotation side by side, the prediction and the current label."""
     ctx = ctx_of(request)
     assert access.project is not None
-    out = await ctx.read(review.review_item, access.project, item_id)
+    out = await ctx.run(review.review_item, access.project, item_id)
     sha = out["item"].pop("media_sha256")
     now = ctx.now()
     out["item"]["media_url"] = (
@@ -125,7 +123,7 @@ async def decide(
     """Accept one annotation or write the final answer; kept with who and when, audited."""
     ctx = ctx_of(request)
     assert access.project is not None
-    result = await ctx.write(
+    result = await ctx.run(
         review.decide,
         access.project,
         item_id,

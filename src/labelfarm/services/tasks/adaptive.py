@@ -3,7 +3,7 @@
 A project with ``max_overlap > overlap`` asks for ``overlap`` labels per item at least;
 once an item has them, its label confidence is computed and stored, and the item stays
 open for one more annotator at a time while the confidence is below the project's
-``target_confidence``, up to ``max_overlap`` labels (``projects.open_expr``).
+``target_confidence``, up to ``max_overlap`` labels (:mod:`.openness`).
 
 Once the project's annotator models are fitted (:mod:`labelfarm.services.fitting`:
 Dawid-Skene confusion matrices, refitted by the server in the background), the item's
@@ -22,32 +22,24 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from labelfarm.db.hot import Hot, Sql, id_list
+from labelfarm.db.tx import Sql, Tx
+from labelfarm.jsonutil import loads
 from labelfarm.services.aggregation import item_label
 from labelfarm.services.annotator_models import AnnotatorModels
-from labelfarm.services.jsonutil import loads
-from labelfarm.services.projects import Project, open_expr
+from labelfarm.services.projects import Project
+from labelfarm.services.tasks.openness import open_expr
 
 MODELS_TTL = 30.0  # seconds a server process keeps a project's fitted models
 PRIOR_ACCURACY = 0.8
 PRIOR_WEIGHT = 4.0  # pseudo-answers behind the prior
 
-_items = id_list("id", "ids")
-_ann_items = id_list("item_id", "ids")
-_users = id_list("user_id", "users")
-COUNTS = Sql(
-    f"SELECT id, n_submitted FROM items WHERE {_items[0]}",
-    f"SELECT id, n_submitted FROM items WHERE {_items[1]}",
-)
+COUNTS = Sql("SELECT id, n_submitted FROM items WHERE id IN :ids")
 ANNOTATIONS = Sql(
-    f"SELECT item_id, user_id, value FROM annotations WHERE {_ann_items[0]} ORDER BY id",
-    f"SELECT item_id, user_id, value FROM annotations WHERE {_ann_items[1]} ORDER BY id",
+    "SELECT item_id, user_id, value FROM annotations WHERE item_id IN :ids ORDER BY id"
 )
 ACCURACY = Sql(
     "SELECT user_id, COUNT(*), SUM(score) FROM gold_results "
-    f"WHERE project_id = :p AND {_users[0]} GROUP BY user_id",
-    "SELECT user_id, COUNT(*), SUM(score) FROM gold_results "
-    f"WHERE project_id = :p AND {_users[1]} GROUP BY user_id",
+    "WHERE project_id = :p AND user_id IN :users GROUP BY user_id"
 )
 MODELS = Sql(
     "SELECT field, model, n_annotations, fitted_at FROM annotator_models WHERE project_id = :p"
@@ -99,12 +91,12 @@ def item_confidence(
 _models: dict[int, tuple[float, AnnotatorModels]] = {}
 
 
-def fitted_models(hot: Hot, project: Project) -> AnnotatorModels | None:
+def fitted_models(tx: Tx, project: Project) -> AnnotatorModels | None:
     """The project's fitted annotator models (cached briefly), or None before a fit."""
     hit = _models.get(project.id)
     now = time.monotonic()
     if hit is None or hit[0] < now:
-        models = AnnotatorModels.from_rows(project.id, hot.rows(MODELS, {"p": project.id}))
+        models = AnnotatorModels.from_rows(project.id, tx.rows(MODELS, {"p": project.id}))
         hit = (now + MODELS_TTL, models)
         _models[project.id] = hit
     return hit[1] if hit[1].fields else None
@@ -115,22 +107,22 @@ def forget_models(project_id: int) -> None:
     _models.pop(project_id, None)
 
 
-def refresh(hot: Hot, project: Project, item_ids: Sequence[int]) -> None:
+def refresh(tx: Tx, project: Project, item_ids: Sequence[int]) -> None:
     """Recompute the confidence (and openness) of items that reached their minimum labels."""
-    ready = [i for i, n in hot.rows(COUNTS, {"ids": hot.ids(item_ids)}) if n >= project.overlap]
+    ready = [i for i, n in tx.rows(COUNTS, {"ids": item_ids}) if n >= project.overlap]
     if not ready:
         return
     latest: dict[int, dict[int, dict[str, Any]]] = {}
-    for item_id, user_id, value in hot.rows(ANNOTATIONS, {"ids": hot.ids(ready)}):
+    for item_id, user_id, value in tx.rows(ANNOTATIONS, {"ids": ready}):
         latest.setdefault(item_id, {})[user_id] = loads(value)  # newest wins (ordered by id)
-    models = fitted_models(hot, project)
+    models = fitted_models(tx, project)
     if models is not None:
         confidences = {}
         for item_id, per in latest.items():
             anns = [{"user_id": u, "value": v} for u, v in per.items()]
             label = item_label(models, project, anns)
             confidences[item_id] = float(label["item_confidence"]) if label else 0.0
-        hot.many(
+        tx.many(
             SET_CONFIDENCE,
             [{"id": i, "c": c, **project.open_params} for i, c in sorted(confidences.items())],
         )
@@ -138,9 +130,9 @@ def refresh(hot: Hot, project: Project, item_ids: Sequence[int]) -> None:
     users = sorted({u for per in latest.values() for u in per})
     accuracy = {
         u: (PRIOR_ACCURACY * PRIOR_WEIGHT + float(s)) / (PRIOR_WEIGHT + int(n))
-        for u, n, s in hot.rows(ACCURACY, {"p": project.id, "users": hot.ids(users)})
+        for u, n, s in tx.rows(ACCURACY, {"p": project.id, "users": users})
     }
-    hot.many(
+    tx.many(
         SET_CONFIDENCE,
         [
             {

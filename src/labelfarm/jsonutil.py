@@ -1,4 +1,4 @@
-"""JSON encoding shared by the services (orjson, compact, UTF-8)."""
+"""JSON encoding and times as text, shared by every layer (orjson, compact, UTF-8)."""
 
 from __future__ import annotations
 

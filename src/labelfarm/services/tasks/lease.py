@@ -1,0 +1,306 @@
+"""``next``: lease up to ``n`` tasks to an annotator, one short transaction.
+
+Invariants (proved by tests on SQLite and PostgreSQL, under concurrency):
+
+* an item is handed to at most ``overlap`` distinct annotators at once, counting live
+  leases and submitted annotations: ``items.is_open`` (:mod:`.openness`) is kept true by
+  every statement that changes the counters;
+* an annotator never gets the same item twice: one ``assignments`` row per (item, user),
+  unique in the database, whatever became of the lease;
+* an expired lease stops counting: expired leases are reclaimed (bounded batch, via the
+  expiry index) at the start of each ``next`` of the project.
+
+On PostgreSQL candidate items are taken with ``FOR UPDATE SKIP LOCKED``, so concurrent
+annotators never wait on each other; on SQLite the process's single writer serialises the
+transaction. The cost of a call depends on ``n`` and the caller's own open items, not on the
+project's size: every statement is an index range scan. Gold items are mixed in by
+:mod:`.gold`, the annotator's standing decided by :mod:`.standing`.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from typing import Any, NamedTuple
+
+from labelfarm.db.dialect import Dialect
+from labelfarm.db.orderings import ORDERINGS
+from labelfarm.db.tx import Sql, Tx, transaction
+from labelfarm.errors import InvalidInput
+from labelfarm.jsonutil import loads
+from labelfarm.services.projects import Project
+from labelfarm.services.tasks import gold, standing
+from labelfarm.services.tasks.openness import BUMP_ITEM, NOT_MINE, open_expr
+
+_rng = random.Random()
+
+RECLAIM_BATCH = 500
+MAX_N = 1000
+
+
+class Expired(NamedTuple):
+    id: int
+    item_id: int
+
+
+class Held(NamedTuple):
+    id: int
+    data: str
+    media_sha256: str | None
+    expires_at: float
+
+
+class Candidate(NamedTuple):
+    id: int
+    data: str
+    media_sha256: str | None
+    priority: int
+    deadline_key: float
+
+
+class Prediction(NamedTuple):
+    item_id: int
+    model: str
+    value: str
+    score: float | None
+
+
+RECLAIM = Sql(
+    "SELECT id, item_id FROM assignments "
+    "WHERE project_id = :p AND state = 'leased' AND expires_at <= :now "
+    f"ORDER BY expires_at LIMIT {RECLAIM_BATCH}",
+    row=Expired,
+    lock="FOR UPDATE SKIP LOCKED",
+)
+MARK_EXPIRED = Sql("UPDATE assignments SET state = 'expired', finished_at = :now WHERE id IN :ids")
+HELD = Sql(
+    "SELECT i.id, i.data, i.media_sha256, a.expires_at FROM assignments a "
+    "JOIN items i ON i.id = a.item_id "
+    "WHERE a.user_id = :u AND a.project_id = :p AND a.state = 'leased' AND a.expires_at > :now "
+    "ORDER BY a.id LIMIT :n",
+    row=Held,
+)
+_CANDIDATE = (
+    "SELECT i.id, i.data, i.media_sha256, i.priority, i.deadline_key FROM items i "
+    f"WHERE i.project_id = :p AND i.is_open = :open AND {NOT_MINE}"
+)
+CANDIDATES = {
+    name: Sql(
+        f"{_CANDIDATE} ORDER BY {o.index_order('i')} LIMIT :n",
+        row=Candidate,
+        lock="FOR UPDATE OF i SKIP LOCKED",
+    )
+    for name, o in ORDERINGS.items()
+}
+INSERT_LEASE = Sql(
+    "INSERT INTO assignments (project_id, item_id, user_id, state, leased_at, expires_at) "
+    "VALUES (:p, :i, :u, 'leased', :now, :exp)"
+)
+LEASE_ITEMS = Sql(
+    f"UPDATE items SET n_leased = n_leased + 1, is_open = {open_expr('1')} WHERE id IN :ids"
+)
+PREDICTIONS = Sql(
+    "SELECT item_id, model, value, score FROM predictions WHERE item_id IN :ids ORDER BY id",
+    row=Prediction,
+)
+
+
+@transaction("lease")
+def reclaim_expired(tx: Tx, project: Project, now: float) -> int:
+    """Mark expired leases of the project as such and free their places. Bounded work."""
+    with tx.transaction():
+        return _reclaim(tx, project, now)
+
+
+def _reclaim(tx: Tx, project: Project, now: float) -> int:
+    rows = tx.rows(RECLAIM, {"p": project.id, "now": now})
+    if not rows:
+        return 0
+    tx.run(MARK_EXPIRED, {"ids": [r.id for r in rows], "now": now})
+    per_item = Counter(r.item_id for r in rows)
+    tx.many(
+        BUMP_ITEM,
+        [
+            {"id": item_id, "dl": -k, "ds": 0, **project.open_params}
+            for item_id, k in sorted(per_item.items())
+        ],
+    )
+    return len(rows)
+
+
+@transaction("lease")
+def next_tasks(
+    tx: Tx, project: Project, user_id: int, n: int, now: float, rng: random.Random | None = None
+) -> list[dict[str, Any]]:
+    """Lease up to ``n`` tasks to ``user_id`` (see :func:`next_with_standing`)."""
+    return next_with_standing(tx, project, user_id, n, now, rng)[0]
+
+
+@transaction("lease")
+def next_with_standing(
+    tx: Tx, project: Project, user_id: int, n: int, now: float, rng: random.Random | None = None
+) -> tuple[list[dict[str, Any]], standing.Standing | None]:
+    """Lease up to ``n`` tasks to ``user_id``; live leases the user holds come back first.
+
+    Returns ``[{"item_id", "data", "media_sha256", "lease_expires_at", "prediction"}]`` and,
+    in a project with qualification or an accuracy floor, the annotator's standing.
+    Gold items are mixed in blind at the project's ``gold_rate`` (``rng`` decides); an
+    annotator still qualifying gets only gold, a paused or failed one gets nothing.
+    """
+    if not 1 <= n <= MAX_N:
+        raise InvalidInput(f"n must be from 1 to {MAX_N}", [{"field": "n"}])
+    current = None
+    if tx.dialect is Dialect.POSTGRESQL and not (project.needs_standing or project.gold_rate > 0):
+        tasks = lease_in_one_statement(tx, project, user_id, n, now)
+    else:
+        with tx.transaction():
+            tasks, current = lease(tx, project, user_id, n, now, rng or _rng)
+    if tasks and project.has_predictions:
+        _attach_predictions(tx, tasks)
+    return tasks, current
+
+
+def lease(
+    tx: Tx, project: Project, user_id: int, n: int, now: float, rng: random.Random
+) -> tuple[list[dict[str, Any]], standing.Standing | None]:
+    """The general path, on both databases, inside the caller's transaction: reclaim
+    expired leases, the annotator's standing, their live leases, gold, then new items."""
+    _reclaim(tx, project, now)
+    n_gold, current = 0, None
+    if project.needs_standing:
+        current = standing.current(tx, project, user_id, now)
+        if current.state in ("paused", "failed"):
+            return [], current
+        if current.state == "qualifying":  # only gold until the qualification is done
+            n = min(n, max(0, project.qualification_n - current.qualification_done))
+            n_gold = n
+    held = tx.rows(HELD, {"u": user_id, "p": project.id, "now": now, "n": n})
+    need = n - len(held)
+    picked: list[gold.GoldItem | Candidate] = []
+    if need > 0 and (n_gold or project.gold_rate > 0):
+        k = need if n_gold else sum(rng.random() < project.gold_rate for _ in range(need))
+        picked.extend(gold.pick(tx, project, user_id, k, rng))
+        need = 0 if n_gold else need - len(picked)
+    if need > 0:
+        params = {"p": project.id, "open": True, "u": user_id, "n": need}
+        candidates = tx.rows(CANDIDATES[project.ordering], params)
+        picked.extend(candidates)
+    expires = now + project.lease_seconds
+    if picked:
+        tx.many(
+            INSERT_LEASE,
+            [
+                {"p": project.id, "i": r.id, "u": user_id, "now": now, "exp": expires}
+                for r in picked
+            ],
+        )
+        tx.run(LEASE_ITEMS, {"ids": [r.id for r in picked], **project.open_params})
+    tasks = [_task(r.id, r.data, r.media_sha256, r.expires_at) for r in held]
+    tasks += [_task(r.id, r.data, r.media_sha256, expires) for r in picked]
+    return tasks, current
+
+
+# -- PostgreSQL fast path ---------------------------------------------------------------------
+# What lease() does for a project without gold or standing, in one statement (one round
+# trip, committed on its own). It must agree with lease(): tests run both on the same
+# inputs and compare the stored rows.
+
+
+class OneStatementRow(NamedTuple):
+    part: int  # 0: a live lease the caller holds, 1: a new lease, 2: the count reclaimed
+    id: int  # the item's; in part 2, the count
+    data: str  # the columns below are NULL in part 2
+    media_sha256: str | None
+    expires_at: float
+    priority: int
+    deadline_key: float
+
+
+def _one_statement(ordering: str) -> str:
+    """Reclaim expired leases, return the caller's live leases and lease new items.
+
+    All parts see the statement's snapshot, so an item the reclaim frees is not leased in
+    the same statement (a row may change only once per statement): when leases were
+    reclaimed and fewer than ``n`` tasks came back, the caller runs it once more.
+    """
+    order = ORDERINGS[ordering]
+    return (
+        "WITH exp AS (SELECT id, item_id FROM assignments WHERE project_id = :p "
+        "AND state = 'leased' AND expires_at <= :now ORDER BY expires_at "
+        f"LIMIT {RECLAIM_BATCH} FOR UPDATE SKIP LOCKED), "
+        "mark AS (UPDATE assignments a SET state = 'expired', finished_at = :now FROM exp "
+        "WHERE a.id = exp.id RETURNING a.item_id), "
+        "freed AS (SELECT item_id, COUNT(*) AS k FROM mark GROUP BY item_id), "
+        # the freed items are locked in id order, as submissions lock theirs, so that a
+        # reclaim and a submission touching the same items cannot deadlock
+        "locked AS (SELECT i.id FROM items i JOIN freed ON freed.item_id = i.id "
+        "ORDER BY i.id FOR NO KEY UPDATE OF i), "
+        "unlease AS (UPDATE items SET n_leased = n_leased - freed.k, "
+        f"is_open = {open_expr('-freed.k')} FROM freed JOIN locked ON locked.id = freed.item_id "
+        "WHERE items.id = freed.item_id), "
+        "held AS (SELECT i.id, i.data, i.media_sha256, a.expires_at FROM assignments a "
+        "JOIN items i ON i.id = a.item_id WHERE a.user_id = :u AND a.project_id = :p "
+        "AND a.state = 'leased' AND a.expires_at > :now ORDER BY a.id LIMIT :n), "
+        # a plain LIMIT, so the planner walks the queue index (an expression here makes it
+        # cost a large fetch and sort); the caller's live leases are subtracted after
+        f"cand AS ({_CANDIDATE} AND i.id NOT IN (SELECT item_id FROM freed) "
+        f"ORDER BY {order.index_order('i')} LIMIT :n FOR UPDATE OF i SKIP LOCKED), "
+        f"take AS (SELECT * FROM cand ORDER BY {order.plain_order} "
+        "LIMIT GREATEST(:n - (SELECT COUNT(*) FROM held), 0)), "
+        "ins AS (INSERT INTO assignments (project_id, item_id, user_id, state, leased_at, "
+        "expires_at) SELECT :p, id, :u, 'leased', :now, :exp FROM take), "
+        "upd AS (UPDATE items SET n_leased = n_leased + 1, "
+        f"is_open = {open_expr('1')} FROM take WHERE items.id = take.id) "
+        "SELECT 0, id, data, media_sha256, expires_at, 0, 0 FROM held "
+        "UNION ALL SELECT 1, id, data, media_sha256, :exp, priority, deadline_key FROM take "
+        "UNION ALL SELECT 2, COUNT(*), NULL, NULL, NULL, 0, 0 FROM mark"
+    )
+
+
+ONE_STATEMENT = {
+    name: Sql(_one_statement(name), row=OneStatementRow, postgresql_only=True) for name in ORDERINGS
+}
+
+
+def lease_in_one_statement(
+    tx: Tx, project: Project, user_id: int, n: int, now: float
+) -> list[dict[str, Any]]:
+    """The fast path of :func:`lease` (PostgreSQL; no gold, no standing)."""
+    params = {
+        "p": project.id,
+        "u": user_id,
+        "n": n,
+        "now": now,
+        "exp": now + project.lease_seconds,
+        "open": True,
+        **project.open_params,
+    }
+    statement = ONE_STATEMENT[project.ordering]
+    rows = tx.rows(statement, params)
+    freed = next(r.id for r in rows if r.part == 2)
+    if freed and sum(r.part < 2 for r in rows) < n:  # freed places are leasable from now on
+        rows = tx.rows(statement, params)
+    held = [r for r in rows if r.part == 0]
+    new = sorted((r for r in rows if r.part == 1), key=ORDERINGS[project.ordering].sort_key)
+    return [_task(r.id, r.data, r.media_sha256, r.expires_at) for r in held + new]
+
+
+def _task(item_id: int, data: str, media: str | None, expires: float) -> dict[str, Any]:
+    return {
+        "item_id": item_id,
+        "data": loads(data),
+        "media_sha256": media,
+        "lease_expires_at": expires,
+        "prediction": None,
+    }
+
+
+def _attach_predictions(tx: Tx, tasks: list[dict[str, Any]]) -> None:
+    """The newest prediction of each task's item, to pre-fill the annotator's fields."""
+    by_item = {t["item_id"]: t for t in tasks}
+    for p in tx.rows(PREDICTIONS, {"ids": list(by_item)}):
+        by_item[p.item_id]["prediction"] = {
+            "model": p.model,
+            "value": loads(p.value),
+            "score": p.score,
+        }
