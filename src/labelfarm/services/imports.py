@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from sqlalchemy import func, select, text, update
 
@@ -78,6 +78,20 @@ def _size(path: Path) -> int:
     return path.stat().st_size
 
 
+@dataclass
+class _Tally:
+    """What reading a file found: rows, items staged, problems (the first MAX_REPORTED)."""
+
+    n_rows: int = 0
+    n_items: int = 0
+    n_problems: int = 0
+    problems: list[RowProblem] = field(default_factory=list)
+
+    def add(self, found: list[RowProblem], n: int | None = None) -> None:
+        self.n_problems += len(found) if n is None else n
+        self.problems.extend(found[: max(0, MAX_REPORTED - len(self.problems))])
+
+
 @workflow
 def import_items(
     db: Database,
@@ -100,11 +114,48 @@ def import_items(
     filename = filename or path.name
     if not path.is_dir() and path.stat().st_size == 0:
         _fail_early(db, project, fmt, filename, user_id, now, "the file is empty (0 bytes)")
-    with db.begin("write") as tx:
-        import_id = tx.execute(
+    import_id = db.run(_start, project.id, fmt, filename, user_id, now)
+    total_bytes = _size(path)
+    tally, stage, sink = _Tally(), Stager(import_id), Sink(db)
+    writer = Writer(lambda rows: stage_batch(sink, project, import_id, rows, media, now, stage))
+    n_preds = 0
+    with tempfile.TemporaryDirectory(prefix="labelfarm-import-") as scratch:
+        source = ImportSource(
+            path, filename, project.schema, {"base_dir": base_dir, "scratch": Path(scratch)}
+        )
+        try:
+            _read_rows(read, source, writer, tally, batch_rows, on_progress, total_bytes)
+            n_preds = sum(writer.close())
+            if not tally.problems and tally.n_items == 0:
+                tally.add([RowProblem(filename, "", "no items in the file")])
+        except ImportFailed as exc:  # a batch the database refused (duplicate external ids)
+            writer.abandon()
+            tally.add([RowProblem(**d) for d in exc.details[:MAX_REPORTED]], len(exc.details))
+        except BaseException:
+            writer.abandon()
+            sink.rollback()
+            _discard(db, import_id, [], 1, now)
+            raise
+    if tally.problems:
+        _fail(db, sink, import_id, tally, filename, now)
+    _publish(sink, project, import_id, tally.n_items, now, user_id, fmt, filename)
+    if analyze:
+        refresh_statistics(db, tally.n_items)
+    if on_progress is not None:
+        on_progress(tally.n_rows, total_bytes, total_bytes)
+    return ImportResult(import_id, "done", tally.n_items, n_preds, stage.n_annotations)
+
+
+@transaction("write")
+def _start(
+    tx: CoreTx, project_id: int, fmt: str, filename: str, user_id: int | None, now: float
+) -> int:
+    """The import's row, staging."""
+    return int(
+        tx.execute(
             imports.insert()
             .values(
-                project_id=project.id,
+                project_id=project_id,
                 user_id=user_id,
                 format=fmt,
                 filename=filename,
@@ -113,63 +164,51 @@ def import_items(
             )
             .returning(imports.c.id)
         ).scalar_one()
-    scratch = tempfile.TemporaryDirectory(prefix="labelfarm-import-")
-    source = ImportSource(
-        path, filename, project.schema, {"base_dir": base_dir, "scratch": Path(scratch.name)}
     )
-    total_bytes = _size(path)
-    problems: list[RowProblem] = []
-    n_problems = n_rows = n_items = n_preds = 0
+
+
+def _read_rows(
+    read: Callable[[ImportSource], Iterator[Any]],
+    source: ImportSource,
+    writer: Writer,
+    tally: _Tally,
+    batch_rows: int,
+    on_progress: Progress | None,
+    total_bytes: int,
+) -> None:
+    """Read every row; hand good ones to the writer in batches until a problem is found,
+    after which rows are only checked (to report every problem)."""
     batch: list[ItemRecord] = []
-    stage = Stager(import_id)
-    sink = Sink(db)
-    writer = Writer(lambda rows: stage_batch(sink, project, import_id, rows, media, now, stage))
-    try:
-        for n_rows, (_where, result) in enumerate(read(source), start=1):
-            if isinstance(result, list):
-                n_problems += len(result)
-                problems.extend(result[: max(0, MAX_REPORTED - len(problems))])
-                batch.clear()
-            elif not problems:
-                batch.append(result)
-                if len(batch) >= batch_rows:
-                    writer.submit(batch)
-                    n_items += len(batch)
-                    batch = []
-            if on_progress is not None and n_rows % 5_000 == 0:
-                on_progress(n_rows, source.bytes_read, total_bytes)
-        if batch and not problems:
-            writer.submit(batch)
-            n_items += len(batch)
-        n_preds = sum(writer.close())
-        if not problems and n_items == 0:
-            problems.append(RowProblem(filename, "", "no items in the file"))
-            n_problems = 1
-    except ImportFailed as exc:  # a batch the database refused (e.g. duplicate external ids)
-        writer.abandon()
-        problems.extend(RowProblem(**d) for d in exc.details[:MAX_REPORTED])
-        n_problems += len(exc.details)
-    except BaseException:
-        writer.abandon()
-        sink.rollback()
-        _discard(db, import_id, [], 1, now)
-        raise
-    finally:
-        scratch.cleanup()
-    if problems:
-        sink.rollback()
-        _discard(db, import_id, problems, n_problems, now)
-        shown = "" if n_problems <= len(problems) else f"; the first {len(problems)} are listed"
-        raise ImportFailed(
-            f"import of {filename!r} failed: {n_problems} problem(s){shown}; nothing was imported",
-            [p.to_dict() for p in problems],
-        )
-    _publish(sink, project, import_id, n_items, now, user_id, fmt, filename)
-    if analyze:
-        refresh_statistics(db, n_items)
-    if on_progress is not None:
-        on_progress(n_rows, total_bytes, total_bytes)
-    return ImportResult(import_id, "done", n_items, n_preds, stage.n_annotations)
+    for n_rows, (_where, result) in enumerate(read(source), start=1):
+        tally.n_rows = n_rows
+        if isinstance(result, list):
+            tally.add(result)
+            batch.clear()
+        elif not tally.problems:
+            batch.append(result)
+            if len(batch) >= batch_rows:
+                writer.submit(batch)
+                tally.n_items += len(batch)
+                batch = []
+        if on_progress is not None and n_rows % 5_000 == 0:
+            on_progress(n_rows, source.bytes_read, total_bytes)
+    if batch and not tally.problems:
+        writer.submit(batch)
+        tally.n_items += len(batch)
+
+
+def _fail(
+    db: Database, sink: Sink, import_id: int, tally: _Tally, filename: str, now: float
+) -> NoReturn:
+    """Undo everything the import wrote, record why, and say so."""
+    sink.rollback()
+    _discard(db, import_id, tally.problems, tally.n_problems, now)
+    n, listed = tally.n_problems, len(tally.problems)
+    shown = "" if n <= listed else f"; the first {listed} are listed"
+    raise ImportFailed(
+        f"import of {filename!r} failed: {n} problem(s){shown}; nothing was imported",
+        [p.to_dict() for p in tally.problems],
+    )
 
 
 def _fail_early(

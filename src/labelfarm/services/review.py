@@ -254,37 +254,9 @@ def decide(
         raise InvalidInput("the decision is not valid", problems)
     _item_row(tx, project, item_id)
     if decision == "accept":
-        if annotation_id is None:
-            raise InvalidInput(
-                "accepting needs the annotation_id of one of the item's annotations",
-                [{"field": "annotation_id", "reason": "required"}],
-            )
-        raw = tx.execute(
-            text(
-                "SELECT value FROM annotations WHERE id = :a AND item_id = :i AND project_id = :p"
-            ),
-            {"a": annotation_id, "i": item_id, "p": project.id},
-        ).scalar()
-        if raw is None:
-            raise InvalidInput(
-                f"annotation {annotation_id} is not an annotation of item {item_id}",
-                [{"field": "annotation_id", "reason": "not an annotation of this item"}],
-            )
-        final = loads(raw)
+        final = _accepted_value(tx, project, item_id, annotation_id)
     else:
-        if annotation_id is not None:
-            raise InvalidInput(
-                "an override carries a value, not an annotation_id",
-                [{"field": "annotation_id", "reason": "only with decision 'accept'"}],
-            )
-        try:
-            final = project.schema.validate(value)
-        except FieldError as exc:
-            field = f"value.{exc.path}" if exc.path else "value"
-            raise InvalidInput(
-                f"the final answer does not fit the schema: {exc.reason}",
-                [{"field": field, "reason": exc.reason}],
-            ) from None
+        final = _override_value(project, annotation_id, value)
     review_id = tx.execute(
         reviews.insert()
         .values(
@@ -314,15 +286,44 @@ def decide(
             "annotation_id": annotation_id,
         },
     )
-    return {
-        "review": {
-            "review_id": review_id,
-            "item_id": item_id,
-            "decision": decision,
-            "annotation_id": annotation_id,
-            "value": final,
-            "note": note,
-            "at": iso(now),
-        },
-        "label": label_items(tx, project, [item_id]).get(item_id),
-    }
+    stored = {"review_id": review_id, "item_id": item_id, "decision": decision}
+    stored.update(annotation_id=annotation_id, value=final, note=note, at=iso(now))
+    return {"review": stored, "label": label_items(tx, project, [item_id]).get(item_id)}
+
+
+def _accepted_value(
+    tx: CoreTx, project: Project, item_id: int, annotation_id: int | None
+) -> Any:
+    """The value of the accepted annotation, which must be one of the item's."""
+    if annotation_id is None:
+        raise InvalidInput(
+            "accepting needs the annotation_id of one of the item's annotations",
+            [{"field": "annotation_id", "reason": "required"}],
+        )
+    raw = tx.execute(
+        text("SELECT value FROM annotations WHERE id = :a AND item_id = :i AND project_id = :p"),
+        {"a": annotation_id, "i": item_id, "p": project.id},
+    ).scalar()
+    if raw is None:
+        raise InvalidInput(
+            f"annotation {annotation_id} is not an annotation of item {item_id}",
+            [{"field": "annotation_id", "reason": "not an annotation of this item"}],
+        )
+    return loads(raw)
+
+
+def _override_value(project: Project, annotation_id: int | None, value: Any) -> Any:
+    """The reviewer's own final answer, checked by the schema."""
+    if annotation_id is not None:
+        raise InvalidInput(
+            "an override carries a value, not an annotation_id",
+            [{"field": "annotation_id", "reason": "only with decision 'accept'"}],
+        )
+    try:
+        return project.schema.validate(value)
+    except FieldError as exc:
+        field = f"value.{exc.path}" if exc.path else "value"
+        raise InvalidInput(
+            f"the final answer does not fit the schema: {exc.reason}",
+            [{"field": field, "reason": exc.reason}],
+        ) from None
