@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from labelfarm.db.project_settings import DEFAULTS, SETTING_TYPES, meaning
 
 
 class Body(BaseModel):
@@ -47,43 +50,44 @@ class SiteCreate(Body):
     name: str
 
 
-class ProjectSettings(Body):
-    """Workflow and quality settings; see ``services.projects.RULES`` for what is valid."""
-
-    overlap: int = Field(default=1, description="labels per item (the minimum, if adaptive)")
-    lease_seconds: int = 600
-    ordering: str = Field(default="fifo", description="fifo or priority")
-    gold_rate: float = Field(default=0.0, description="share of tasks that are gold, blind")
-    qualification_n: int = Field(default=0, description="gold items to pass before real work")
-    qualification_pass: float = 0.8
-    training: bool = Field(default=False, description="show the answer after each gold item")
-    accuracy_floor: float = Field(default=0.0, description="pause annotators below this")
-    max_overlap: int = Field(default=0, description="adaptive overlap: most labels per item")
-    target_confidence: float = Field(default=0.9, description="adaptive overlap: stop here")
+B = TypeVar("B", bound=type[BaseModel])
 
 
-class ProjectCreate(ProjectSettings):
+def with_settings(*, optional: bool) -> Callable[[B], B]:
+    """Add a field per project setting (:mod:`labelfarm.db.project_settings`) to a body:
+    with its default, or None (left unchanged) when ``optional``."""
+
+    def build(cls: B) -> B:
+        fields: dict[str, Any] = {
+            name: (
+                hint | None if optional else hint,
+                Field(default=None if optional else DEFAULTS[name], description=meaning(name)),
+            )
+            for name, hint in SETTING_TYPES.items()
+        }
+        return cast(B, create_model(cls.__name__, __base__=cls, __doc__=cls.__doc__, **fields))
+
+    return build
+
+
+@with_settings(optional=False)
+class ProjectCreate(Body):
+    """A new project: its name and schema, and every setting (defaults if left out)."""
+
     name: str
     schema_: dict[str, Any] | str = Field(alias="schema")
     description: str = ""
     guidelines: str = ""
 
 
+@with_settings(optional=True)
 class ProjectUpdate(Body):
+    """Changes to a project: only what is given changes."""
+
     name: str | None = None
     schema_: dict[str, Any] | str | None = Field(default=None, alias="schema")
     description: str | None = None
     guidelines: str | None = None
-    overlap: int | None = None
-    lease_seconds: int | None = None
-    ordering: str | None = None
-    gold_rate: float | None = None
-    qualification_n: int | None = None
-    qualification_pass: float | None = None
-    training: bool | None = None
-    accuracy_floor: float | None = None
-    max_overlap: int | None = None
-    target_confidence: float | None = None
 
 
 class StandingBody(Body):
