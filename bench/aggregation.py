@@ -21,7 +21,7 @@ The peers run in a subprocess of their own virtual environment, ``.bench-envs/ag
 
 Adaptive overlap: an item gets one more label while its label confidence is below a target,
 between ``--min-labels`` and ``--max-labels``. When the service's submit path decides this
-itself (``services/adaptive.py`` calls ``item_label``), a project with ``overlap`` =
+itself (``services/tasks/adaptive.py`` calls ``item_label``), a project with ``overlap`` =
 min, ``max_overlap`` and ``target_confidence`` is labelled through the API; until then the
 policy is simulated on the k=5 run's labels in arrival order with ``ml.needs_more_labels``
 and ``services.aggregation.item_label`` (refitting the models between rounds), which is what
@@ -98,30 +98,28 @@ class Service:
         self.transport = AppTransport(self.app)
         db = self.app.state.ctx.db
         now = time.time()
-        with db.begin("write") as conn:
-            self.workspace = workspaces.create_workspace(conn, slug="bench", name="Bench", now=now)
-            self.manager = self._client(conn, "manager", "manager", now)
-            self.annotators = [self._client(conn, a.name, "annotator", now) for a in crowd]
+        self.workspace = db.run(workspaces.create_workspace, slug="bench", name="Bench", now=now)
         self.crowd = crowd
-        self.pseudonym_of = {}  # pseudonym -> annotator index
-        with db.begin("read") as conn:
-            for n, a in enumerate(crowd):
-                row = conn.exec_driver_sql(
-                    "SELECT pseudonym FROM users WHERE username = ?", (a.name,)
-                ).one()
-                self.pseudonym_of[row[0]] = n
+        self.pseudonym_of: dict[str, int] = {}  # pseudonym -> annotator index
+        self.manager = self._client(db, "manager", "manager", now)
+        self.annotators = [
+            self._client(db, a.name, "annotator", now, n) for n, a in enumerate(crowd)
+        ]
 
-    def _client(self, conn: Any, name: str, role: str, now: float) -> Client:
-        user = users.create_user(conn, username=name, password=None, now=now)
-        workspaces.set_role(
-            conn,
-            workspace_id=self.workspace["id"],
-            user_id=user["id"],
-            role=role,
+    def _client(
+        self, db: Any, name: str, role: str, now: float, index: int | None = None
+    ) -> Client:
+        user = db.run(
+            users.register,
+            username=name,
+            password=None,
             now=now,
-            actor_id=None,
+            workspace_id=self.workspace["id"],
+            role=role,
         )
-        token = users.create_token(conn, user_id=user["id"], name="bench", now=now)["token"]
+        if index is not None:
+            self.pseudonym_of[user["pseudonym"]] = index
+        token = db.run(users.create_token, user_id=user["id"], name="bench", now=now)["token"]
         return Client("http://bench", token=token, transport=self.transport)
 
     def project(self, name: str, indexes: np.ndarray, **settings: Any) -> int:
@@ -276,7 +274,7 @@ def _confidence(models: AnnotatorModels, project: Any, votes: list[tuple[int, in
 
 def service_adaptive() -> bool:
     """Whether the submit path decides adaptive overlap itself (the lead's hot path)."""
-    source = ROOT / "src" / "labelfarm" / "services" / "adaptive.py"
+    source = ROOT / "src" / "labelfarm" / "services" / "tasks" / "adaptive.py"
     return "item_label" in source.read_text()
 
 
@@ -352,8 +350,7 @@ def main() -> None:
                 f"k={k}: {len(runs[f'k{k}'].long):,} labels in {seconds[f'label_k{k}']:.1f} s"
             )
             if k == 5:
-                with service.app.state.ctx.db.begin("read") as conn:
-                    project5 = projects.load_project(conn, pid)
+                project5 = service.app.state.ctx.db.run(projects.load_project, pid)
         t0 = time.perf_counter()
         adaptive_path = "simulated"
         if service_adaptive():

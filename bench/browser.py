@@ -102,36 +102,34 @@ def build(data_dir: Path, n_items: int, n_photos: int, size: tuple[int, int]) ->
     db = Database(settings.resolved_database_url)
     migrate(db)
     now = time.time()
-    with db.begin("write") as conn:
-        ws = workspaces.create_workspace(conn, slug="bench", name="Bench", now=now)
-        for name in ("loopback", "slow", "offline"):
-            user = users.create_user(conn, username=name, password=PASSWORD, now=now)
-            workspaces.set_role(
-                conn,
-                workspace_id=ws["id"],
-                user_id=user["id"],
-                role="annotator",
-                now=now,
-                actor_id=None,
-            )
-        project = projects.create_project(
-            conn,
-            workspace_id=ws["id"],
-            name="Shop photos",
+    ws = db.run(workspaces.create_workspace, slug="bench", name="Bench", now=now)
+    for name in ("loopback", "slow", "offline"):
+        db.run(
+            users.register,
+            username=name,
+            password=PASSWORD,
             now=now,
-            actor_id=None,
-            overlap=3,
-            schema={
-                "data": {"image": "image"},
-                "fields": [
-                    {
-                        "name": "product",
-                        "type": "choice",
-                        "options": ["jacket", "shirt", "shoe", "bag"],
-                    },
-                ],
-            },
+            workspace_id=ws["id"],
+            role="annotator",
         )
+    project = db.run(
+        projects.create_project,
+        workspace_id=ws["id"],
+        name="Shop photos",
+        now=now,
+        actor_id=None,
+        overlap=3,
+        schema={
+            "data": {"image": "image"},
+            "fields": [
+                {
+                    "name": "product",
+                    "type": "choice",
+                    "options": ["jacket", "shirt", "shoe", "bag"],
+                },
+            ],
+        },
+    )
     folder = data_dir / "incoming"
     folder.mkdir(parents=True)
     sizes = []
@@ -144,11 +142,10 @@ def build(data_dir: Path, n_items: int, n_photos: int, size: tuple[int, int]) ->
         for i in range(n_items)
     ]
     (folder / "items.jsonl").write_bytes(b"\n".join(lines) + b"\n")
-    with db.begin("read") as conn:
-        loaded = projects.load_project(conn, project["id"])
+    loaded = db.run(projects.load_project, project["id"])
     media = MediaStore(settings.resolved_media_root, settings.resolved_secret_key)
-    import_items(
-        db,
+    db.run(
+        import_items,
         loaded,
         folder / "items.jsonl",
         "jsonl",

@@ -136,22 +136,22 @@ def worker(fmt: str, path: Path, workdir: Path, lean: bool) -> dict[str, Any]:
     db = Database(f"sqlite:///{workdir / 'bench.db'}")
     migrate(db)
     media = MediaStore(str(workdir / "media"), b"bench")
-    with db.begin("write") as conn:
-        ws = workspaces.create_workspace(conn, slug="bench", name="Bench", now=time.time())
-        pid = projects.create_project(
-            conn,
-            workspace_id=ws["id"],
-            name=fmt,
-            schema=LS_SCHEMA if fmt == "labelstudio" else SCHEMA,
-            now=time.time(),
-            actor_id=None,
-        )["id"]
-    with db.begin("read") as conn:
-        project = projects.load_project(conn, pid)
+    ws = db.run(workspaces.create_workspace, slug="bench", name="Bench", now=time.time())
+    pid = db.run(
+        projects.create_project,
+        workspace_id=ws["id"],
+        name=fmt,
+        schema=LS_SCHEMA if fmt == "labelstudio" else SCHEMA,
+        now=time.time(),
+        actor_id=None,
+    )["id"]
+    project = db.run(projects.load_project, pid)
     base = _rss_mb()
     t0 = time.perf_counter()
     with AnonPeak() as anon_import:
-        result = import_items(db, project, path, fmt, media=media, now=time.time(), user_id=None)
+        result = db.run(
+            import_items, project, path, fmt, media=media, now=time.time(), user_id=None
+        )
     t_import = time.perf_counter() - t0
     rss_import = _rss_mb()
     row: dict[str, Any] = {
@@ -170,7 +170,7 @@ def worker(fmt: str, path: Path, workdir: Path, lean: bool) -> dict[str, Any]:
     t0 = time.perf_counter()
     size = 0
     with AnonPeak() as anon_export, open(workdir / "export.json", "wb") as out:
-        chunks, _ = export_stream(db, project, "coco", now=time.time(), actor_id=None)
+        chunks, _ = db.run(export_stream, project, "coco", now=time.time(), actor_id=None)
         for chunk in chunks:
             out.write(chunk)
             size += len(chunk)

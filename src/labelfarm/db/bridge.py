@@ -1,9 +1,9 @@
 """Run synchronous code on the event loop while its I/O waits asynchronously.
 
-The hot path's services (:mod:`labelfarm.services.queue`, ``annotations``) are plain
-synchronous functions over a :class:`labelfarm.db.hot.Hot` cursor: tests, the CLI and
-SQLite call them directly. On PostgreSQL the server must not block its event loop for a
-network round trip, yet the same functions should run. :func:`spawn` runs such a function
+The hot path's services (:mod:`labelfarm.services.tasks`) are plain synchronous functions
+over a :class:`labelfarm.db.tx.Tx`: tests, the CLI and SQLite run them directly. On
+PostgreSQL the server must not block its event loop for a network round trip, yet the same
+functions should run. :func:`spawn` runs such a function (``Database.run_async`` does)
 in a greenlet; when its cursor needs the database, :func:`wait` hands the awaitable to the
 event loop's side and the greenlet resumes with the result. The function's code stays as
 it is, and other requests proceed meanwhile. (This is the technique SQLAlchemy uses for

@@ -2,12 +2,13 @@
 
 Two kinds, by what a commit waits for:
 
-* **lease** connections run ``next`` and ``skip``. Their single statements are soft state:
-  a crash may forget the last moment of them and the items simply go back to the queue,
-  so their commits do not wait for the WAL flush (``synchronous_commit = off``);
-  transactions that must be durable switch it back on (``Hot.transaction``).
-* **durable** connections run submissions: every commit waits for the flush, so a
-  submission written in one statement needs no transaction around it.
+* **lease** connections run ``lease`` and ``lookup`` transactions (``next``, ``skip``,
+  checkout, token and role lookups). Their single statements are soft state: a crash may
+  forget the last moment of them and the items simply go back to the queue, so their
+  commits do not wait for the WAL flush (``synchronous_commit = off``); transactions that
+  must be durable switch it back on (``Tx.transaction``).
+* **durable** connections run ``submit`` transactions: every commit waits for the flush,
+  so a submission written in one statement needs no transaction around it.
 
 Both use generic plans: psycopg prepares a statement from its fifth use on a connection,
 and PostgreSQL would still plan the big ``next`` statement anew for every call (its custom
