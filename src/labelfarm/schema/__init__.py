@@ -11,7 +11,7 @@ validates annotation values, naming the field and the problem.
 
 from __future__ import annotations
 
-from labelfarm.schema import (  # noqa: F401  (register)  # noqa: F401  (register)
+from labelfarm.schema import (  # noqa: F401  (register)
     bbox,
     choice,
     keypoints,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
@@ -33,16 +33,17 @@ class Project(ProjectSettings):
     schema: Schema
     has_predictions: bool = False
     guidelines: str = ""
+    #: the parameters of :func:`~labelfarm.services.tasks.openness.open_expr`, from the settings
+    open_params: dict[str, Any] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        params = open_params(self.overlap, self.max_overlap, self.target_confidence)
+        object.__setattr__(self, "open_params", params)
 
     @property
     def adaptive(self) -> bool:
         """Adaptive overlap: ``overlap`` labels at least, up to ``max_overlap``."""
         return self.max_overlap > self.overlap
-
-    @property
-    def open_params(self) -> dict[str, Any]:
-        """The parameters of :func:`~labelfarm.services.tasks.openness.open_expr`."""
-        return open_params(self.overlap, self.max_overlap, self.target_confidence)
 
     @property
     def needs_standing(self) -> bool:
