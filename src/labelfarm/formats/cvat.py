@@ -49,7 +49,6 @@ from labelfarm.formats.xmlutil import problem as xml_problem
 from labelfarm.jsonutil import iso
 from labelfarm.schema import Schema
 
-SHAPES = {"box": "box", "polygon": "polygon", "polyline": "polyline", "points": "points"}
 _KIND_TAG = {
     "box": "box",
     "polygon": "polygon",

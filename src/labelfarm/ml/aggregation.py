@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -147,6 +148,148 @@ def _prior_confusion(n_classes: int, *, prior_strength: float, prior_accuracy: f
     return prior_strength * row
 
 
+def _initial_posteriors(
+    counts: FloatArray, *, is_gold: npt.NDArray[np.bool_], gold_onehot: FloatArray
+) -> FloatArray:
+    """The soft majority vote of each item (uniform with no votes), gold items clamped."""
+    n_classes = counts.shape[1]
+    total = counts.sum(axis=1, keepdims=True)
+    post = np.where(total > 0, counts / np.where(total > 0, total, 1.0), 1.0 / n_classes)
+    post[is_gold] = gold_onehot
+    return post
+
+
+def _m_step(
+    post: FloatArray,
+    items: IntArray,
+    annotators: IntArray,
+    labels: IntArray,
+    *,
+    known: npt.NDArray[np.bool_],
+    pseudo: FloatArray,
+    class_prior_strength: float,
+    n_annotators: int,
+    n_classes: int,
+) -> tuple[FloatArray, FloatArray]:
+    """``(class_priors, confusion)``, MAP estimates from the current posteriors: the priors
+    from the items with labels or gold, each confusion row with the ``pseudo`` counts."""
+    priors = post[known].sum(axis=0) + class_prior_strength
+    priors = priors / priors.sum() if priors.sum() > 0 else np.full(n_classes, 1 / n_classes)
+    conf = np.empty((n_annotators, n_classes, n_classes))
+    post_of_annotation = post[items]
+    cell = annotators * n_classes + labels  # (annotator, given label) as one flat index
+    for k in range(n_classes):
+        flat = np.bincount(
+            cell, weights=post_of_annotation[:, k], minlength=n_annotators * n_classes
+        )
+        conf[:, k, :] = flat.reshape(n_annotators, n_classes) + pseudo[k]
+    row_sum = conf.sum(axis=2, keepdims=True)
+    conf = np.where(row_sum > 0, conf / np.where(row_sum > 0, row_sum, 1.0), 1 / n_classes)
+    return priors, conf
+
+
+def _e_step(
+    conf: FloatArray,
+    priors: FloatArray,
+    items: IntArray,
+    annotators: IntArray,
+    labels: IntArray,
+    *,
+    n_items: int,
+    n_classes: int,
+) -> tuple[FloatArray, FloatArray]:
+    """``(posteriors, log_norm)``: each item's class posterior given the confusion matrices
+    and class priors, computed in log space, and its log normaliser (a column)."""
+    log_conf = np.log(np.maximum(conf, _LOG_FLOOR))
+    log_evidence = log_conf[annotators, :, labels]  # (n_annotations, n_classes)
+    log_post = np.tile(np.log(np.maximum(priors, _LOG_FLOOR)), (n_items, 1))
+    for k in range(n_classes):
+        log_post[:, k] += np.bincount(items, weights=log_evidence[:, k], minlength=n_items)
+    log_norm = _logsumexp_rows(log_post)
+    return np.exp(log_post - log_norm), log_norm
+
+
+class _EmFit(NamedTuple):
+    """Where the EM rounds of :func:`_run_em` ended."""
+
+    posteriors: FloatArray
+    class_priors: FloatArray
+    confusion: FloatArray
+    log_norm: FloatArray  # of the last E-step, one per item, as a column
+    n_iter: int
+    converged: bool
+
+
+def _run_em(
+    post: FloatArray,
+    items: IntArray,
+    annotators: IntArray,
+    labels: IntArray,
+    *,
+    known: npt.NDArray[np.bool_],
+    is_gold: npt.NDArray[np.bool_],
+    gold_onehot: FloatArray,
+    pseudo: FloatArray,
+    class_prior_strength: float,
+    n_annotators: int,
+    max_iter: int,
+    tol: float,
+) -> _EmFit:
+    """M-step then E-step (gold items clamped) from the posteriors ``post``, until no
+    posterior moves by more than ``tol`` or ``max_iter`` rounds have run."""
+    n_items, n_classes = post.shape
+    converged = False
+    n_iter = 0
+    while n_iter < max_iter:
+        n_iter += 1
+        priors, conf = _m_step(
+            post,
+            items,
+            annotators,
+            labels,
+            known=known,
+            pseudo=pseudo,
+            class_prior_strength=class_prior_strength,
+            n_annotators=n_annotators,
+            n_classes=n_classes,
+        )
+        new_post, log_norm = _e_step(
+            conf, priors, items, annotators, labels, n_items=n_items, n_classes=n_classes
+        )
+        new_post[is_gold] = gold_onehot
+        delta = float(np.max(np.abs(new_post - post))) if n_items else 0.0
+        post = new_post
+        if delta <= tol:
+            converged = True
+            break
+    return _EmFit(post, priors, conf, log_norm, n_iter, converged)
+
+
+def _em_result(
+    fit: _EmFit, *, has_labels: npt.NDArray[np.bool_], is_gold: npt.NDArray[np.bool_]
+) -> DawidSkeneResult:
+    """The fit as returned to callers: labels and confidence read off the posteriors
+    (``-1`` and ``0.0`` for items with no labels and no gold), and the log-likelihood of
+    the labelled, non-gold items."""
+    post = fit.posteriors
+    log_likelihood = float(fit.log_norm[has_labels & ~is_gold].sum())
+    confidence = post.max(axis=1)
+    out_labels = post.argmax(axis=1).astype(np.int64)
+    unknown = ~has_labels & ~is_gold
+    out_labels[unknown] = -1
+    confidence[unknown] = 0.0
+    return DawidSkeneResult(
+        posteriors=post,
+        labels=out_labels,
+        confidence=confidence,
+        confusion=fit.confusion,
+        class_priors=fit.class_priors,
+        n_iter=fit.n_iter,
+        converged=fit.converged,
+        log_likelihood=log_likelihood,
+    )
+
+
 def dawid_skene(
     items: npt.ArrayLike,
     annotators: npt.ArrayLike,
@@ -196,64 +339,25 @@ def dawid_skene(
     gold_cls = _gold_array(gold, n_items=n_items, n_classes=n_classes)
     is_gold = gold_cls >= 0
     gold_onehot = np.eye(n_classes)[gold_cls[is_gold]]
-
     counts = _weighted_counts(it, an, lb, w, n_items=n_items, n_classes=n_classes)
-    total = counts.sum(axis=1, keepdims=True)
     has_labels = np.bincount(it, minlength=n_items) > 0
-    post = np.where(total > 0, counts / np.where(total > 0, total, 1.0), 1.0 / n_classes)
-    post[is_gold] = gold_onehot
-    pseudo = _prior_confusion(
-        n_classes, prior_strength=prior_strength, prior_accuracy=prior_accuracy
+    fit = _run_em(
+        _initial_posteriors(counts, is_gold=is_gold, gold_onehot=gold_onehot),
+        it,
+        an,
+        lb,
+        known=has_labels | is_gold,
+        is_gold=is_gold,
+        gold_onehot=gold_onehot,
+        pseudo=_prior_confusion(
+            n_classes, prior_strength=prior_strength, prior_accuracy=prior_accuracy
+        ),
+        class_prior_strength=class_prior_strength,
+        n_annotators=n_annotators,
+        max_iter=max_iter,
+        tol=tol,
     )
-    cell = an * n_classes + lb
-    converged = False
-    n_iter = 0
-    while n_iter < max_iter:
-        n_iter += 1
-        # M-step: class priors and confusion matrices from the current posteriors.
-        known = has_labels | is_gold
-        priors = post[known].sum(axis=0) + class_prior_strength
-        priors = priors / priors.sum() if priors.sum() > 0 else np.full(n_classes, 1 / n_classes)
-        conf = np.empty((n_annotators, n_classes, n_classes))
-        post_of_annotation = post[it]
-        for k in range(n_classes):
-            flat = np.bincount(
-                cell, weights=post_of_annotation[:, k], minlength=n_annotators * n_classes
-            )
-            conf[:, k, :] = flat.reshape(n_annotators, n_classes) + pseudo[k]
-        row_sum = conf.sum(axis=2, keepdims=True)
-        conf = np.where(row_sum > 0, conf / np.where(row_sum > 0, row_sum, 1.0), 1 / n_classes)
-        # E-step in log space.
-        log_conf = np.log(np.maximum(conf, _LOG_FLOOR))
-        log_evidence = log_conf[an, :, lb]  # (n_annotations, n_classes)
-        log_post = np.tile(np.log(np.maximum(priors, _LOG_FLOOR)), (n_items, 1))
-        for k in range(n_classes):
-            log_post[:, k] += np.bincount(it, weights=log_evidence[:, k], minlength=n_items)
-        log_norm = _logsumexp_rows(log_post)
-        new_post = np.exp(log_post - log_norm)
-        new_post[is_gold] = gold_onehot
-        delta = float(np.max(np.abs(new_post - post))) if n_items else 0.0
-        post = new_post
-        if delta <= tol:
-            converged = True
-            break
-
-    log_likelihood = float(log_norm[has_labels & ~is_gold].sum())
-    confidence = post.max(axis=1)
-    out_labels = post.argmax(axis=1).astype(np.int64)
-    unknown = ~has_labels & ~is_gold
-    out_labels[unknown] = -1
-    confidence[unknown] = 0.0
-    return DawidSkeneResult(
-        posteriors=post,
-        labels=out_labels,
-        confidence=confidence,
-        confusion=conf,
-        class_priors=priors,
-        n_iter=n_iter,
-        converged=converged,
-        log_likelihood=log_likelihood,
-    )
+    return _em_result(fit, has_labels=has_labels, is_gold=is_gold)
 
 
 def get_annotator_accuracy(

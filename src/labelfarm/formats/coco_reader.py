@@ -1,17 +1,15 @@
-"""COCO instances JSON: boxes, polygons, RLE masks (uncompressed and compressed), ``iscrowd``.
+"""Reading COCO instances JSON: the scan of a file into items and their shapes.
 
 Import reads a ``.json`` file, or a folder / zip holding one with the images beside it.
 Each COCO image becomes an item ``{"image": file_name, "width", "height", "meta"?}`` whose
 external id is the image id; each annotation becomes a box (when the schema has a box field
 or there is no segmentation), polygons or a mask, all sharing ``group`` = the annotation id.
 ``iscrowd`` and the free ``attributes`` land in the shapes' attributes, the rest of the
-annotation (id, area, score, extra keys) in ``meta``, so an export writes them back.
+annotation (id, area, score, extra keys) in ``meta``, so an export writes them back (see
+:mod:`labelfarm.formats.coco_writer`).
 
 The file is read a piece at a time (:mod:`labelfarm.formats.jsonstream`) and spooled into a
 scratch SQLite file, so memory stays flat however many images it lists.
-
-Exports: ``coco`` (the JSON) and ``coco-zip`` (``annotations/instances.json``, the images
-under ``images/``, and ``manifest.json``).
 """
 
 from __future__ import annotations
@@ -20,37 +18,16 @@ import math
 import os
 import sqlite3
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
 from labelfarm.formats import archive
 from labelfarm.formats.jsonstream import JsonStreamError, walk_object
-from labelfarm.formats.manifest import manifest, media_entries, safe_name
-from labelfarm.formats.objects import (
-    TYPE_KIND,
-    Parsed,
-    Scan,
-    label_ids,
-    label_meta,
-    read_parsed,
-    register_scanner,
-    schema_labels,
-    value_objects,
-)
-from labelfarm.formats.registry import (
-    ExportContext,
-    ExportRecord,
-    ImportSource,
-    ReadResult,
-    RowProblem,
-    register_reader,
-    register_writer,
-)
-from labelfarm.schema import Schema
-from labelfarm.schema.mask import rle_area, rle_bbox
+from labelfarm.formats.objects import TYPE_KIND, Parsed, Scan, read_parsed, register_scanner
+from labelfarm.formats.registry import ImportSource, ReadResult, RowProblem, register_reader
 
 _IMAGE_KEYS = ("id", "file_name", "width", "height")
 _ANN_KEYS = (
@@ -91,8 +68,16 @@ def _is_id(v: Any) -> bool:
     return (isinstance(v, int) and not isinstance(v, bool)) or isinstance(v, str)
 
 
+class _ReportProblem(Protocol):
+    """Records a problem found at a line of the COCO file (``what``: which entry there)."""
+
+    def __call__(self, line: int, field: str, reason: str, what: str = "") -> None: ...
+
+
 @register_scanner("coco")
 def scan_coco(source: ImportSource) -> Scan:
+    """The COCO file's images as items with their shapes, its categories as the labels.
+    The file is checked whole before the first item is handed out."""
     try:
         root = archive.unpacked(source)
     except archive.ArchiveError as exc:
@@ -101,14 +86,7 @@ def scan_coco(source: ImportSource) -> Scan:
     if json_path is None:
         return _problem(source, "no COCO .json file found")
     name = source.filename if json_path == source.path else json_path.relative_to(root).as_posix()
-    scratch = source.options.get("scratch")
-    tmpdir = tempfile.mkdtemp(dir=scratch)
-    db = sqlite3.connect(os.path.join(tmpdir, "coco.sqlite"))
-    db.executescript(
-        "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;"
-        "CREATE TABLE images (seq INTEGER PRIMARY KEY, key TEXT, line INT, doc BLOB);"
-        "CREATE TABLE anns (seq INTEGER PRIMARY KEY, image_key TEXT, line INT, doc BLOB);"
-    )
+    tmpdir, db = _scratch_db(source.options.get("scratch"))
     categories: dict[Any, str] = {}
     meta: dict[str, dict[str, Any]] = {}
     problems: list[RowProblem] = []
@@ -116,6 +94,43 @@ def scan_coco(source: ImportSource) -> Scan:
     def bad(line: int, field: str, reason: str, what: str = "") -> None:
         problems.append(RowProblem(f"{name} line {line}{what}", field, reason))
 
+    seen_top = _spool(source, json_path, db, categories, meta, bad)
+    _check_top_level(seen_top, problems, bad)
+    # the indexes serve the id checks and the join that hands out each image's annotations
+    db.execute("CREATE INDEX ix_anns ON anns (image_key, seq)")
+    db.execute("CREATE INDEX ix_images ON images (key)")
+    _check_ids(db, bad)
+    return Scan(
+        _items(db, tmpdir, name, problems, categories, source, json_path),
+        labels=list(dict.fromkeys(categories.values())),
+        label_meta=meta,
+    )
+
+
+def _scratch_db(scratch: str | os.PathLike[str] | None) -> tuple[str, sqlite3.Connection]:
+    """A new scratch directory (under ``scratch``) and the SQLite file in it that the
+    images and annotations are spooled into: one row per entry, with its line."""
+    tmpdir = tempfile.mkdtemp(dir=scratch)
+    db = sqlite3.connect(os.path.join(tmpdir, "coco.sqlite"))
+    db.executescript(
+        "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;"
+        "CREATE TABLE images (seq INTEGER PRIMARY KEY, key TEXT, line INT, doc BLOB);"
+        "CREATE TABLE anns (seq INTEGER PRIMARY KEY, image_key TEXT, line INT, doc BLOB);"
+    )
+    return tmpdir, db
+
+
+def _spool(
+    source: ImportSource,
+    json_path: Path,
+    db: sqlite3.Connection,
+    categories: dict[Any, str],
+    meta: dict[str, dict[str, Any]],
+    bad: _ReportProblem,
+) -> set[str]:
+    """Read the file once: its images and annotations into ``db`` (keyed by image id, in
+    batches), its categories into ``categories`` and ``meta``. Returns the top-level keys
+    seen; entries that are not objects with ids, and unreadable JSON, are reported."""
     batch: dict[str, list[tuple[Any, ...]]] = {"images": [], "anns": []}
 
     def flush() -> None:
@@ -155,6 +170,12 @@ def scan_coco(source: ImportSource) -> Scan:
     except OSError as exc:
         bad(0, "", f"cannot read: {exc}")
     flush()
+    return seen_top
+
+
+def _check_top_level(seen_top: set[str], problems: list[RowProblem], bad: _ReportProblem) -> None:
+    """Report a missing top-level ``images``, ``annotations`` or ``categories`` list (a file
+    with images may have no annotations), unless the file already has problems."""
     for required in ("images", "annotations", "categories"):
         if (
             not problems
@@ -162,8 +183,10 @@ def scan_coco(source: ImportSource) -> Scan:
             and not (required == "annotations" and "images" in seen_top)
         ):
             bad(1, required, f"a COCO file has a top-level '{required}' list")
-    db.execute("CREATE INDEX ix_anns ON anns (image_key, seq)")
-    db.execute("CREATE INDEX ix_images ON images (key)")
+
+
+def _check_ids(db: sqlite3.Connection, bad: _ReportProblem) -> None:
+    """Report image ids used twice and annotations of no image (up to a thousand each)."""
     for key, line in db.execute(  # duplicates found by the database, not a set in memory
         "SELECT key, line FROM images WHERE seq NOT IN (SELECT MIN(seq) FROM images GROUP BY key)"
         " ORDER BY seq LIMIT 1000"
@@ -173,16 +196,14 @@ def scan_coco(source: ImportSource) -> Scan:
         "SELECT line, doc FROM anns WHERE image_key NOT IN (SELECT key FROM images) LIMIT 1000"
     ):
         bad(line, "image_id", f"no image with id {orjson.loads(doc)['image_id']!r}")
-    scan = Scan(
-        _items(db, tmpdir, name, problems, categories, source, json_path),
-        labels=list(dict.fromkeys(categories.values())),
-        label_meta=meta,
-    )
-    return scan
 
 
 def _categories(
-    value: Any, line: int, categories: dict[Any, str], meta: dict[str, dict[str, Any]], bad: Any
+    value: Any,
+    line: int,
+    categories: dict[Any, str],
+    meta: dict[str, dict[str, Any]],
+    bad: _ReportProblem,
 ) -> None:
     if not isinstance(value, list):
         bad(line, "categories", "must be a list")
@@ -360,174 +381,3 @@ def _annotation(
 @register_reader("coco")
 def read_coco(source: ImportSource) -> Iterator[ReadResult]:
     return read_parsed(source, scan_coco(source))
-
-
-# -- export -------------------------------------------------------------------------------
-
-
-def _poly_area(pts: list[list[float]]) -> float:
-    return abs(sum(pts[i - 1][0] * p[1] - p[0] * pts[i - 1][1] for i, p in enumerate(pts))) / 2
-
-
-def coco_annotations(objects: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-    """Group an item's objects into COCO annotations (without ids, image or category)."""
-    groups: dict[Any, list[dict[str, Any]]] = {}
-    for n, obj in enumerate(objects):
-        if obj["kind"] not in ("box", "polygon", "mask"):
-            continue
-        key = ("g", obj["group"], obj["label"]) if obj.get("group") is not None else ("n", n)
-        groups.setdefault(key, []).append(obj)
-    for objs in groups.values():
-        box = next((o for o in objs if o["kind"] == "box"), None)
-        polys = [o for o in objs if o["kind"] == "polygon"]
-        mask = next((o for o in objs if o["kind"] == "mask"), None)
-        first = next((o for o in objs if o.get("meta") or o.get("attributes")), objs[0])
-        meta = dict(first.get("meta") or {})
-        attrs = dict(first.get("attributes") or {})
-        ann: dict[str, Any] = {"id": meta.pop("id", None), "label": objs[0]["label"]}
-        if polys:
-            ann["segmentation"] = [[c for p in o["points"] for c in p] for o in polys]
-            area: float = sum(_poly_area(o["points"]) for o in polys)
-        elif mask is not None:
-            ann["segmentation"] = mask["rle"]
-            area = rle_area(mask["rle"])
-        else:
-            area = box["w"] * box["h"] if box else 0.0
-        if box is not None:
-            ann["bbox"] = [box["x"], box["y"], box["w"], box["h"]]
-        elif polys:
-            xs = [p[0] for o in polys for p in o["points"]]
-            ys = [p[1] for o in polys for p in o["points"]]
-            ann["bbox"] = [min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys)]
-        elif mask is not None:
-            ann["bbox"] = rle_bbox(mask["rle"])
-        ann["area"] = meta.pop("area", area)
-        ann["iscrowd"] = attrs.pop("iscrowd", 1 if mask is not None and not polys else 0)
-        if attrs:
-            ann["attributes"] = attrs
-        score = first.get("score")
-        if score is not None:
-            ann["score"] = score
-        ann.update(meta)
-        yield ann
-
-
-def image_id(rec: ExportRecord) -> int | str:
-    ext = rec.external_id
-    if ext is not None and ext.lstrip("-").isdigit():
-        return int(ext)
-    return rec.item_id
-
-
-def image_name(rec: ExportRecord) -> str:
-    v = rec.data.get("image")
-    return v if isinstance(v, str) and v else f"{rec.item_id}.jpg"
-
-
-def write_coco_json(
-    records: Iterable[ExportRecord],
-    schema: Schema,
-    ctx: ExportContext,
-    counts: dict[str, int],
-    seen: list[ExportRecord] | None = None,
-) -> Iterator[bytes]:
-    labels = schema_labels(schema, ("box", "polygon", "mask"))
-    ids = label_ids(schema, labels, "id", 1)
-    meta = label_meta(schema)
-    with tempfile.TemporaryFile() as spool:
-        yield b'{"images": ['
-        next_id = 0
-        n_img = n_ann = 0
-        out: list[bytes] = []
-        for rec in records:
-            img: dict[str, Any] = {"id": image_id(rec), "file_name": image_name(rec)}
-            for key in ("width", "height"):
-                if key in rec.data:
-                    img[key] = rec.data[key]
-            if isinstance(rec.data.get("meta"), dict):
-                img.update({k: v for k, v in rec.data["meta"].items() if k not in img})
-            out.append((b"," if n_img else b"") + orjson.dumps(img))
-            n_img += 1
-            if seen is not None:
-                seen.append(rec)
-            value = (rec.label or {}).get("value")
-            for ann in coco_annotations(value_objects(schema, value)):
-                label = ann.pop("label")
-                if label not in ids:
-                    continue
-                if ann["id"] is None:
-                    next_id += 1
-                    ann["id"] = next_id
-                elif isinstance(ann["id"], int):
-                    next_id = max(next_id, ann["id"])
-                doc = {"id": ann.pop("id"), "image_id": img["id"], "category_id": ids[label], **ann}
-                spool.write((b"," if n_ann else b"") + orjson.dumps(doc))
-                n_ann += 1
-            if len(out) >= 1000:
-                yield b"".join(out)
-                out.clear()
-            if seen is not None and len(seen) >= 1000:
-                yield b""  # let the caller drain ``seen``
-        yield b"".join(out)
-        yield b'], "annotations": ['
-        spool.seek(0)
-        while chunk := spool.read(1 << 20):
-            yield chunk
-        cats = [
-            {
-                "id": ids[label],
-                "name": label,
-                "supercategory": meta.get(label, {}).get("supercategory", ""),
-                **{
-                    k: v for k, v in meta.get(label, {}).items() if k not in ("id", "supercategory")
-                },
-            }
-            for label in labels
-        ]
-        counts.update(images=n_img, annotations=n_ann, categories=len(cats))
-        info = {
-            "description": f"labelfarm export of project {ctx.project_name!r}",
-            "labelfarm": manifest("coco", ctx, counts),
-        }
-        yield b'], "categories": ' + orjson.dumps(cats) + b', "info": ' + orjson.dumps(info)
-        yield b', "licenses": []}'
-
-
-@register_writer("coco", "application/json", extension="json", context=True)
-def write_coco(
-    records: Iterable[ExportRecord], schema: Schema, ctx: ExportContext
-) -> Iterator[bytes]:
-    yield from (c for c in write_coco_json(records, schema, ctx, {}) if c)
-
-
-@register_writer("coco-zip", "application/zip", extension="zip", context=True)
-def write_coco_zip(
-    records: Iterable[ExportRecord], schema: Schema, ctx: ExportContext
-) -> Iterator[bytes]:
-    """The JSON, then every image, then the manifest. Images are fetched again from the
-    records seen, a thousand at a time, so the archive streams."""
-    z = archive.ZipStream()
-    counts: dict[str, int] = {}
-    seen: list[ExportRecord] = []
-    with tempfile.TemporaryFile() as names:
-
-        def remember() -> None:
-            for rec in seen:
-                if rec.media_sha256:
-                    names.write(
-                        orjson.dumps([safe_name(image_name(rec)), rec.media_sha256]) + b"\n"
-                    )
-            seen.clear()
-
-        def json_chunks() -> Iterator[bytes]:
-            for chunk in write_coco_json(records, schema, ctx, counts, seen):
-                remember()
-                if chunk:
-                    yield chunk
-            remember()
-
-        yield from z.add("annotations/instances.json", json_chunks())
-        names.seek(0)
-        files = (orjson.loads(line) for line in names)
-        yield from media_entries(z, ((f"images/{n}", sha) for n, sha in files), ctx, counts)
-    yield from z.finish(manifest("coco-zip", ctx, counts))
