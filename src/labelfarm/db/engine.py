@@ -83,7 +83,8 @@ class Database:
         else:
             self.engine = create_engine(url, pool_size=20, max_overflow=20, pool_recycle=1800)
         self._writer = threading.Lock()
-        self._hot: sqlite3.Connection | None = None
+        self._lookup_lock = threading.Lock()
+        self._raw: dict[str, sqlite3.Connection] = {}
         self._sync_pools: dict[bool, SyncPool] = {}
         self._bridged_pools: dict[bool, BridgedPool] = {}
         self._openers: dict[str, Callable[[], AbstractContextManager[Tx]]] = {
@@ -165,14 +166,15 @@ class Database:
 
     @contextmanager
     def _lookup(self) -> Iterator[Tx]:
-        """SQLite: a pooled reader connection in autocommit, so a long write elsewhere (an
-        import holding the writer) never holds it up. PostgreSQL: a hot connection."""
+        """SQLite: a connection of its own in autocommit, so a long write elsewhere (an import
+        holding the writer) never holds it up, nor do threads holding the pool's connections.
+        PostgreSQL: a hot connection."""
         if self.dialect is Dialect.POSTGRESQL:
             with self._hot_tx("lookup") as tx:
                 yield tx
             return
-        with self.engine.connect() as conn:
-            cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        with self._lookup_lock:
+            cur = self._sqlite_connection("lookup").cursor()
             try:
                 yield Tx(cur, self.dialect, "lookup")
             finally:
@@ -186,7 +188,7 @@ class Database:
         durable = kind == "submit"
         if self.dialect is Dialect.SQLITE:
             with self._writer:
-                cur = self._sqlite_hot_connection().cursor()
+                cur = self._sqlite_connection("hot").cursor()
                 cur.execute("BEGIN IMMEDIATE")
                 try:
                     yield Tx(cur, self.dialect, kind, durable=True)
@@ -236,14 +238,17 @@ class Database:
     def _pg_conninfo(self) -> str:
         return make_url(self.url).set(drivername="postgresql").render_as_string(hide_password=False)
 
-    def _sqlite_hot_connection(self) -> sqlite3.Connection:
-        if self._hot is None:
+    def _sqlite_connection(self, role: str) -> sqlite3.Connection:
+        """One long-lived raw connection per role (``hot`` under the writer lock, ``lookup``
+        under its own), outside the pool that threads share."""
+        conn = self._raw.get(role)
+        if conn is None:
             path = make_url(self.url).database or ":memory:"
             conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
             for pragma in SQLITE_PRAGMAS:
                 conn.execute(pragma)
-            self._hot = conn
-        return self._hot
+            self._raw[role] = conn
+        return conn
 
     def dispose(self) -> None:
         for pool in self._sync_pools.values():
@@ -251,9 +256,9 @@ class Database:
         for bridged in self._bridged_pools.values():
             bridged.close()
         self._bridged_pools.clear()
-        if self._hot is not None:
-            self._hot.close()
-            self._hot = None
+        for conn in self._raw.values():
+            conn.close()
+        self._raw.clear()
         self.engine.dispose()
 
 
