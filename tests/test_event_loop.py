@@ -10,6 +10,7 @@ import time
 import uuid
 
 import httpx
+from anyio.from_thread import start_blocking_portal
 
 from labelfarm.services import users
 
@@ -49,7 +50,9 @@ def _annotator_loop_during_logins(app, token: str, project_id: int) -> tuple[lis
             refused = sum(t.result().status_code == 401 for t in logins)
             return times, refused
 
-    return asyncio.run(run())
+    # an event loop of its own, in a thread: the browser tests' driver keeps one in this one
+    with start_blocking_portal() as portal:
+        return portal.call(run)
 
 
 def test_a_login_flood_does_not_stall_annotators(world, tmp_path):

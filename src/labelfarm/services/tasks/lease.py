@@ -217,15 +217,17 @@ class OneStatementRow(NamedTuple):
 
 
 def _one_statement(ordering: str) -> str:
-    """Reclaim expired leases, return the caller's live leases and lease new items.
+    """Reclaim expired leases (when ``:reclaim``), return the caller's live leases and lease
+    new items.
 
-    All parts see the statement's snapshot, so an item the reclaim frees is not leased in
-    the same statement (a row may change only once per statement): when leases were
-    reclaimed and fewer than ``n`` tasks came back, the caller runs it once more.
+    All parts see the statement's snapshot, and a row may change only once per statement,
+    so the items a reclaim frees could not be leased in it: a statement that reclaims leases
+    nothing new, and the caller runs it once more without reclaiming. Like :func:`lease`, the
+    freed items then take their places in the queue's order.
     """
     order = ORDERINGS[ordering]
     return (
-        "WITH exp AS (SELECT id, item_id FROM assignments WHERE project_id = :p "
+        "WITH exp AS (SELECT id, item_id FROM assignments WHERE :reclaim AND project_id = :p "
         "AND state = 'leased' AND expires_at <= :now ORDER BY expires_at "
         f"LIMIT {RECLAIM_BATCH} FOR UPDATE SKIP LOCKED), "
         "mark AS (UPDATE assignments a SET state = 'expired', finished_at = :now FROM exp "
@@ -243,7 +245,7 @@ def _one_statement(ordering: str) -> str:
         "AND a.state = 'leased' AND a.expires_at > :now ORDER BY a.id LIMIT :n), "
         # a plain LIMIT, so the planner walks the queue index (an expression here makes it
         # cost a large fetch and sort); the caller's live leases are subtracted after
-        f"cand AS ({_CANDIDATE} AND i.id NOT IN (SELECT item_id FROM freed) "
+        f"cand AS ({_CANDIDATE} AND NOT EXISTS (SELECT 1 FROM freed) "
         f"ORDER BY {order.index_order('i')} LIMIT :n FOR UPDATE OF i SKIP LOCKED), "
         f"take AS (SELECT * FROM cand ORDER BY {order.plain_order} "
         "LIMIT GREATEST(:n - (SELECT COUNT(*) FROM held), 0)), "
@@ -276,10 +278,9 @@ def lease_in_one_statement(
         **project.open_params,
     }
     statement = ONE_STATEMENT[project.ordering]
-    rows = tx.rows(statement, params)
-    freed = next(r.id for r in rows if r.part == 2)
-    if freed and sum(r.part < 2 for r in rows) < n:  # freed places are leasable from now on
-        rows = tx.rows(statement, params)
+    rows = tx.rows(statement, {**params, "reclaim": True})
+    if next(r.id for r in rows if r.part == 2):  # leases were reclaimed: now lease
+        rows = tx.rows(statement, {**params, "reclaim": False})
     held = [r for r in rows if r.part == 0]
     new = sorted((r for r in rows if r.part == 1), key=ORDERINGS[project.ordering].sort_key)
     return [_task(r.id, r.data, r.media_sha256, r.expires_at) for r in held + new]
