@@ -10,10 +10,13 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import make_url
 
 from labelfarm.db.engine import Database, migrate
+from labelfarm.db.tables import metadata
 from labelfarm.services import projects
 
 PG_URL = os.environ.get("LABELFARM_TEST_DATABASE_URL", "")
@@ -93,3 +96,18 @@ def test_postgresql_upgrade_keeps_the_data():
     finally:
         with psycopg.connect(_pg_admin_url(), autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_migrations_build_the_declared_tables(pg_url):
+    """The tables the code declares (``db/tables.py``, the projects' setting columns built from
+    ``db/project_settings.py``) are exactly what the migrations build: types, defaults,
+    indexes and keys. On PostgreSQL; SQLite's reflection reports differences that are not
+    there (text defaults, expression indexes)."""
+    db = Database(pg_url)
+    try:
+        with db.engine.connect() as conn:
+            options = {"compare_server_default": True, "compare_type": True}
+            context = MigrationContext.configure(conn, opts=options)
+            assert compare_metadata(context, metadata) == []
+    finally:
+        db.dispose()
