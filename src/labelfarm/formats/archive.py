@@ -188,12 +188,6 @@ class ZipStream:
         yield self._sink.take()
 
 
-def read_file(path: Path, chunk: int = _COPY) -> Iterator[bytes]:
-    with open(path, "rb") as fh:
-        while data := fh.read(chunk):
-            yield data
-
-
 def read_file_obj(fh: Any, chunk: int = _COPY) -> Iterator[bytes]:
     while data := fh.read(chunk):
         yield data

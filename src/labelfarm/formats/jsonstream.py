@@ -20,7 +20,6 @@ import codecs
 import json
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from typing import IO, Any
 
 import orjson
@@ -216,7 +215,3 @@ def walk_array(fh: IO[bytes], *, strict: bool = False) -> Iterator[tuple[int | N
                     break
     if b.peek() != "":
         raise JsonStreamError(b.line_at(b.pos), "text after the end of the JSON value")
-
-
-def open_json(path: Path) -> IO[bytes]:
-    return open(path, "rb")

@@ -12,7 +12,6 @@ import hashlib
 import hmac
 import mimetypes
 import os
-import tempfile
 from pathlib import Path
 from typing import IO
 
@@ -53,14 +52,6 @@ class MediaStore:
             self.fs.put_file(str(source), tmp)
             self.fs.mv(tmp, dest)
         return sha, size
-
-    def put_bytes(self, data: bytes) -> tuple[str, int]:
-        with tempfile.NamedTemporaryFile(delete=False) as tmp:
-            tmp.write(data)
-        try:
-            return self.put_file(tmp.name)
-        finally:
-            os.unlink(tmp.name)
 
     def open(self, sha: str) -> IO[bytes]:
         handle: IO[bytes] = self.fs.open(self.path(sha), "rb")
