@@ -313,15 +313,25 @@ def revoke_token(tx: CoreTx, *, token_id: int, user_id: int, now: float) -> None
 
 
 # Looked up on every request whose cache entry expired, on the hot path's raw cursors.
+class Caller(NamedTuple):
+    id: int
+    username: str
+    pseudonym: str
+    is_superuser: bool
+    csrf_token: str | None = None
+
+
 TOKEN_PRINCIPAL = Sql(
     "SELECT u.id, u.username, u.pseudonym, u.is_superuser FROM api_tokens t "
     "JOIN users u ON u.id = t.user_id "
-    "WHERE t.token_hash = :h AND t.revoked_at IS NULL AND u.is_active"
+    "WHERE t.token_hash = :h AND t.revoked_at IS NULL AND u.is_active",
+    row=Caller,
 )
 SESSION_PRINCIPAL = Sql(
     "SELECT u.id, u.username, u.pseudonym, u.is_superuser, s.csrf_token FROM sessions s "
     "JOIN users u ON u.id = s.user_id "
-    "WHERE s.id_hash = :h AND s.expires_at > :now AND u.is_active"
+    "WHERE s.id_hash = :h AND s.expires_at > :now AND u.is_active",
+    row=Caller,
 )
 
 
@@ -330,7 +340,7 @@ def principal_for_token(tx: Tx, secret: str) -> Principal | None:
     row = tx.one(TOKEN_PRINCIPAL, {"h": sha256_hex(secret)})
     if row is None:
         return None
-    return Principal(row[0], row[1], row[2], bool(row[3]), "token")
+    return Principal(row.id, row.username, row.pseudonym, bool(row.is_superuser), "token")
 
 
 # -- sessions --------------------------------------------------------------------------------
@@ -355,7 +365,9 @@ def principal_for_session(tx: Tx, secret: str, now: float) -> Principal | None:
     row = tx.one(SESSION_PRINCIPAL, {"h": sha256_hex(secret), "now": now})
     if row is None:
         return None
-    return Principal(row[0], row[1], row[2], bool(row[3]), "session", row[4])
+    return Principal(
+        row.id, row.username, row.pseudonym, bool(row.is_superuser), "session", row.csrf_token
+    )
 
 
 @transaction("write")

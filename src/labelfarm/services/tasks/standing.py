@@ -52,9 +52,15 @@ GOLD_TALLY = Sql(
     row=Tally,
 )
 N_GOLD = Sql("SELECT COUNT(*) FROM items WHERE project_id = :p AND is_gold")
+class Failure(NamedTuple):
+    item_id: int
+    score: float
+
+
 RECENT_FAILURES = Sql(
     "SELECT item_id, score FROM gold_results WHERE project_id = :p AND user_id = :u "
-    "AND score < 1 ORDER BY id DESC LIMIT 10"
+    "AND score < 1 ORDER BY id DESC LIMIT 10",
+    row=Failure,
 )
 
 
@@ -132,7 +138,7 @@ def _pause_if_below_floor(tx: Tx, project: Project, user_id: int, now: float) ->
     if mean >= project.accuracy_floor:
         return
     failures = [
-        {"item_id": r[0], "score": round(float(r[1]), 4)}
+        {"item_id": r.item_id, "score": round(float(r.score), 4)}
         for r in tx.rows(RECENT_FAILURES, {"p": project.id, "u": user_id})
     ]
     evidence = {
