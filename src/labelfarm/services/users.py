@@ -318,11 +318,11 @@ class Caller(NamedTuple):
     username: str
     pseudonym: str
     is_superuser: bool
-    csrf_token: str | None = None
+    csrf_token: str | None  # sessions only
 
 
 TOKEN_PRINCIPAL = Sql(
-    "SELECT u.id, u.username, u.pseudonym, u.is_superuser FROM api_tokens t "
+    "SELECT u.id, u.username, u.pseudonym, u.is_superuser, NULL FROM api_tokens t "
     "JOIN users u ON u.id = t.user_id "
     "WHERE t.token_hash = :h AND t.revoked_at IS NULL AND u.is_active",
     row=Caller,
