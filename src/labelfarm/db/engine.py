@@ -28,7 +28,7 @@ from sqlalchemy.engine import make_url
 from labelfarm.db import bridge
 from labelfarm.db.dialect import Dialect
 from labelfarm.db.pools import BridgedPool, SyncPool
-from labelfarm.db.tx import WORKFLOW, BridgedTx, CoreTx, Tx, unit_of
+from labelfarm.db.tx import WORKFLOW, BridgedTx, CoreTx, Tx, Unit, unit_of
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -99,7 +99,9 @@ class Database:
     def run(self, fn: Callable[Concatenate[Any, P], T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         """Run a service function in the transaction it declares (a workflow gets the
         database itself), from synchronous code; retried as it declares."""
-        unit = unit_of(fn)
+        return self._run(unit_of(fn), fn, args, kwargs)
+
+    def _run(self, unit: Unit, fn: Callable[..., T], args: Any, kwargs: Any) -> T:
         if unit.kind == WORKFLOW:
             return fn(self, *args, **kwargs)
         for attempt in range(unit.attempts):
@@ -118,8 +120,9 @@ class Database:
         the hot kinds on the loop (inline on SQLite; on PostgreSQL waiting for the database
         asynchronously, and once more after a lost connection: hot work is safe to repeat,
         live leases come back first and submissions are idempotent by their client ids)."""
-        call = partial(self.run, fn, *args, **kwargs)
-        if not unit_of(fn).on_loop:
+        unit = unit_of(fn)
+        call = partial(self._run, unit, fn, args, kwargs)
+        if not unit.on_loop:
             return await anyio.to_thread.run_sync(call)
         if self.dialect is Dialect.SQLITE:
             return call()

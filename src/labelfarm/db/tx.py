@@ -158,41 +158,40 @@ class Tx:
         #: every commit waits for the WAL flush, a single statement's included
         self.durable = durable
 
-    def _text(self, sql: Sql[Any]) -> str:
-        if self._pg:
-            return sql.pg
-        if sql.sqlite is None:
-            raise RuntimeError("a PostgreSQL-only statement was run on SQLite")
-        return sql.sqlite
-
-    def _params(self, sql: Sql[Any], params: Mapping[str, Any]) -> Mapping[str, Any]:
-        if not sql.lists:
-            return params
+    def _lists(self, sql: Sql[Any], params: Mapping[str, Any]) -> Mapping[str, Any]:
+        """The parameters with each list parameter as the driver takes it."""
         out = dict(params)
         for name in sql.lists:
             values = list(out[name])
             out[name] = values if self._pg else orjson.dumps(values).decode()
         return out
 
+    # The four methods below are the hot path's: the common case costs no extra call.
     def rows(self, sql: Sql[R], params: Mapping[str, Any]) -> list[R]:
-        self.cursor.execute(self._text(sql), self._params(sql, params))
-        return _shaped(sql, self.cursor.fetchall())
+        text = sql.pg if self._pg else (sql.sqlite or _postgresql_only())
+        self.cursor.execute(text, self._lists(sql, params) if sql.lists else params)
+        rows = self.cursor.fetchall()
+        make = sql.row
+        return [make(r) for r in rows] if make else rows
 
     def one(self, sql: Sql[R], params: Mapping[str, Any]) -> R | None:
-        self.cursor.execute(self._text(sql), self._params(sql, params))
+        text = sql.pg if self._pg else (sql.sqlite or _postgresql_only())
+        self.cursor.execute(text, self._lists(sql, params) if sql.lists else params)
         row = self.cursor.fetchone()
         return None if row is None else (sql.row(row) if sql.row else row)
 
     def run(self, sql: Sql[Any], params: Mapping[str, Any]) -> None:
         """Execute without reading a result (in a PostgreSQL pipeline: no round trip)."""
-        self.cursor.execute(self._text(sql), self._params(sql, params))
+        text = sql.pg if self._pg else (sql.sqlite or _postgresql_only())
+        self.cursor.execute(text, self._lists(sql, params) if sql.lists else params)
 
     def many(self, sql: Sql[Any], params: Iterable[Mapping[str, Any]]) -> None:
-        batch = [self._params(sql, p) for p in params]
+        text = sql.pg if self._pg else (sql.sqlite or _postgresql_only())
+        batch = [self._lists(sql, p) for p in params] if sql.lists else list(params)
         if len(batch) == 1:
-            self.cursor.execute(self._text(sql), batch[0])
+            self.cursor.execute(text, batch[0])
         elif batch:
-            self.cursor.executemany(self._text(sql), batch)
+            self.cursor.executemany(text, batch)
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
@@ -207,6 +206,10 @@ class Tx:
             if not self.durable:
                 self.cursor.execute("SET LOCAL synchronous_commit = on")  # work is durable
             yield
+
+
+def _postgresql_only() -> str:
+    raise RuntimeError("a PostgreSQL-only statement was run on SQLite")
 
 
 def _shaped(sql: Sql[R], rows: list[Any]) -> list[R]:
@@ -245,17 +248,19 @@ class BridgedTx(Tx):
     __slots__ = ()
 
     def rows(self, sql: Sql[R], params: Mapping[str, Any]) -> list[R]:
-        return _shaped(sql, wait(_fetch_all(self.cursor, sql.pg, self._params(sql, params))))
+        params = self._lists(sql, params) if sql.lists else params
+        return _shaped(sql, wait(_fetch_all(self.cursor, sql.pg, params)))
 
     def one(self, sql: Sql[R], params: Mapping[str, Any]) -> R | None:
-        row = wait(_fetch_one(self.cursor, sql.pg, self._params(sql, params)))
+        params = self._lists(sql, params) if sql.lists else params
+        row = wait(_fetch_one(self.cursor, sql.pg, params))
         return None if row is None else (sql.row(row) if sql.row else row)
 
     def run(self, sql: Sql[Any], params: Mapping[str, Any]) -> None:
-        wait(self.cursor.execute(sql.pg, self._params(sql, params)))
+        wait(self.cursor.execute(sql.pg, self._lists(sql, params) if sql.lists else params))
 
     def many(self, sql: Sql[Any], params: Iterable[Mapping[str, Any]]) -> None:
-        batch = [self._params(sql, p) for p in params]
+        batch = [self._lists(sql, p) for p in params] if sql.lists else list(params)
         if len(batch) == 1:
             wait(self.cursor.execute(sql.pg, batch[0]))
         elif batch:
