@@ -103,7 +103,8 @@ def _trace(tmp: Path, token: str, gold: bool) -> None:
         found["next"] = dict(seen)
         seen.clear()
         entries = [
-            {"id": uuid.uuid4().hex, "item_id": t["item_id"], "value": {"label": "a"}} for t in tasks
+            {"id": uuid.uuid4().hex, "item_id": t["item_id"], "value": {"label": "a"}}
+            for t in tasks
         ]
         lf.submit(project["id"], entries)
         found["submit"] = dict(seen)
