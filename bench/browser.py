@@ -93,13 +93,14 @@ def photo(seed: int, size: tuple[int, int]) -> bytes:
 
 def build(data_dir: Path, n_items: int, n_photos: int, size: tuple[int, int]) -> dict[str, Any]:
     from labelfarm.db.engine import Database, migrate
-    from labelfarm.services import projects, users, workspaces
+    from labelfarm.services import audit, projects, users, workspaces
     from labelfarm.services.imports import import_items
     from labelfarm.services.media import MediaStore
     from labelfarm.settings import Settings
 
     settings = Settings(data_dir=data_dir, secret_key="bench-secret-key")
     db = Database(settings.resolved_database_url)
+    audit.use_key(db, settings.resolved_audit_key)
     migrate(db)
     now = time.time()
     ws = db.run(workspaces.create_workspace, slug="bench", name="Bench", now=now)

@@ -126,7 +126,7 @@ def worker(fmt: str, path: Path, workdir: Path, lean: bool) -> dict[str, Any]:
     server's 64 MB cache and 256 MB map, to show the memory of the format code alone."""
     from labelfarm.db import engine
     from labelfarm.db.engine import Database, migrate
-    from labelfarm.services import projects, workspaces
+    from labelfarm.services import audit, projects, workspaces
     from labelfarm.services.exports import export_stream
     from labelfarm.services.imports import import_items
     from labelfarm.services.media import MediaStore
@@ -134,6 +134,7 @@ def worker(fmt: str, path: Path, workdir: Path, lean: bool) -> dict[str, Any]:
     if lean:
         engine.SQLITE_PRAGMAS = (*engine.SQLITE_PRAGMAS, *LEAN_PRAGMAS)
     db = Database(f"sqlite:///{workdir / 'bench.db'}")
+    audit.use_key(db, b"bench-audit-key")
     migrate(db)
     media = MediaStore(str(workdir / "media"), b"bench")
     ws = db.run(workspaces.create_workspace, slug="bench", name="Bench", now=time.time())

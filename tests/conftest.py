@@ -7,8 +7,10 @@ once per session; each test starts from empty tables.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -104,6 +106,31 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path
     target = tmp_path / "labelfarm.db"
     shutil.copy(sqlite_template, target)
     return f"sqlite:///{target}"
+
+
+def _run_in_fresh_loop(coro: Any) -> Any:
+    """``asyncio.run`` in a thread of its own: the browser tests' driver keeps an event loop
+    running in the main thread, where ``asyncio.run`` would refuse to start."""
+    box: dict[str, Any] = {}
+
+    def main() -> None:
+        try:
+            box["value"] = asyncio.run(coro)
+        except BaseException as exc:
+            box["error"] = exc
+
+    thread = threading.Thread(target=main)
+    thread.start()
+    thread.join()
+    if "error" in box:
+        raise box["error"]
+    return box.get("value")
+
+
+@pytest.fixture
+def run_async() -> Any:
+    """Run a coroutine to its end from a test, whatever the main thread is running."""
+    return _run_in_fresh_loop
 
 
 @pytest.fixture

@@ -40,6 +40,7 @@ def test_failed_login_is_recorded(world):
     world.user("boss", password="long enough pw")
     with pytest.raises(LabelfarmAPIError):
         world.client().request("POST", "/auth/login", json={"username": "boss", "password": "x"})
+    world.ctx.tally.flush(world.db, world.clock(), everything=True)  # aggregated, per minute
     assert "login.failed" in _actions(world)
 
 

@@ -40,7 +40,7 @@ def env(settings, monkeypatch):
 
 def test_a_working_day_from_the_cli(world, env, tmp_path: Path):
     runner = CliRunner()
-    r = runner.invoke(app, ["init", "--admin-username", "root", "--admin-password", "root pw 123"])
+    r = runner.invoke(app, ["init", "--admin-username", "root", "--admin-password", "boss pw 1234"])
     assert r.exit_code == 0, r.output
     r = runner.invoke(app, ["token", "create", "--user", "root", "--name", "ci"])
     assert r.exit_code == 0
@@ -60,7 +60,7 @@ def test_a_working_day_from_the_cli(world, env, tmp_path: Path):
             "add",
             "ann",
             "--password",
-            "ann pw 123",
+            "field worker 7",
             "--workspace",
             "cli",
             "--role",

@@ -72,7 +72,7 @@ def _upgrade_with_data(url: str) -> None:
             for table in ("assignments", "annotations")
         }
     db.dispose()
-    assert version == "0007" and counts == [2, 2, 1] and gold == 0
+    assert version == "0008" and counts == [2, 2, 1] and gold == 0
     # the hot tables keep their keys to items and users, not to the project's one row
     assert referred == {
         "assignments": ["items", "users"],

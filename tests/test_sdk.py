@@ -15,7 +15,7 @@ def test_exported_names():
 def test_sdk_round_trip(world, tmp_path):
     root: Client = world.user("root", superuser=True)["client"]
     ws = root.create_workspace("sdk", "SDK")
-    ann_user = root.create_user("ann", "ann password")
+    ann_user = root.create_user("ann", "a long password")
     root.set_role(ws["id"], ann_user["id"], "annotator")
     ann = world.client(root.create_token(ann_user["id"], "laptop"))
     schema = {

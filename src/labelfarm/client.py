@@ -133,8 +133,21 @@ class Client:
             "PUT", f"/workspaces/{workspace_id}/members/{user_id}", json={"role": role}
         )
 
-    def create_token(self, user_id: int, name: str = "sdk") -> str:
-        return self.request("POST", f"/users/{user_id}/tokens", json={"name": name})["token"]
+    def create_token(
+        self, user_id: int, name: str = "sdk", *, expires_days: float | None = None
+    ) -> str:
+        """A new token's secret (shown once); with ``expires_days`` it stops working then."""
+        body: dict[str, Any] = {"name": name}
+        if expires_days is not None:
+            body["expires_days"] = expires_days
+        return self.request("POST", f"/users/{user_id}/tokens", json=body)["token"]
+
+    def tokens(self, user_id: int) -> list[dict]:
+        """The user's tokens (never their secrets), newest first."""
+        return self.request("GET", f"/users/{user_id}/tokens")["tokens"]
+
+    def revoke_token(self, user_id: int, token_id: int) -> None:
+        self.request("DELETE", f"/users/{user_id}/tokens/{token_id}")
 
     # -- projects -----------------------------------------------------------------------
     def create_project(
@@ -154,6 +167,11 @@ class Client:
 
     def progress(self, project_id: int) -> dict:
         return self.request("GET", f"/projects/{project_id}/progress")
+
+    def release_leases(self, project_id: int, user_id: int) -> int:
+        """End every lease the user holds in the project (a manager's call); how many."""
+        path = f"/projects/{project_id}/annotators/{user_id}/leases"
+        return int(self.request("DELETE", path)["released"])
 
     # -- import / export ------------------------------------------------------------------
     def import_file(self, project_id: int, path: str | Path, *, format: str | None = None) -> dict:

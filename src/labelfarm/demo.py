@@ -17,7 +17,7 @@ from PIL import Image
 from labelfarm.db.engine import Database, migrate
 from labelfarm.errors import NotFound
 from labelfarm.sample_data import ImageSet, product_images
-from labelfarm.services import projects, users, workspaces
+from labelfarm.services import audit, passwords, projects, users, workspaces
 from labelfarm.services.imports import import_items
 from labelfarm.services.media import MediaStore
 from labelfarm.settings import Settings
@@ -172,7 +172,8 @@ def build_demo(
     settings: Settings, *, n_images: int = 500, log: Callable[[str], None] = print
 ) -> dict[str, Any]:
     """Create (or find) the demo workspace; returns users with passwords and project ids."""
-    db = Database(settings.resolved_database_url)
+    db = Database(settings.resolved_database_url, synchronous=settings.sqlite_synchronous)
+    audit.use_key(db, settings.resolved_audit_key)
     migrate(db)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     cred_file = settings.data_dir / "demo-credentials.json"
@@ -213,7 +214,9 @@ def _people(db: Database, workspace_id: int, now: float) -> list[dict[str, str]]
     db.run(users.create_site, code="tirunelveli", name="Tirunelveli office", now=now)
     creds = []
     for username, role in DEMO_USERS:
-        password = secrets.token_urlsafe(9)
+        password = secrets.token_urlsafe(12)  # 16 characters, meeting the password policy
+        while passwords.policy_problems(password, username):
+            password = secrets.token_urlsafe(12)
         db.run(
             users.register,
             username=username,

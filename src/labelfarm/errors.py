@@ -13,11 +13,14 @@ Tree::
     ├── NotAuthenticated           401 not_authenticated
     ├── PermissionDenied           403 forbidden
     ├── NotFound                   404 not_found          (also: a resource of another workspace)
-    └── Conflict                   409 conflict
+    ├── Conflict                   409 conflict
+    ├── TooManyRequests            429 too_many_requests  (with Retry-After)
+    └── ServerBusy                 503 busy               (with Retry-After)
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 
@@ -26,6 +29,7 @@ class LabelfarmError(Exception):
 
     status = 500
     code = "internal"
+    retry_after: int | None = None  # seconds; answered as a Retry-After header
 
     def __init__(self, message: str, details: list[dict[str, Any]] | None = None) -> None:
         super().__init__(message)
@@ -67,6 +71,26 @@ class NotFound(LabelfarmError):
 class Conflict(LabelfarmError):
     status = 409
     code = "conflict"
+
+
+class TooManyRequests(LabelfarmError):
+    """Refused for now: the caller may try again after ``retry_after`` seconds."""
+
+    status = 429
+    code = "too_many_requests"
+
+    def __init__(
+        self, message: str, retry_after: float, details: list[dict[str, Any]] | None = None
+    ) -> None:
+        super().__init__(message, details)
+        self.retry_after = max(1, math.ceil(retry_after))
+
+
+class ServerBusy(TooManyRequests):
+    """The server has too much of this kind of work in hand; try again shortly."""
+
+    status = 503
+    code = "busy"
 
 
 def error_body(code: str, message: str, details: list[dict[str, Any]] | None = None) -> dict:

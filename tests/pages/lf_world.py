@@ -17,7 +17,7 @@ import orjson
 from PIL import Image, ImageDraw
 
 from labelfarm.db.engine import Database, migrate
-from labelfarm.services import projects, users, workspaces
+from labelfarm.services import audit, projects, users, workspaces
 from labelfarm.services.imports import import_items
 from labelfarm.services.media import MediaStore
 from labelfarm.settings import Settings
@@ -73,6 +73,7 @@ def build_world(
 ) -> World:
     settings = settings_for(data_dir)
     db = Database(settings.resolved_database_url)
+    audit.use_key(db, settings.resolved_audit_key)
     migrate(db)
     now = time.time()
     ws = db.run(workspaces.create_workspace, slug="acme", name="Acme labels", now=now)

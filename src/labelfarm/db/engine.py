@@ -33,9 +33,16 @@ from labelfarm.db.tx import WORKFLOW, BridgedTx, CoreTx, Tx, Unit, unit_of
 P = ParamSpec("P")
 T = TypeVar("T")
 
+# Kinds safe to run again after a lost connection: nothing written (read, lookup), live
+# leases come back first (lease), submissions are idempotent by client ids (submit). A write
+# is not: a connection lost at its commit leaves the outcome unknown.
+REPEATABLE = frozenset({"read", "lookup", "lease", "submit"})
+
+SYNCHRONOUS = ("NORMAL", "FULL")
+# WAL with synchronous=NORMAL (the default; FULL by setting): a commit does not wait for the
+# disk; a power failure may lose the last commits, never corrupts (docs/architecture.md).
 SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",
-    "PRAGMA synchronous=NORMAL",
     "PRAGMA foreign_keys=ON",
     "PRAGMA busy_timeout=10000",
     "PRAGMA temp_store=MEMORY",
@@ -45,7 +52,13 @@ SQLITE_PRAGMAS = (
 )
 
 
-def _sqlite_engine(url: str) -> Engine:
+def _sqlite_pragmas(synchronous: str) -> tuple[str, ...]:
+    if synchronous not in SYNCHRONOUS:
+        raise ValueError(f"synchronous must be one of {SYNCHRONOUS}, not {synchronous!r}")
+    return (*SQLITE_PRAGMAS, f"PRAGMA synchronous={synchronous}")
+
+
+def _sqlite_engine(url: str, pragmas: tuple[str, ...]) -> Engine:
     path = make_url(url).database
     if path and path != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -59,7 +72,7 @@ def _sqlite_engine(url: str) -> Engine:
     @event.listens_for(engine, "connect")
     def _set_pragmas(dbapi_conn: Any, _record: Any) -> None:
         cursor = dbapi_conn.cursor()
-        for pragma in SQLITE_PRAGMAS:
+        for pragma in pragmas:
             cursor.execute(pragma)
         cursor.close()
 
@@ -74,12 +87,14 @@ def _sqlite_engine(url: str) -> Engine:
 class Database:
     """An engine plus the rules for reading and writing through it."""
 
-    def __init__(self, url: str, hot_connections: int = 16) -> None:
+    def __init__(self, url: str, hot_connections: int = 16, synchronous: str = "NORMAL") -> None:
+        """``synchronous``: SQLite's durability on every connection, ``NORMAL`` or ``FULL``."""
         self.url = url
         self.dialect = Dialect.of(url)
         self.hot_connections = hot_connections
+        self.sqlite_pragmas = _sqlite_pragmas(synchronous)
         if self.dialect is Dialect.SQLITE:
-            self.engine = _sqlite_engine(url)
+            self.engine = _sqlite_engine(url, self.sqlite_pragmas)
         else:
             self.engine = create_engine(url, pool_size=20, max_overflow=20, pool_recycle=1800)
         self._writer = threading.Lock()
@@ -98,42 +113,60 @@ class Database:
     # -- running service functions ---------------------------------------------------------
     def run(self, fn: Callable[Concatenate[Any, P], T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         """Run a service function in the transaction it declares (a workflow gets the
-        database itself), from synchronous code; retried as it declares."""
+        database itself), from synchronous code; retried as it declares, and once more
+        after a lost connection when its kind is safe to repeat (``REPEATABLE``)."""
         return self._run(unit_of(fn), fn, args, kwargs)
 
     def _run(self, unit: Unit, fn: Callable[..., T], args: Any, kwargs: Any) -> T:
         if unit.kind == WORKFLOW:
             return fn(self, *args, **kwargs)
-        for attempt in range(unit.attempts):
+        attempt, reconnected = 0, False
+        while True:
             try:
                 with self.begin(unit.kind) as tx:
                     return fn(tx, *args, **kwargs)
             except unit.retry:
-                if attempt == unit.attempts - 1:
+                attempt += 1
+                if attempt >= unit.attempts:
                     raise
-        raise AssertionError("unreachable")
+            except Exception as exc:
+                # connections kept open across a database restart fail on their first use;
+                # work safe to repeat runs once more, on a fresh connection
+                if reconnected or unit.kind not in REPEATABLE or not self._lost(exc):
+                    raise
+                reconnected = True
+                self.engine.dispose()  # the pool's other idle connections died too
+
+    def _lost(self, exc: BaseException | None) -> bool:
+        """Whether ``exc`` says the connection to PostgreSQL is gone (or cannot be made)."""
+        if self.dialect is not Dialect.POSTGRESQL:
+            return False
+        from sqlalchemy.exc import DBAPIError
+
+        if isinstance(exc, DBAPIError):
+            return exc.connection_invalidated or self._lost(exc.orig)
+        import psycopg
+
+        # no SQLSTATE: the client lost the server; 08: connection exception; 57P: the
+        # server shutting down or starting (a statement timeout, 57014, is not one)
+        state = getattr(exc, "sqlstate", None) or ""
+        return isinstance(exc, psycopg.OperationalError) and (
+            not state or state.startswith(("08", "57P"))
+        )
 
     async def run_async(
         self, fn: Callable[Concatenate[Any, P], T], /, *args: P.args, **kwargs: P.kwargs
     ) -> T:
         """:meth:`run` from the event loop: ``read``, ``write`` and workflows in a thread;
         the hot kinds on the loop (inline on SQLite; on PostgreSQL waiting for the database
-        asynchronously, and once more after a lost connection: hot work is safe to repeat,
-        live leases come back first and submissions are idempotent by their client ids)."""
+        asynchronously). Retried as :meth:`run` retries."""
         unit = unit_of(fn)
         call = partial(self._run, unit, fn, args, kwargs)
         if not unit.on_loop:
             return await anyio.to_thread.run_sync(call)
         if self.dialect is Dialect.SQLITE:
             return call()
-        import psycopg
-
-        try:
-            return await bridge.spawn(call)
-        except psycopg.OperationalError:
-            # connections kept open across a database restart fail on their first use
-            # (and the pool then drops its idle ones)
-            return await bridge.spawn(call)
+        return await bridge.spawn(call)
 
     # -- opening transactions ----------------------------------------------------------------
     @overload
@@ -248,7 +281,7 @@ class Database:
         if conn is None:
             path = make_url(self.url).database or ":memory:"
             conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-            for pragma in SQLITE_PRAGMAS:
+            for pragma in self.sqlite_pragmas:
                 conn.execute(pragma)
             self._raw[role] = conn
         return conn

@@ -36,7 +36,8 @@ SESSION = {
 class SyncPool:
     """Blocking connections for threads: at most ``size`` in use at once (more callers
     wait), idle ones reused with no ping on checkout (a dead connection fails its call
-    once, is dropped, and the next call gets a fresh one)."""
+    once and is dropped with the idle ones; ``Database.run`` runs the call again on a
+    fresh one)."""
 
     def __init__(self, conninfo: str, durable: bool, size: int) -> None:
         self.conninfo = conninfo

@@ -87,6 +87,16 @@ class ProjectSettings:
         _real(0.5, 1, "label confidence to stop at, 0.5 to 1"),
         "adaptive overlap: the label confidence to stop at",
     )
+    max_live_leases: int = setting(
+        50,
+        _whole(1, 1000, "a whole number from 1 to 1,000"),
+        "most live leases one annotator may hold in the project (next and checkout together)",
+    )
+    max_checkout_hours: float = setting(
+        24.0,
+        _real(1, 720, "hours from 1 to 720"),
+        "longest lease an offline checkout may ask for, in hours",
+    )
 
 
 SETTINGS: tuple[Field[Any], ...] = fields(ProjectSettings)

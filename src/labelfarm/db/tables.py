@@ -15,6 +15,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    SmallInteger,
     String,
     Table,
     Text,
@@ -23,6 +24,11 @@ from sqlalchemy import (
 )
 
 from labelfarm.db.project_settings import DEFAULTS, SETTING_NAMES, SETTING_TYPES
+
+#: The largest value an Integer column holds on every database (32 bits on PostgreSQL): row
+#: ids and counts. Inputs naming an id or a count are bounded by it before any query, so an
+#: out-of-range number is refused as invalid instead of failing in the driver.
+MAX_INT = 2**31 - 1
 
 metadata = MetaData(
     naming_convention={
@@ -86,6 +92,7 @@ api_tokens = Table(
     Column("prefix", String(12), nullable=False),
     Column("created_at", Float, nullable=False),
     Column("revoked_at", Float, nullable=True),
+    Column("expires_at", Float, nullable=True),  # None: until revoked
 )
 
 sessions = Table(
@@ -97,6 +104,7 @@ sessions = Table(
     Column("created_at", Float, nullable=False),
     Column("expires_at", Float, nullable=False),
 )
+
 
 def _setting_column(name: str) -> Column[Any]:
     """A column of ``projects`` for one declared setting, its default kept by the database too."""
@@ -143,8 +151,18 @@ media = Table(
     metadata,
     Column("sha256", String(64), primary_key=True),
     Column("size", Integer, nullable=False),
-    Column("mime", String(100), nullable=False),
+    Column("mime", String(100), nullable=False),  # the type it is served as
+    # inline: its content decoded as an allowed image/audio type (services/media_check.py);
+    # otherwise served as an attachment. checked_at NULL: stored before checks, not yet checked
+    Column("inline", Boolean, nullable=False, server_default=text("false")),
+    Column("checked_at", Float, nullable=True),
     Column("created_at", Float, nullable=False),
+    Index(
+        "ix_media_unchecked",
+        "sha256",
+        sqlite_where=text("checked_at IS NULL"),
+        postgresql_where=text("checked_at IS NULL"),
+    ),
 )
 
 imports = Table(
@@ -240,6 +258,17 @@ assignments = Table(
     Index("ix_assignments_user", "user_id", "project_id", "state"),
 )
 
+# One row per (project, annotator) that has asked for tasks: a version every ``next`` bumps.
+# Two calls of one annotator at the same moment on PostgreSQL notice each other through it,
+# so neither leases past the project's cap on live leases (services/tasks/lease.py).
+lease_gates = Table(
+    "lease_gates",
+    metadata,
+    Column("project_id", Integer, primary_key=True),
+    Column("user_id", Integer, primary_key=True),
+    Column("version", Integer, nullable=False),
+)
+
 annotations = Table(
     "annotations",
     metadata,
@@ -287,6 +316,8 @@ audit_log = Table(
     Column("details", Text, nullable=False),
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
+    # 1: hmac-sha256 with the audit key; 0: sha256, rows from before the chain was keyed
+    Column("scheme", SmallInteger, nullable=False, server_default=text("0")),
 )
 
 # Each scored gold answer: the evidence behind annotator accuracy estimates.
@@ -341,6 +372,17 @@ audit_head = Table(
     Column("id", Integer, primary_key=True),
     Column("last_id", Integer, nullable=False),
     Column("hash", String(64), nullable=False),
+)
+
+# Signed anchors of the audit chain's head (services/audit_anchor.py), newest last: kept so
+# that managers and clients can fetch them; their value is in the copies kept elsewhere.
+audit_anchors = Table(
+    "audit_anchors",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("created_at", Float, nullable=False),
+    Column("last_id", Integer, nullable=False),
+    Column("anchor", Text, nullable=False),
 )
 
 # Fitted annotator models per project and field (services/fitting.py): Dawid-Skene

@@ -142,7 +142,13 @@ def _spool(
     seen_top: set[str] = set()
     try:
         with open(json_path, "rb") as fh:
-            for key, index, value, line in walk_object(fh, {"images", "annotations"}):
+            entries = walk_object(
+                fh,
+                {"images", "annotations"},
+                max_element=source.limits.item_bytes,
+                check_cancel=source.check_cancel,
+            )
+            for key, index, value, line in entries:
                 seen_top.add(key)
                 what = f" ({key}[{index}])" if index is not None else ""
                 if key == "images":

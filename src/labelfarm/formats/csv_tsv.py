@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 
+from labelfarm.formats.lines import open_table
 from labelfarm.formats.records import record_from_object
 from labelfarm.formats.registry import (
     ExportRecord,
@@ -43,38 +44,15 @@ def _coerce(value: str, kind: str | None) -> Any:
 
 def _read(source: ImportSource, delimiter: str) -> Iterator[ReadResult]:
     kinds = source.schema.data
-    with open(source.path, newline="", encoding="utf-8-sig", errors="strict") as fh:
-        reader = csv.reader(fh, delimiter=delimiter)
-        try:
-            header = next(reader)
-        except StopIteration:
+    base_dir = source.options.get("base_dir")
+    with open_table(source, delimiter) as table:
+        if table.problems:
+            yield table.problems[0].location, table.problems
             return
-        except (UnicodeDecodeError, csv.Error) as exc:
-            yield "line 1", [RowProblem("line 1", "", f"unreadable header: {exc}")]
-            return
-        names = [h.strip() for h in header]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes or "" in names:
-            reason = f"duplicate columns {dupes}" if dupes else "a column has no name"
-            yield "line 1", [RowProblem("line 1", "", reason)]
-            return
-        while True:
-            where = f"line {reader.line_num + 1}"
-            try:
-                row = next(reader)
-            except StopIteration:
-                break
-            except (UnicodeDecodeError, csv.Error) as exc:
-                yield where, [RowProblem(where, "", f"unreadable row: {exc}")]
-                break
-            where = f"line {reader.line_num}"
-            if reader.line_num % 1000 == 0:
-                source.bytes_read = fh.buffer.tell()  # type: ignore[attr-defined]
-            if not row:
-                continue
-            if len(row) != len(names):
-                reason = f"{len(row)} values for {len(names)} columns"
-                yield where, [RowProblem(where, "", reason)]
+        names = table.names
+        for where, row in table.rows():
+            if isinstance(row, RowProblem):
+                yield where, [row]
                 continue
             obj: dict[str, Any] = {}
             for name, value in zip(names, row, strict=True):
@@ -84,10 +62,7 @@ def _read(source: ImportSource, delimiter: str) -> Iterator[ReadResult]:
                     continue
                 else:
                     obj[name] = _coerce(value, kinds.get(name))
-            yield (
-                where,
-                record_from_object(obj, where, source.schema, source.options.get("base_dir")),
-            )
+            yield where, record_from_object(obj, where, source.schema, base_dir)
 
 
 @register_reader("csv")

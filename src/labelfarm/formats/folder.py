@@ -47,6 +47,11 @@ def read_folder(source: ImportSource) -> Iterator[ReadResult]:
             yield rel, [RowProblem(rel, "", "symbolic links are not followed")]
             continue
         if ext in TEXT:
+            limit = source.limits.item_bytes
+            if path.stat().st_size > limit:
+                reason = f"a text larger than {limit / (1 << 20):g} MiB (the largest item)"
+                yield rel, [RowProblem(rel, "text", reason)]
+                continue
             try:
                 text = path.read_text(encoding="utf-8")
             except UnicodeDecodeError:

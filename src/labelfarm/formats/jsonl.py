@@ -6,6 +6,7 @@ from collections.abc import Iterable, Iterator
 
 import orjson
 
+from labelfarm.formats.lines import json_lines
 from labelfarm.formats.records import record_from_object
 from labelfarm.formats.registry import (
     ExportRecord,
@@ -21,23 +22,11 @@ from labelfarm.schema import Schema
 @register_reader("jsonl")
 def read_jsonl(source: ImportSource) -> Iterator[ReadResult]:
     base_dir = source.options.get("base_dir")
-    with open(source.path, "rb") as fh:
-        line_no = 0
-        for line_no, raw in enumerate(fh, start=1):
-            source.bytes_read += len(raw)
-            if not raw.strip():
-                continue
-            where = f"line {line_no}"
-            try:
-                obj = orjson.loads(raw)
-            except orjson.JSONDecodeError as exc:
-                truncated = not raw.endswith(b"\n")
-                reason = (
-                    "the line is cut off (file truncated?)" if truncated else f"not JSON: {exc}"
-                )
-                yield where, [RowProblem(where, "", reason)]
-                continue
-            yield where, record_from_object(obj, where, source.schema, base_dir)
+    for where, value in json_lines(source):
+        if isinstance(value, RowProblem):
+            yield where, [value]
+        else:
+            yield where, record_from_object(value, where, source.schema, base_dir)
 
 
 @register_writer("jsonl", "application/x-ndjson")

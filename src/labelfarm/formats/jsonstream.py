@@ -8,6 +8,11 @@ one, decoded by the standard library's C scanner (``raw_decode``) from a sliding
 buffer; other top-level values are decoded whole. :func:`walk_array` does the same for a
 document that is one array (a Label Studio export). Every piece comes with its line number.
 
+Memory is bounded whatever the file holds: a value longer than the limit given (an array
+element: the largest item; any other value: ``MAX_VALUE``) is refused, with its line, once
+the buffer holds that much of it, without reading further. Text that is not UTF-8 is
+refused with the line and byte offset where the bad byte is.
+
 The standard library reads a little more than JSON: ``NaN`` and ``Infinity``, lone UTF-16
 surrogates (``"\\ud800"``), and integers beyond 64 bits, which the database's JSON encoder
 cannot write. With ``strict=True`` a value is what ``orjson.loads`` would make of it: the
@@ -19,13 +24,14 @@ from __future__ import annotations
 import codecs
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import IO, Any
 
 import orjson
 
 CHUNK = 1 << 20
-MAX_ELEMENT = 64 << 20  # one array element larger than this is refused
+MAX_ELEMENT = 1 << 20  # one array element larger than this is refused (the largest item)…
+MAX_VALUE = 16 << 20  # …and any other value (COCO's categories, say) larger than this
 _WS = re.compile(r"[ \t\n\r]*")
 
 
@@ -58,9 +64,20 @@ def _as_orjson_reads(value: Any) -> Any:
         return orjson.loads(json.dumps(value))
 
 
+def _mib(n: int) -> str:
+    return f"{n / (1 << 20):g} MiB"
+
+
 class _Buffer:
-    def __init__(self, fh: IO[bytes], strict: bool = False) -> None:
+    def __init__(
+        self,
+        fh: IO[bytes],
+        strict: bool = False,
+        check_cancel: Callable[[], None] | None = None,
+    ) -> None:
         self.fh = fh
+        self.check_cancel = check_cancel
+        self.limit = MAX_VALUE  # the longest value being read may be
         self.strict = strict
         self.decoder = _strict_decoder if strict else _decoder
         self.dec = codecs.getincrementaldecoder("utf-8-sig")()
@@ -78,20 +95,30 @@ class _Buffer:
         return self.line
 
     def fill(self) -> None:
+        if self.check_cancel is not None:
+            self.check_cancel()
+        if len(self.buf) - self.pos > self.limit:  # the value being read is too long already
+            raise JsonStreamError(self.line_at(self.pos), f"a value larger than {_mib(self.limit)}")
         raw = self.fh.read(CHUNK)
         self.bytes_read += len(raw)
         try:
             text = self.dec.decode(raw, final=not raw)
         except UnicodeDecodeError as exc:
-            raise JsonStreamError(self.line_at(len(self.buf)), f"not UTF-8: {exc.reason}") from None
+            raise self._not_utf8(exc, raw) from None
         self.line_at(self.pos)
         self.buf = self.buf[self.pos :] + text
         self.counted -= self.pos
         self.pos = 0
         if not raw:
             self.eof = True
-        if len(self.buf) > MAX_ELEMENT + CHUNK:
-            raise JsonStreamError(self.line, f"a value larger than {MAX_ELEMENT >> 20} MiB")
+
+    def _not_utf8(self, exc: UnicodeDecodeError, raw: bytes) -> JsonStreamError:
+        """Where the bad byte is: its line (the text decoded so far, then the undecoded
+        bytes before it) and its offset in the file."""
+        before = exc.object[: exc.start]
+        line = self.line_at(len(self.buf)) + before.count(b"\n")
+        offset = self.bytes_read - len(raw) - (len(exc.object) - len(raw)) + exc.start
+        return JsonStreamError(line, f"not UTF-8 (byte {offset}): {exc.reason}")
 
     def peek(self) -> str:
         """The next non-blank character ('' at the end), without consuming it."""
@@ -112,8 +139,10 @@ class _Buffer:
         self.pos += 1
         return c
 
-    def value(self) -> tuple[Any, int]:
-        """Decode the next value; returns it and the line it starts on."""
+    def value(self, limit: int = MAX_VALUE) -> tuple[Any, int]:
+        """Decode the next value, of at most ``limit`` characters; returns it and the line
+        it starts on."""
+        self.limit = limit
         self.peek()
         while True:
             try:
@@ -140,6 +169,8 @@ class _Buffer:
                 self.fill()  # a number or literal may go on in the next chunk
                 continue
             line = self.line_at(self.pos)
+            if end - self.pos > limit:
+                raise JsonStreamError(line, f"a value larger than {_mib(limit)}")
             self.pos = end
             if self.strict:
                 try:
@@ -152,14 +183,20 @@ class _Buffer:
 
 
 def walk_object(
-    fh: IO[bytes], arrays: frozenset[str] | set[str]
+    fh: IO[bytes],
+    arrays: frozenset[str] | set[str],
+    *,
+    max_element: int = MAX_ELEMENT,
+    check_cancel: Callable[[], None] | None = None,
 ) -> Iterator[tuple[str, int | None, Any, int]]:
     """Yield ``(key, index, value, line)`` for the top-level object read from ``fh``.
 
     Arrays under a key in ``arrays`` are yielded element by element (``index`` counts
-    them); every other value whole, with ``index`` None. Raises :class:`JsonStreamError`.
+    them, each of at most ``max_element`` characters); every other value whole, with
+    ``index`` None. ``check_cancel`` is called before each chunk is read. Raises
+    :class:`JsonStreamError`.
     """
-    b = _Buffer(fh)
+    b = _Buffer(fh, check_cancel=check_cancel)
     b.expect("{", "a JSON object ('{')")
     if b.peek() == "}":
         b.pos += 1
@@ -176,7 +213,7 @@ def walk_object(
                 b.pos += 1
             else:
                 while True:
-                    value, line = b.value()
+                    value, line = b.value(max_element)
                     yield key, index, value, line
                     index += 1
                     if b.expect(",]", "',' or ']'") == "]":
@@ -190,16 +227,23 @@ def walk_object(
         raise JsonStreamError(b.line_at(b.pos), "text after the end of the JSON object")
 
 
-def walk_array(fh: IO[bytes], *, strict: bool = False) -> Iterator[tuple[int | None, Any, int]]:
+def walk_array(
+    fh: IO[bytes],
+    *,
+    strict: bool = False,
+    max_element: int = MAX_ELEMENT,
+    check_cancel: Callable[[], None] | None = None,
+) -> Iterator[tuple[int | None, Any, int]]:
     """Yield ``(index, value, line)`` for each element of the top-level array read from
-    ``fh``; a top-level value of another kind is yielded whole, with ``index`` None.
-    Raises :class:`JsonStreamError`."""
-    b = _Buffer(fh, strict)
+    ``fh``, each of at most ``max_element`` characters; a top-level value of another kind is
+    yielded whole, with ``index`` None, under the same bound. Raises
+    :class:`JsonStreamError`."""
+    b = _Buffer(fh, strict, check_cancel)
     c = b.peek()
     if c == "":
         raise JsonStreamError(b.line_at(b.pos), "only blanks, no JSON value")
     if c != "[":
-        value, line = b.value()
+        value, line = b.value(max_element)
         yield None, value, line
     else:
         b.pos += 1
@@ -208,7 +252,7 @@ def walk_array(fh: IO[bytes], *, strict: bool = False) -> Iterator[tuple[int | N
         else:
             index = 0
             while True:
-                value, line = b.value()
+                value, line = b.value(max_element)
                 yield index, value, line
                 index += 1
                 if b.expect(",]", "',' or ']'") == "]":

@@ -92,7 +92,13 @@ def _tasks(source: ImportSource) -> Iterator[tuple[int, int, Any]]:
     """``(number, line, task)`` for each task of the file, read one at a time: a list of
     tasks, or a single task object. Raises JsonStreamError, _NotTasks or OSError."""
     with open(source.path, "rb") as fh:
-        for index, task, line in walk_array(fh, strict=True):
+        tasks = walk_array(
+            fh,
+            strict=True,
+            max_element=source.limits.item_bytes,
+            check_cancel=source.check_cancel,
+        )
+        for index, task, line in tasks:
             source.bytes_read = fh.tell()
             if index is None and not isinstance(task, dict):
                 raise _NotTasks("a Label Studio file is a list of tasks")

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import importlib
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from labelfarm.errors import InvalidInput
+from labelfarm.errors import InvalidInput, ServerBusy
 from labelfarm.schema import Schema
 
 BUILTIN = (
@@ -26,15 +27,51 @@ BUILTIN = (
 )
 
 
+ARCHIVE_RATIO_FLOOR = 16 << 20  # an archive's expansion ratio counts past this many bytes
+
+
+@dataclass(frozen=True)
+class ImportLimits:
+    """What one import may hold; each is checked while reading, before anything is stored
+    (the server takes them from its settings, see ``docs/settings.md``)."""
+
+    item_bytes: int = 1 << 20  # one item: its line, array element or row, and its data JSON
+    columns: int = 1000  # columns of a CSV or TSV file
+    archive_bytes: int = 50 << 30  # a zip's entries inflated, all together
+    archive_ratio: int = 100  # inflated bytes per archive byte (past ARCHIVE_RATIO_FLOOR)
+
+
+class ImportInterrupted(ServerBusy):
+    """The server is stopping: an import in progress gives up (nothing of it is kept)."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "the server is stopping: the import was interrupted and nothing was imported; "
+            "send it again",
+            retry_after=30,
+        )
+
+
 @dataclass
 class ImportSource:
-    """What an importer reads: a local file or folder, and the name the user gave it."""
+    """What an importer reads: a local file or folder, and the name the user gave it.
+
+    Readers bound what they read by ``limits`` and call :meth:`check_cancel` in long loops
+    (between rows, chunks, archive entries), so an import stops soon after ``cancel`` is set.
+    """
 
     path: Path
     filename: str
     schema: Schema
     options: dict[str, Any] = field(default_factory=dict)
     bytes_read: int = 0  # advanced by readers, for progress bars
+    limits: ImportLimits = field(default_factory=ImportLimits)
+    cancel: threading.Event | None = None
+
+    def check_cancel(self) -> None:
+        """Raise :class:`ImportInterrupted` once ``cancel`` is set."""
+        if self.cancel is not None and self.cancel.is_set():
+            raise ImportInterrupted()
 
 
 @dataclass
@@ -55,6 +92,7 @@ class ItemRecord:
     predictions: list[dict[str, Any]] = field(default_factory=list)
     annotations: list[dict[str, Any]] = field(default_factory=list)
     gold: dict[str, Any] | None = None  # the known answer of a gold item
+    data_json: str | None = None  # ``data`` as JSON text, once its size has been checked
 
 
 @dataclass

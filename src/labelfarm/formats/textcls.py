@@ -21,6 +21,7 @@ from typing import Any
 
 import orjson
 
+from labelfarm.formats.lines import json_lines, open_table
 from labelfarm.formats.objects import register_guesser
 from labelfarm.formats.registry import (
     ExportContext,
@@ -123,62 +124,31 @@ def record(obj: dict[str, Any], where: str, schema: Schema) -> ItemRecord | list
 
 @register_reader("doccano")
 def read_doccano(source: ImportSource) -> Iterator[ReadResult]:
-    with open(source.path, "rb") as fh:
-        for n, raw in enumerate(fh, start=1):
-            source.bytes_read += len(raw)
-            if not raw.strip():
-                continue
-            where = f"line {n}"
-            try:
-                obj = orjson.loads(raw)
-            except orjson.JSONDecodeError as exc:
-                cut = not raw.endswith(b"\n")
-                yield (
-                    where,
-                    [
-                        RowProblem(
-                            where,
-                            "",
-                            "the line is cut off (file truncated?)" if cut else f"not JSON: {exc}",
-                        )
-                    ],
-                )
-                continue
-            if not isinstance(obj, dict):
-                yield where, [RowProblem(where, "", "expected a JSON object")]
-                continue
+    for where, obj in json_lines(source):
+        if isinstance(obj, RowProblem):
+            yield where, [obj]
+        elif not isinstance(obj, dict):
+            yield where, [RowProblem(where, "", "expected a JSON object")]
+        else:
             yield where, record(obj, where, source.schema)
 
 
 def _rows(source: ImportSource, delimiter: str) -> Iterator[tuple[str, Any]]:
-    with open(source.path, newline="", encoding="utf-8-sig") as fh:
-        reader = csv.reader(fh, delimiter=delimiter)
-        try:
-            header = [h.strip() for h in next(reader)]
-        except StopIteration:
+    with open_table(source, delimiter) as table:
+        if table.problems:
+            yield table.problems[0].location, table.problems
             return
-        except (csv.Error, UnicodeDecodeError) as exc:
-            yield "line 1", [RowProblem("line 1", "", f"unreadable header: {exc}")]
+        header = table.names
+        if not header:
             return
         if "text" not in header:
             yield "line 1", [RowProblem("line 1", "text", "the header has no 'text' column")]
             return
-        while True:
-            try:
-                row = next(reader)
-            except StopIteration:
-                return
-            except (csv.Error, UnicodeDecodeError) as exc:
-                where = f"line {reader.line_num + 1}"
-                yield where, [RowProblem(where, "", f"unreadable row: {exc}")]
-                return
-            where = f"line {reader.line_num}"
-            if not row:
-                continue
-            if len(row) != len(header):
-                yield where, [RowProblem(where, "", f"{len(row)} values for {len(header)} columns")]
-                continue
-            yield where, dict(zip(header, row, strict=True))
+        for where, row in table.rows():
+            if isinstance(row, RowProblem):
+                yield where, [row]
+            else:
+                yield where, dict(zip(header, row, strict=True))
 
 
 def _read_table(source: ImportSource, delimiter: str) -> Iterator[ReadResult]:
@@ -247,8 +217,7 @@ def _guess(source: ImportSource, rows: Iterable[Any]) -> dict[str, Any]:
 
 @register_guesser("doccano")
 def guess_doccano(source: ImportSource) -> dict[str, Any]:
-    with open(source.path, "rb") as fh:
-        return _guess(source, ((n, orjson.loads(ln)) for n, ln in enumerate(fh) if ln.strip()))
+    return _guess(source, json_lines(source))
 
 
 @register_guesser("doccano-csv")

@@ -48,6 +48,8 @@ from labelfarm.formats.registry import (
 )
 from labelfarm.schema import Schema
 
+MAX_CLASSES = 100_000  # class indices (a list of names is made as long as the largest)
+
 
 def _names(root: Path) -> tuple[list[str], dict[str, dict[str, Any]], list[RowProblem]]:
     """Class names from data.yaml or classes.txt: (names by index, label_meta, problems)."""
@@ -66,8 +68,12 @@ def _names(root: Path) -> tuple[list[str], dict[str, dict[str, Any]], list[RowPr
             pairs = list(names.items())
         else:
             return [], {}, [RowProblem(rel, "names", "a list of names or an index → name map")]
-        if not all(isinstance(i, int) and i >= 0 and isinstance(n, str | int) for i, n in pairs):
-            return [], {}, [RowProblem(rel, "names", "class indices are whole numbers ≥ 0")]
+        if not all(
+            isinstance(i, int) and 0 <= i < MAX_CLASSES and isinstance(n, str | int)
+            for i, n in pairs
+        ):
+            reason = f"class indices are whole numbers from 0 to {MAX_CLASSES - 1}"
+            return [], {}, [RowProblem(rel, "names", reason)]
         by_index = [""] * (max((i for i, _ in pairs), default=-1) + 1)
         for i, n in pairs:
             by_index[i] = str(n)

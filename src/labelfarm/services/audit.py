@@ -1,27 +1,57 @@
-"""The audit log: append-only, hash-chained.
+"""The audit log: append-only, hash-chained with a key kept outside the database.
 
-Each row's hash covers its own content and the previous row's hash, so editing a row breaks
-its hash, deleting a row breaks the chain at the next one, and ``audit_head`` (the newest
-id and hash) catches a deleted tail. The database also refuses UPDATE and DELETE on the
-table (triggers); the chain is what proves nothing was changed behind that.
+Each row's hash is an HMAC-SHA256, with the instance's audit key, of its own content and
+the previous row's hash (:mod:`labelfarm.services.audit_chain`): editing a row breaks its
+hash, deleting a row breaks the chain at the next one, ``audit_head`` (the newest id and
+hash) catches a deleted tail, and without the key nobody can make the hashes fit again.
+Deleting the newest rows *and* moving the head is caught by a signed anchor
+(:mod:`labelfarm.services.audit_anchor`). The database also refuses UPDATE and DELETE on
+the table (triggers); the chain is what proves nothing was changed behind that.
 
-Rows are written for logins, imports, exports, role changes and settings changes, never
-per annotation (that would put a serialised write on the hot path).
+Rows are written for logins, logouts, imports (failed ones too), exports, role, user, token
+and settings changes, never per annotation, per ``next`` or per media view (that would put a
+serialised write on the hot path); floods of events (refused requests, failed logins) are
+counted in memory and written in aggregate (:mod:`labelfarm.services.audit_tally`).
+
+The key reaches the database's transactions through :func:`use_key`, called once wherever a
+:class:`~labelfarm.db.engine.Database` is made from settings (the app, the CLI). Work run
+for an operator at the command line is recorded under their name (:func:`acting_as`).
 """
 
 from __future__ import annotations
 
-import hashlib
-from dataclasses import dataclass, field
+import getpass
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any, NamedTuple
 
 from sqlalchemy import select
 
+from labelfarm.db.engine import Database
 from labelfarm.db.tables import audit_head, audit_log
 from labelfarm.db.tx import CoreTx, Sql, transaction
 from labelfarm.jsonutil import dumps, loads
+from labelfarm.services.audit_chain import (
+    GENESIS,
+    KEYED,
+    ROWS_AFTER,
+    VerifyResult,
+    Walk,
+    content,
+    keyed_digest,
+)
 
-GENESIS = "0" * 64
+__all__ = ["GENESIS", "VerifyResult", "acting_as", "entries", "record", "use_key", "verify"]
+
+# The engine option carrying the key: every connection of the engine (and the migrations run
+# on one) sees it; it is never stored.
+KEY_OPTION = "labelfarm_audit_key"
+SEAL_ACTION = "audit.keyed"  # the keyed row the upgrade appended on top of unkeyed rows
+
+_operator: ContextVar[str | None] = ContextVar("labelfarm_audit_operator", default=None)
 
 
 class Head(NamedTuple):
@@ -29,24 +59,52 @@ class Head(NamedTuple):
     hash: str
 
 
+class UserId(NamedTuple):
+    id: int
+
+
 # the chain's head, locked: audited writes take turns appending
 HEAD = Sql("SELECT last_id, hash FROM audit_head WHERE id = 1", row=Head, lock="FOR UPDATE")
+HEAD_NOW = Sql("SELECT last_id, hash FROM audit_head WHERE id = 1", row=Head)
+USER_NAMED = Sql("SELECT id FROM users WHERE username = :u", row=UserId)
 
 
-def _digest(row: dict[str, Any]) -> str:
-    canonical = dumps(
-        [
-            row["id"],
-            repr(float(row["ts"])),
-            row["workspace_id"],
-            row["actor_id"],
-            row["action"],
-            row["target"],
-            row["details"],
-            row["prev_hash"],
-        ]
-    )
-    return hashlib.sha256(canonical.encode()).hexdigest()
+def use_key(db: Database, key: bytes) -> None:
+    """Give ``db``'s transactions the audit key (the setting ``audit_key``)."""
+    if not key:
+        raise ValueError("the audit key is empty")
+    db.engine.update_execution_options(**{KEY_OPTION: bytes(key)})
+
+
+def key_of(tx: CoreTx) -> bytes:
+    key: bytes | None = tx.conn.get_execution_options().get(KEY_OPTION)
+    if not key:
+        raise RuntimeError(
+            "no audit key for this database: call labelfarm.services.audit.use_key(db, "
+            "settings.resolved_audit_key) once after creating it"
+        )
+    return key
+
+
+def login_name() -> str:
+    """The shell user's login name: the operator when none is named."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no name for this uid (a bare container)
+        return f"uid:{os.getuid()}"
+
+
+@contextmanager
+def acting_as(operator: str) -> Iterator[None]:
+    """Record the rows written meanwhile (in this thread or task) as done by ``operator``, a
+    person at the command line: their details carry ``"operator"``, and their actor is the
+    labelfarm user of that name, or none if there is no such user (the operator acted, not
+    whoever the service would have named)."""
+    token = _operator.set(operator)
+    try:
+        yield
+    finally:
+        _operator.reset(token)
 
 
 def record(
@@ -60,9 +118,15 @@ def record(
     details: dict[str, Any] | None = None,
 ) -> int:
     """Append one audit row in the caller's transaction; returns its id."""
+    key = key_of(tx)
+    operator = _operator.get()
+    if operator is not None:
+        details = {**(details or {}), "operator": operator}
+        user = tx.one(USER_NAMED, {"u": operator})
+        actor_id = user.id if user is not None else None
     head = tx.one(HEAD, {})
     last_id, prev_hash = (head.last_id, head.hash) if head else (0, GENESIS)
-    row = {
+    row: dict[str, Any] = {
         "id": last_id + 1,
         "ts": now,
         "workspace_id": workspace_id,
@@ -72,8 +136,8 @@ def record(
         "details": dumps(details or {}),
         "prev_hash": prev_hash,
     }
-    row["hash"] = _digest(row)
-    tx.execute(audit_log.insert().values(**row))
+    row["hash"] = keyed_digest(key, content(row))
+    tx.execute(audit_log.insert().values(scheme=KEYED, **row))
     if head is None:
         tx.execute(audit_head.insert().values(id=1, last_id=row["id"], hash=row["hash"]))
     else:
@@ -85,49 +149,25 @@ def record(
     return last_id + 1
 
 
-@dataclass
-class VerifyResult:
-    ok: bool
-    n_rows: int
-    problems: list[dict[str, Any]] = field(default_factory=list)
-
-
 @transaction("read")
-def verify(tx: CoreTx, *, batch: int = 10_000) -> VerifyResult:
-    """Walk the whole chain and report every row that does not fit it."""
-    problems: list[dict[str, Any]] = []
-    prev_hash, expected_id, n = GENESIS, 1, 0
-    last_id = 0
+def verify(
+    tx: CoreTx, *, batch: int = 20_000, anchored: dict[int, str] | None = None
+) -> VerifyResult:
+    """Walk the whole chain and report every row that does not fit it; ``anchored`` (row
+    id → hash, from checked anchors) must still be in it."""
+    started = time.perf_counter()
+    walk = Walk(key_of(tx), anchored)
+    after = 0
     while True:
-        rows = (
-            tx.execute(
-                select(audit_log)
-                .where(audit_log.c.id > last_id)
-                .order_by(audit_log.c.id)
-                .limit(batch)
-            )
-            .mappings()
-            .all()
-        )
+        rows = tx.rows(ROWS_AFTER, {"after": after, "n": batch})
         if not rows:
             break
-        for row in rows:
-            n += 1
-            if row["id"] != expected_id:
-                problems.append(
-                    {"id": expected_id, "problem": f"rows {expected_id}..{row['id'] - 1} missing"}
-                )
-            if row["prev_hash"] != prev_hash:
-                problems.append({"id": row["id"], "problem": "chain broken before this row"})
-            if _digest(dict(row)) != row["hash"]:
-                problems.append({"id": row["id"], "problem": "row content does not match its hash"})
-            prev_hash, expected_id, last_id = row["hash"], row["id"] + 1, row["id"]
-    head = tx.execute(select(audit_head).where(audit_head.c.id == 1)).first()
-    if head is not None and (head.last_id != last_id or head.hash != prev_hash):
-        problems.append({"id": head.last_id, "problem": f"newest rows missing after id {last_id}"})
-    if head is None and n:
-        problems.append({"id": None, "problem": "audit head is missing"})
-    return VerifyResult(ok=not problems, n_rows=n, problems=problems)
+        walk.feed(rows)
+        after = rows[-1][0]
+    head = tx.one(HEAD_NOW, {})
+    result = walk.finish((head.last_id, head.hash) if head is not None else None)
+    result.seconds = time.perf_counter() - started
+    return result
 
 
 @transaction("read")

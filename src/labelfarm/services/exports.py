@@ -22,6 +22,7 @@ from labelfarm.services.projects import Project
 
 PAGE = 2000
 
+
 class ItemRow(NamedTuple):
     id: int
     external_id: str | None
@@ -63,6 +64,18 @@ _ANNOTATIONS = Sql(
     "FROM annotations a JOIN users u ON u.id = a.user_id "
     "WHERE a.project_id = :p AND a.item_id >= :lo AND a.item_id <= :hi ORDER BY a.id",
     row=AnnotationRow,
+)
+
+
+class _Counts(NamedTuple):
+    items: int
+    annotations: int
+
+
+_COUNTS = Sql(
+    "SELECT (SELECT COUNT(*) FROM items WHERE project_id = :p AND status = 'ready'), "
+    "(SELECT COUNT(*) FROM annotations WHERE project_id = :p)",
+    row=_Counts,
 )
 _PREDICTIONS = Sql(
     "SELECT item_id, model, value, score, created_at FROM predictions "
@@ -141,11 +154,14 @@ def export_stream(
     actor_id: int | None,
     media: MediaStore | None = None,
 ) -> tuple[Iterator[bytes], str]:
-    """(chunks of the export, its media type). The export is audited when it starts.
+    """(chunks of the export, its media type). The export is audited when it starts, with
+    its format and how many items and annotations it holds.
 
     ``media`` lets archive formats (``coco-zip``, ``yolo``, ``voc``, ``hf``) include the
     items' media files."""
     write, media_type = writer(fmt)
+    with db.begin("read") as tx:
+        counts = tx.one(_COUNTS, {"p": project.id})
     with db.begin("write") as tx:
         audit.record(
             tx,
@@ -154,7 +170,11 @@ def export_stream(
             now=now,
             workspace_id=project.workspace_id,
             actor_id=actor_id,
-            details={"format": fmt},
+            details={
+                "format": fmt,
+                "items": counts.items if counts else 0,
+                "annotations": counts.annotations if counts else 0,
+            },
         )
     ctx = ExportContext(
         project_id=project.id,

@@ -45,9 +45,7 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9_.@\-]+")
 
 def import_user(tx: CoreTx, workspace_id: int, name: str, now: float) -> int:
     """The non-login user standing for annotator ``name`` of another tool in a workspace."""
-    slug = tx.execute(
-        select(workspaces.c.slug).where(workspaces.c.id == workspace_id)
-    ).scalar_one()
+    slug = tx.execute(select(workspaces.c.slug).where(workspaces.c.id == workspace_id)).scalar_one()
     clean = _UNSAFE.sub("_", name.strip())[:80] or "unknown"
     if clean != name:
         clean += "-" + hashlib.sha256(name.encode()).hexdigest()[:8]

@@ -8,10 +8,13 @@ Rows are tuples in :data:`COLUMNS` order, which COPY and executemany take as the
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
@@ -26,6 +29,7 @@ from labelfarm.formats import ItemRecord
 from labelfarm.jsonutil import dumps
 from labelfarm.services.import_annotations import Stager, stage_annotations
 from labelfarm.services.media import MediaStore, register_media
+from labelfarm.services.media_check import Verdict, check_file, expected_kinds, refusal
 from labelfarm.services.projects import Project
 
 NO_DEADLINE = 1e18
@@ -134,20 +138,14 @@ def stage(
     stage: Stager | None = None,
 ) -> int:
     """Write one batch of staged items (and their media and predictions); returns n preds."""
-    stored: dict[int, str] = {}
-    media_rows = []
-    for i, rec in enumerate(batch):
-        if rec.media_path is not None:
-            sha, size = media.put_file(rec.media_path)
-            stored[i] = sha
-            media_rows.append((sha, size, rec.media_path.name))
+    stored, media_rows = store_media(media, project, batch)
     status = "ready" if sink.single else "staged"
     rows = [  # in COLUMNS order: COPY and executemany take these tuples as they are
         (
             project.id,
             import_id,
             rec.external_id,
-            dumps(rec.data),
+            rec.data_json if rec.data_json is not None else dumps(rec.data),
             stored.get(i),
             rec.priority,
             rec.deadline,
@@ -165,8 +163,8 @@ def stage(
     with_preds = any(rec.predictions for rec in batch)
     with_anns = stage is not None and any(rec.annotations for rec in batch)
     with sink.batch() as tx:
-        for sha, size, name in media_rows:
-            register_media(tx, sha, size, name, now)
+        if media_rows:
+            register_media(tx, media_rows, now)
         ids = insert_items(tx, rows, returning=with_preds or with_anns)
         if with_anns:
             assert stage is not None
@@ -187,6 +185,37 @@ def stage(
         ]
         tx.execute(predictions.insert(), pred_rows)
         return len(pred_rows)
+
+
+# Decoding releases the GIL: a batch's files are checked on a few threads at once.
+_CHECKS = ThreadPoolExecutor(min(4, os.cpu_count() or 1), thread_name_prefix="labelfarm-check")
+
+
+def store_media(
+    media: MediaStore, project: Project, batch: list[ItemRecord]
+) -> tuple[dict[int, str], list[tuple[str, int, Verdict]]]:
+    """Check the content of each record's media file, then store it: ``{index: sha}`` and
+    the rows to register. A file the project cannot hold (not the image or audio its schema
+    expects, or a decompression bomb) is refused: ImportFailed names every such file of the
+    batch, and none of the batch is stored."""
+    expected = expected_kinds(project.schema)
+    paths = list(dict.fromkeys(rec.media_path for rec in batch if rec.media_path is not None))
+    verdicts: dict[Path, Verdict] = dict(zip(paths, _CHECKS.map(check_file, paths), strict=True))
+    problems = []
+    for path, verdict in verdicts.items():
+        reason = refusal(verdict, expected)
+        if reason is not None:
+            problems.append({"location": path.name, "field": "media", "reason": reason})
+    if problems:
+        raise ImportFailed(f"{len(problems)} media file(s) refused", problems)
+    stored: dict[int, str] = {}
+    rows: dict[str, tuple[str, int, Verdict]] = {}
+    for i, rec in enumerate(batch):
+        if rec.media_path is not None:
+            sha, size = media.put_file(rec.media_path)
+            stored[i] = sha
+            rows[sha] = (sha, size, verdicts[rec.media_path])
+    return stored, list(rows.values())
 
 
 def insert_items(tx: CoreTx, rows: list[tuple[Any, ...]], *, returning: bool) -> list[int]:

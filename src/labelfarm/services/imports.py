@@ -10,44 +10,46 @@ reading goes on to find every other bad row, and nothing of the import remains: 
 is exactly as it was. An import interrupted by a crash is finished or rolled back by
 :func:`recover_imports` at the next start. Labels made in another tool come in with their
 items (:mod:`labelfarm.services.import_annotations`).
+
+What a file may hold is bounded (:class:`ImportLimits`: the largest item, the most columns,
+an archive's total size and expansion ratio) and checked while reading, before anything is
+stored. An import also stops, between rows or chunks, once its ``cancel`` event is set (the
+server sets it when asked to stop): it is then abandoned like a crashed one, never half
+published.
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
 
-from sqlalchemy import func, select, text, update
+import orjson
+from sqlalchemy import select
 
 from labelfarm.db.dialect import Dialect
 from labelfarm.db.engine import Database
-from labelfarm.db.tables import (
-    imports,
-    items,
-    metadata,
-    predictions,
-    projects,
-)
+from labelfarm.db.tables import imports
 from labelfarm.db.tx import CoreTx, Sql, transaction, workflow
 from labelfarm.errors import ImportFailed
 from labelfarm.formats import ImportSource, ItemRecord, RowProblem, reader
+from labelfarm.formats.registry import ImportInterrupted, ImportLimits
 from labelfarm.jsonutil import dumps, loads
-from labelfarm.services import audit
 from labelfarm.services.import_annotations import Stager
+from labelfarm.services.import_audit import record_failure
+from labelfarm.services.import_publish import discard, publish
+from labelfarm.services.import_publish import recover_imports as recover_imports
 from labelfarm.services.import_staging import Sink, Writer
 from labelfarm.services.import_staging import stage as stage_batch
 from labelfarm.services.media import MediaStore
 from labelfarm.services.projects import Project
-
-# (``tables.annotations`` by name: mypy confuses it with ``from __future__ import annotations``)
-annotations_table = metadata.tables["annotations"]
+from labelfarm.settings import Settings
 
 MAX_REPORTED = 1000
-PUBLISH_CHUNK = 20_000
 ANALYZE_AFTER = 10_000  # PostgreSQL: rows imported at once that call for new statistics
 ANALYZE = Sql("ANALYZE items")
 
@@ -70,6 +72,16 @@ class ImportResult:
             "n_predictions": self.n_predictions,
             "n_annotations": self.n_annotations,
         }
+
+
+def limits_from(settings: Settings) -> ImportLimits:
+    """The import limits a server's settings give."""
+    return ImportLimits(
+        item_bytes=settings.max_item_bytes,
+        columns=settings.max_columns,
+        archive_bytes=settings.max_archive_bytes,
+        archive_ratio=settings.max_archive_ratio,
+    )
 
 
 def _size(path: Path) -> int:
@@ -107,11 +119,15 @@ def import_items(
     on_progress: Progress | None = None,
     base_dir: Path | None = None,
     analyze: bool = True,
+    limits: ImportLimits | None = None,
+    cancel: threading.Event | None = None,
 ) -> ImportResult:
     """Import a file into ``project``, all or nothing. ``analyze=False`` leaves the call to
-    :func:`refresh_statistics` to the caller."""
+    :func:`refresh_statistics` to the caller. Once ``cancel`` is set the import stops and
+    raises :class:`ImportInterrupted`; nothing of it is published."""
     read = reader(fmt)
-    filename = filename or path.name
+    # as the imports table holds it: at most 500 characters, no NUL (a multipart name may have)
+    filename = (filename or path.name).replace("\x00", "")[:500]
     if not path.is_dir() and path.stat().st_size == 0:
         _fail_early(db, project, fmt, filename, user_id, now, "the file is empty (0 bytes)")
     import_id = db.run(_start, project.id, fmt, filename, user_id, now)
@@ -121,7 +137,12 @@ def import_items(
     n_preds = 0
     with tempfile.TemporaryDirectory(prefix="labelfarm-import-") as scratch:
         source = ImportSource(
-            path, filename, project.schema, {"base_dir": base_dir, "scratch": Path(scratch)}
+            path,
+            filename,
+            project.schema,
+            {"base_dir": base_dir, "scratch": Path(scratch)},
+            limits=limits or ImportLimits(),
+            cancel=cancel,
         )
         try:
             _read_rows(read, source, writer, tally, batch_rows, on_progress, total_bytes)
@@ -131,14 +152,22 @@ def import_items(
         except ImportFailed as exc:  # a batch the database refused (duplicate external ids)
             writer.abandon()
             tally.add([RowProblem(**d) for d in exc.details[:MAX_REPORTED]], len(exc.details))
+        except ImportInterrupted:
+            writer.abandon()
+            sink.rollback()
+            if sink.single:  # nothing was committed: say why now
+                discard(db, import_id, [RowProblem(filename, "", "interrupted")], 1, now)
+            # SQLite: the rows staged so far stay invisible; recover_imports discards them
+            # at the next start (deleting them now would hold up the server's shutdown)
+            raise
         except BaseException:
             writer.abandon()
             sink.rollback()
-            _discard(db, import_id, [], 1, now)
+            discard(db, import_id, [], 1, now)
             raise
     if tally.problems:
         _fail(db, sink, import_id, tally, filename, now)
-    _publish(sink, project, import_id, tally.n_items, now, user_id, fmt, filename)
+    publish(sink, project, import_id, tally.n_items, now, user_id, fmt, filename)
     if analyze:
         refresh_statistics(db, tally.n_items)
     if on_progress is not None:
@@ -179,8 +208,12 @@ def _read_rows(
     """Read every row; hand good ones to the writer in batches until a problem is found,
     after which rows are only checked (to report every problem)."""
     batch: list[ItemRecord] = []
-    for n_rows, (_where, result) in enumerate(read(source), start=1):
+    item_bytes = source.limits.item_bytes
+    for n_rows, (where, result) in enumerate(read(source), start=1):
+        source.check_cancel()
         tally.n_rows = n_rows
+        if not isinstance(result, list):
+            result = _encoded(result, where, item_bytes)
         if isinstance(result, list):
             tally.add(result)
             batch.clear()
@@ -197,12 +230,25 @@ def _read_rows(
         tally.n_items += len(batch)
 
 
+def _encoded(rec: ItemRecord, where: str, item_bytes: int) -> ItemRecord | list[RowProblem]:
+    """The record with its data as JSON text, or why it is too large to store."""
+    encoded = orjson.dumps(rec.data)
+    if len(encoded) > item_bytes:
+        reason = (
+            f"the item's data is {len(encoded):,} bytes of JSON; at most {item_bytes:,} "
+            "(the largest item)"
+        )
+        return [RowProblem(where, "data", reason)]
+    rec.data_json = encoded.decode()
+    return rec
+
+
 def _fail(
     db: Database, sink: Sink, import_id: int, tally: _Tally, filename: str, now: float
 ) -> NoReturn:
     """Undo everything the import wrote, record why, and say so."""
     sink.rollback()
-    _discard(db, import_id, tally.problems, tally.n_problems, now)
+    discard(db, import_id, tally.problems, tally.n_problems, now)
     n, listed = tally.n_problems, len(tally.problems)
     shown = "" if n <= listed else f"; the first {listed} are listed"
     raise ImportFailed(
@@ -222,8 +268,9 @@ def _fail_early(
 ) -> None:
     detail = {"location": filename, "field": "", "reason": reason}
     with db.begin("write") as tx:
-        tx.execute(
-            imports.insert().values(
+        import_id = tx.execute(
+            imports.insert()
+            .values(
                 project_id=project.id,
                 user_id=user_id,
                 format=fmt,
@@ -234,96 +281,10 @@ def _fail_early(
                 started_at=now,
                 finished_at=now,
             )
-        )
+            .returning(imports.c.id)
+        ).scalar_one()
+        record_failure(tx, import_id, "import.refused", 1, reason, now)
     raise ImportFailed(f"import of {filename!r} failed: {reason}", [detail])
-
-
-def _discard(
-    db: Database, import_id: int, problems: list[RowProblem], n_problems: int, now: float
-) -> None:
-    """Delete the staged rows of a failed import, in chunks, and record the failure."""
-    while True:
-        with db.begin("write") as tx:
-            ids = (
-                tx.execute(
-                    select(items.c.id)
-                    .where(items.c.import_id == import_id, items.c.status == text("'staged'"))
-                    .limit(PUBLISH_CHUNK)
-                )
-                .scalars()
-                .all()
-            )
-            if not ids:
-                break
-            tx.execute(predictions.delete().where(predictions.c.item_id.in_(ids)))
-            tx.execute(annotations_table.delete().where(annotations_table.c.item_id.in_(ids)))
-            tx.execute(items.delete().where(items.c.id.in_(ids)))
-    with db.begin("write") as tx:
-        tx.execute(
-            imports.update()
-            .where(imports.c.id == import_id)
-            .values(
-                status="failed",
-                n_errors=n_problems,
-                finished_at=now,
-                errors=dumps([p.to_dict() for p in problems]),
-            )
-        )
-
-
-def _publish(
-    sink: Sink,
-    project: Project,
-    import_id: int,
-    n_items: int,
-    now: float,
-    user_id: int | None,
-    fmt: str,
-    filename: str,
-) -> None:
-    db = sink.db
-    lo = hi = None
-    if not sink.single:  # staged rows become visible, a chunk of ids at a time
-        with db.begin("write") as tx:
-            lo, hi = tx.execute(
-                select(func.min(items.c.id), func.max(items.c.id)).where(
-                    items.c.import_id == import_id, items.c.status == text("'staged'")
-                )
-            ).one()
-            tx.execute(
-                imports.update().where(imports.c.id == import_id).values(status="publishing")
-            )
-    if lo is not None and hi is not None:
-        for start in range(lo, hi + 1, PUBLISH_CHUNK):
-            with db.begin("write") as tx:
-                tx.execute(
-                    text(
-                        "UPDATE items SET status = 'ready', is_open = (is_gold = :closed) "
-                        "WHERE status = 'staged' AND import_id = :imp AND id >= :lo AND id < :hi"
-                    ),
-                    {"closed": False, "imp": import_id, "lo": start, "hi": start + PUBLISH_CHUNK},
-                )
-    with sink.batch() as tx:
-        tx.execute(
-            imports.update()
-            .where(imports.c.id == import_id)
-            .values(status="done", n_items=n_items, finished_at=now)
-        )
-        tx.execute(
-            update(projects)
-            .where(projects.c.id == project.id)
-            .values(n_items=projects.c.n_items + n_items)
-        )
-        audit.record(
-            tx,
-            action="import",
-            target=f"project:{project.id}",
-            now=now,
-            workspace_id=project.workspace_id,
-            actor_id=user_id,
-            details={"import_id": import_id, "format": fmt, "file": filename, "items": n_items},
-        )
-    sink.commit()
 
 
 @workflow
@@ -342,40 +303,3 @@ def list_imports(tx: CoreTx, project_id: int) -> list[dict[str, Any]]:
         select(imports).where(imports.c.project_id == project_id).order_by(imports.c.id.desc())
     ).mappings()
     return [{**r, "errors": loads(r["errors"])} for r in rows]
-
-
-@workflow
-def recover_imports(db: Database, now: float) -> None:
-    """Finish imports a crash interrupted while publishing; roll back those still staging."""
-    with db.begin("read") as tx:
-        pending = tx.execute(
-            select(imports.c.id, imports.c.status, imports.c.project_id).where(
-                imports.c.status.in_(("staging", "publishing"))
-            )
-        ).all()
-    for imp in pending:
-        if imp.status == "staging":
-            _discard(db, imp.id, [RowProblem("", "", "interrupted")], 1, now)
-        else:
-            with db.begin("write") as tx:
-                n = tx.execute(
-                    text(
-                        "UPDATE items SET status = 'ready', is_open = (is_gold = :closed) "
-                        "WHERE import_id = :imp AND status = 'staged'"
-                    ),
-                    {"closed": False, "imp": imp.id},
-                ).rowcount
-                total = tx.execute(
-                    select(func.count()).where(items.c.import_id == imp.id)
-                ).scalar_one()
-                tx.execute(
-                    imports.update()
-                    .where(imports.c.id == imp.id)
-                    .values(status="done", n_items=total, finished_at=now)
-                )
-                if n:
-                    tx.execute(
-                        update(projects)
-                        .where(projects.c.id == imp.project_id)
-                        .values(n_items=projects.c.n_items + total)
-                    )

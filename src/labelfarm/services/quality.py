@@ -23,6 +23,7 @@ import numpy as np
 from sqlalchemy import text
 
 from labelfarm import ml
+from labelfarm.db.tables import MAX_INT
 from labelfarm.db.tx import CoreTx, transaction
 from labelfarm.errors import NotFound
 from labelfarm.jsonutil import iso, loads
@@ -99,9 +100,7 @@ def _statuses(tx: CoreTx, project_id: int, identities: bool) -> list[dict[str, A
 
 
 @transaction("read")
-def project_report(
-    tx: CoreTx, project: Project, *, identities: bool = False
-) -> dict[str, Any]:
+def project_report(tx: CoreTx, project: Project, *, identities: bool = False) -> dict[str, Any]:
     """The project's quality report (see the module docstring)."""
     data = read_project_labels(tx, project.id)
     models = load_annotator_models(tx, project.id)
@@ -157,8 +156,11 @@ def _model_accuracy(models: AnnotatorModels, user: int) -> dict[str, float | Non
 
 def resolve_annotator(tx: CoreTx, project: Project, who: str, *, allow_id: bool) -> int:
     """The user id of an annotator of the project, by pseudonym (or by id when allowed)."""
+    if "\x00" in who:  # no name holds one (and PostgreSQL cannot compare text with one)
+        raise NotFound(f"no annotator {who!r} in this project")
     row = tx.execute(text("SELECT id FROM users WHERE pseudonym = :who"), {"who": who}).first()
-    if row is None and allow_id and who.isdigit():
+    # an id: decimal digits (int() reads every script's), no larger than an id can be
+    if row is None and allow_id and who.isdecimal() and len(who) <= 10 and int(who) <= MAX_INT:
         row = tx.execute(text("SELECT id FROM users WHERE id = :id"), {"id": int(who)}).first()
     if row is not None:
         worked = tx.execute(

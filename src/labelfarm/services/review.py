@@ -291,9 +291,7 @@ def decide(
     return {"review": stored, "label": label_items(tx, project, [item_id]).get(item_id)}
 
 
-def _accepted_value(
-    tx: CoreTx, project: Project, item_id: int, annotation_id: int | None
-) -> Any:
+def _accepted_value(tx: CoreTx, project: Project, item_id: int, annotation_id: int | None) -> Any:
     """The value of the accepted annotation, which must be one of the item's."""
     if annotation_id is None:
         raise InvalidInput(

@@ -1,66 +1,46 @@
 """Users, sites, passwords, API tokens and browser sessions.
 
-Passwords are hashed with argon2id, always outside every transaction (a hash takes tens of
-milliseconds and 64 MiB: the SQLite writer is never held meanwhile), in :func:`register` and
-:func:`log_in`. API tokens and session ids are random secrets stored only as SHA-256 (a token
-is shown once, at creation): a lookup is one indexed read and the server caches it briefly,
-so authentication costs microseconds on the hot path.
+Passwords are hashed with argon2id (:mod:`labelfarm.services.passwords`), always outside
+every transaction and lock (a hash takes tens of milliseconds and 64 MiB: the SQLite writer is
+never held meanwhile), in :func:`register` and :func:`log_in`, which are marked so that the
+server runs only a few at a time. API tokens and session ids are random secrets stored only
+as SHA-256 (a token is shown once, at creation): a lookup is one indexed read and the server
+caches it briefly, so authentication costs microseconds on the hot path.
 """
 
 from __future__ import annotations
 
-import hashlib
 import re
 import secrets
-import threading
-from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from labelfarm.db.engine import Database
-from labelfarm.db.tables import api_tokens, sessions, sites, users
+from labelfarm.db.tables import sessions, sites, users
 from labelfarm.db.tx import CoreTx, Sql, Tx, transaction, workflow
 from labelfarm.errors import Conflict, InvalidInput, NotAuthenticated, NotFound
-from labelfarm.services import audit, workspaces
+from labelfarm.services import audit, passwords, workspaces
+from labelfarm.services.passwords import hashes_password
 
-_hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
-# Each hash takes the hasher's memory cost (64 MiB): one at a time per process keeps a burst
-# of logins (a shift starting) from multiplying it, and caps what a login flood can cost.
-_hashing = threading.Lock()
+# API tokens and the Principal a request acts as live in .tokens; named here as well
+from labelfarm.services.tokens import (  # noqa: F401
+    Caller,
+    Principal,
+    create_token,
+    list_tokens,
+    principal_for_token,
+    revoke_token,
+    sha256_hex,
+)
+
 _USERNAME = re.compile(r"^[A-Za-z0-9_.@\-]{2,150}$")
-TOKEN_PREFIX = "lf_"
-# A constant hash to verify against when a username is unknown, so timing does not tell.
-_DUMMY_HASH = _hasher.hash("labelfarm-not-a-password")
 
 
-@dataclass(frozen=True, slots=True)
-class Principal:
-    """Who is calling: a user, authenticated by token or session."""
-
-    user_id: int
-    username: str
-    pseudonym: str
-    is_superuser: bool
-    via: str  # "token" | "session"
-    csrf_token: str | None = None
-
-
-def sha256_hex(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
-
-
-def hash_password(password: str) -> str:
-    if len(password) < 8:
-        raise InvalidInput(
-            "password must be at least 8 characters",
-            [{"field": "password", "reason": "too short"}],
-        )
-    with _hashing:
-        return _hasher.hash(password)
+def hash_password(password: str, username: str | None = None) -> str:
+    """The hash of a new password, which must meet the policy (see :mod:`.passwords`)."""
+    return passwords.hash_new_password(password, username)
 
 
 @transaction("write")
@@ -135,6 +115,7 @@ def create_user(
     return {"id": user_id, "username": username, "pseudonym": pseudonym}
 
 
+@hashes_password
 @workflow
 def register(
     db: Database,
@@ -150,7 +131,7 @@ def register(
     """Create a user (``profile``: display_name, site, locale, is_superuser) and, with
     ``workspace_id``, make them a member with ``role``: the password is hashed first, then
     one write transaction does the rest. The API, the CLI and the tests all onboard this way."""
-    password_hash = hash_password(password) if password is not None else None
+    password_hash = hash_password(password, username) if password is not None else None
     return db.run(
         _create_member,
         username=username,
@@ -233,34 +214,30 @@ def _credentials(tx: Tx, username: str) -> Credentials | None:
 
 
 def _verify(credentials: Credentials | None, password: str) -> bool:
-    """The password against the stored hash; a constant hash when the user is unknown, so
-    timing does not tell."""
-    stored = credentials.password_hash if credentials and credentials.password_hash else None
-    try:
-        with _hashing:
-            _hasher.verify(stored or _DUMMY_HASH, password)
-    except (VerificationError, InvalidHashError):
-        return False
-    return credentials is not None and stored is not None and bool(credentials.is_active)
+    """The password against the stored hash (a constant hash when the user is unknown, so
+    timing does not tell)."""
+    stored = credentials.password_hash if credentials else None
+    return (
+        passwords.verify(stored, password)
+        and credentials is not None
+        and bool(credentials.is_active)
+    )
 
 
+@hashes_password
 @workflow
 def log_in(
     db: Database, username: str, password: str, *, now: float, session_hours: float
 ) -> dict[str, Any]:
-    """Check credentials (outside every transaction), open a session, audit the attempt.
+    """Check credentials (outside every transaction), open a session, audit the login.
     Returns the user, the session secret and its CSRF token; NotAuthenticated otherwise
-    (the same error for an unknown user and a wrong password)."""
+    (the same error for an unknown user and a wrong password). Failed attempts are counted
+    by the caller (the server tallies them, :mod:`labelfarm.services.audit_tally`), not
+    written one row each."""
     credentials = db.run(_credentials, username)
-    if credentials is None or not _verify(credentials, password):
-        db.run(_audit_failed_login, username, now)
+    if not _verify(credentials, password) or credentials is None:  # hashes either way
         raise NotAuthenticated("wrong username or password")
     return db.run(_open_session, credentials.id, now, session_hours)
-
-
-@transaction("write")
-def _audit_failed_login(tx: CoreTx, username: str, now: float) -> None:
-    audit.record(tx, action="login.failed", target=f"username:{username[:100]}", now=now)
 
 
 @transaction("write")
@@ -270,77 +247,13 @@ def _open_session(tx: CoreTx, user_id: int, now: float, hours: float) -> dict[st
     return {"user": get_user(tx, user_id), "secret": secret, "csrf_token": csrf}
 
 
-# -- API tokens -----------------------------------------------------------------------------
-@transaction("write")
-def create_token(
-    tx: CoreTx, *, user_id: int, name: str, now: float, actor_id: int | None = None
-) -> dict[str, Any]:
-    """A new API token. The secret is in the result and nowhere else, ever again."""
-    get_user(tx, user_id)
-    secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    token_id = tx.execute(
-        api_tokens.insert()
-        .values(
-            user_id=user_id,
-            name=name,
-            token_hash=sha256_hex(secret),
-            prefix=secret[:10],
-            created_at=now,
-        )
-        .returning(api_tokens.c.id)
-    ).scalar_one()
-    audit.record(
-        tx,
-        action="token.create",
-        target=f"user:{user_id}",
-        now=now,
-        actor_id=actor_id if actor_id is not None else user_id,
-        details={"token_id": token_id, "name": name},
-    )
-    return {"id": token_id, "name": name, "token": secret, "prefix": secret[:10]}
-
-
-@transaction("write")
-def revoke_token(tx: CoreTx, *, token_id: int, user_id: int, now: float) -> None:
-    n = tx.execute(
-        api_tokens.update()
-        .where(api_tokens.c.id == token_id, api_tokens.c.user_id == user_id)
-        .values(revoked_at=now)
-    ).rowcount
-    if not n:
-        raise NotFound(f"no token {token_id}")
-    audit.record(tx, action="token.revoke", target=f"user:{user_id}", now=now, actor_id=user_id)
-
-
-# Looked up on every request whose cache entry expired, on the hot path's raw cursors.
-class Caller(NamedTuple):
-    id: int
-    username: str
-    pseudonym: str
-    is_superuser: bool
-    csrf_token: str | None  # sessions only
-
-
-TOKEN_PRINCIPAL = Sql(
-    "SELECT u.id, u.username, u.pseudonym, u.is_superuser, NULL FROM api_tokens t "
-    "JOIN users u ON u.id = t.user_id "
-    "WHERE t.token_hash = :h AND t.revoked_at IS NULL AND u.is_active",
-    row=Caller,
-)
 SESSION_PRINCIPAL = Sql(
-    "SELECT u.id, u.username, u.pseudonym, u.is_superuser, s.csrf_token FROM sessions s "
+    "SELECT u.id, u.username, u.pseudonym, u.is_superuser, s.csrf_token, s.expires_at "
+    "FROM sessions s "
     "JOIN users u ON u.id = s.user_id "
     "WHERE s.id_hash = :h AND s.expires_at > :now AND u.is_active",
     row=Caller,
 )
-
-
-@transaction("lookup")
-def principal_for_token(tx: Tx, secret: str) -> Principal | None:
-    row = tx.one(TOKEN_PRINCIPAL, {"h": sha256_hex(secret)})
-    if row is None:
-        return None
-    return Principal(row.id, row.username, row.pseudonym, bool(row.is_superuser), "token")
 
 
 # -- sessions --------------------------------------------------------------------------------
@@ -366,13 +279,26 @@ def principal_for_session(tx: Tx, secret: str, now: float) -> Principal | None:
     if row is None:
         return None
     return Principal(
-        row.id, row.username, row.pseudonym, bool(row.is_superuser), "session", row.csrf_token
+        row.id,
+        row.username,
+        row.pseudonym,
+        bool(row.is_superuser),
+        "session",
+        row.csrf_token,
+        row.expires_at,
     )
 
 
 @transaction("write")
-def end_session(tx: CoreTx, secret: str) -> None:
-    tx.execute(sessions.delete().where(sessions.c.id_hash == sha256_hex(secret)))
+def end_session(tx: CoreTx, secret: str, *, now: float) -> None:
+    """Sign out: the session is deleted and, if it existed, the logout audited."""
+    user_id = tx.execute(
+        sessions.delete()
+        .where(sessions.c.id_hash == sha256_hex(secret))
+        .returning(sessions.c.user_id)
+    ).scalar()
+    if user_id is not None:
+        audit.record(tx, action="logout", target=f"user:{user_id}", now=now, actor_id=user_id)
 
 
 @transaction("read")

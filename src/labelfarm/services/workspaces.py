@@ -100,15 +100,24 @@ def set_role(
     role: str,
     now: float,
     actor_id: int | None,
+    members_only: bool = False,
 ) -> dict[str, Any]:
+    """Give ``user_id`` ``role`` in the workspace, adding them if they are not a member.
+
+    With ``members_only`` (a workspace admin acting) only a member's role may change: any
+    other user id is refused with the same NotFound whether or not such a user exists, so
+    the answer tells nothing about accounts outside the workspace.
+    """
     if role not in ROLES:
         raise InvalidInput(
             f"unknown role {role!r}; valid roles: {list(ROLES)}", [{"field": "role"}]
         )
     get_workspace(tx, workspace_id)
-    if tx.execute(select(users.c.id).where(users.c.id == user_id)).first() is None:
-        raise NotFound(f"no user {user_id}")
     old = role_of(tx, workspace_id, user_id)
+    if old is None and members_only:
+        raise NotFound(f"no member {user_id} in this workspace", [{"field": "user_id"}])
+    if old is None and tx.execute(select(users.c.id).where(users.c.id == user_id)).first() is None:
+        raise NotFound(f"no user {user_id}")
     if old is None:
         tx.execute(
             memberships.insert().values(

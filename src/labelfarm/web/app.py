@@ -11,20 +11,23 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Route, compile_path
 
 from labelfarm import __version__
 from labelfarm.db.engine import Database, migrate
 from labelfarm.errors import LabelfarmError, error_body
+from labelfarm.services import audit
 from labelfarm.services.imports import recover_imports
 from labelfarm.services.media import MediaStore
 from labelfarm.settings import Settings
 from labelfarm.web.background import lifespan
+from labelfarm.web.body_limit import BodyLimit
 from labelfarm.web.context import AppContext
 from labelfarm.web.pages import router as pages_router
 from labelfarm.web.policies import Policy, declared_policy
 from labelfarm.web.responses import JSON
 from labelfarm.web.routes import admin, annotate, auth, data, media, projects, quality, system
-from labelfarm.web.security import SecurityHeaders
+from labelfarm.web.security import SecurityHeaders, page_csp
 
 log = logging.getLogger("labelfarm")
 
@@ -44,14 +47,19 @@ def create_app(
     run_migrations: bool = True,
 ) -> FastAPI:
     settings = settings or Settings()
-    db = Database(settings.resolved_database_url, settings.hot_connections)
+    db = Database(
+        settings.resolved_database_url, settings.hot_connections, settings.sqlite_synchronous
+    )
+    audit.use_key(db, settings.resolved_audit_key)
     if run_migrations:
         migrate(db)
         recover_imports(db, clock())
     ctx = AppContext(
         settings=settings,
         db=db,
-        media=MediaStore(settings.resolved_media_root, settings.resolved_secret_key),
+        media=MediaStore(
+            settings.resolved_media_root, settings.resolved_secret_key, settings.media_origin
+        ),
         clock=clock,
     )
     app = FastAPI(
@@ -69,14 +77,22 @@ def create_app(
         app.include_router(module.router)
     app.include_router(pages_router)  # web pages, static files, resized images, checkout
     _error_handlers(app)
-    app.add_middleware(SecurityHeaders)
+    app.add_middleware(
+        BodyLimit,
+        limit=settings.max_request_bytes,
+        upload_limit=settings.max_upload_bytes,
+        upload_path=data.UPLOAD_PATH,
+    )
+    app.add_middleware(SecurityHeaders, csp=page_csp(settings.media_origin))
     return app
 
 
 def _error_handlers(app: FastAPI) -> None:
     @app.exception_handler(LabelfarmError)
     async def labelfarm_error(request: Request, exc: LabelfarmError) -> JSON:
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else {}
+        if exc.retry_after is not None:
+            headers["Retry-After"] = str(exc.retry_after)
         return JSON(exc.body(), status_code=exc.status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
@@ -92,8 +108,14 @@ def _error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSON:
+        if exc.status_code == 400:  # a body that could not be parsed: invalid, like any other
+            details = [{"field": "body", "reason": str(exc.detail)}]
+            return JSON(error_body("invalid_input", "the request is not valid", details), 422)
         code = _HTTP_CODES.get(exc.status_code, "http_error")
-        return JSON(error_body(code, str(exc.detail)), exc.status_code)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:  # the router names one route's methods: name the path's
+            headers["Allow"] = ", ".join(allowed_methods(app, request.url.path))
+        return JSON(error_body(code, str(exc.detail)), exc.status_code, headers=headers)
 
     @app.exception_handler(Exception)
     async def internal_error(request: Request, exc: Exception) -> JSON:
@@ -117,6 +139,22 @@ def api_routes(app: FastAPI) -> list[tuple[str, str, Any]]:
 
     walk(app.router.routes, "")
     return out
+
+
+def allowed_methods(app: FastAPI, path: str) -> list[str]:
+    """The methods the routes matching ``path`` answer: a 405's ``Allow``."""
+    table = getattr(app.state, "method_table", None)
+    if table is None:
+        paths: dict[str, set[str]] = {}
+        for method, template, _ in api_routes(app):
+            paths.setdefault(template, set()).add(method)
+        for route in app.router.routes:
+            if isinstance(route, Route):
+                paths.setdefault(route.path, set()).update(route.methods or ())
+        table = app.state.method_table = [
+            (compile_path(template)[0], methods) for template, methods in paths.items()
+        ]
+    return sorted({m for pattern, methods in table if pattern.match(path) for m in methods})
 
 
 def route_policy(route: APIRoute) -> Policy | None:

@@ -1,5 +1,6 @@
 """Work a server process does on its own: refitting the annotator models of adaptive
-projects, so that adaptive overlap decides with fresh estimates of who is reliable."""
+projects, so that adaptive overlap decides with fresh estimates of who is reliable, and
+writing the events audited in aggregate (``AppContext.tally``) every bucket and at shutdown."""
 
 from __future__ import annotations
 
@@ -10,10 +11,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from labelfarm.services import fitting
+import anyio.to_thread
+
+from labelfarm.services import fitting, media_check
 from labelfarm.services.projects import load_project
 from labelfarm.services.tasks import adaptive
 from labelfarm.web.context import AppContext
+from labelfarm.web.shutdown import watch_stop_signals
 
 log = logging.getLogger("labelfarm.background")
 
@@ -33,12 +37,50 @@ async def refit_loop(ctx: AppContext) -> None:
             log.exception("refitting annotator models failed")
 
 
+async def flush_tally(ctx: AppContext, *, everything: bool = False) -> int:
+    """Write the tally's closed buckets (every bucket with ``everything``), in a thread."""
+    return await anyio.to_thread.run_sync(
+        lambda: ctx.tally.flush(ctx.db, ctx.now(), everything=everything)
+    )
+
+
+async def tally_loop(ctx: AppContext) -> None:
+    every = ctx.tally.bucket_seconds
+    while True:
+        await asyncio.sleep(every * random.uniform(0.5, 1.0))
+        try:
+            await flush_tally(ctx)
+        except Exception:  # the counts stay in the tally; the next round writes them
+            log.exception("writing the audit tally failed")
+
+
+async def check_unchecked_media(ctx: AppContext) -> None:
+    """Check the files stored before media checks existed (served as attachments until
+    checked), once at start, in a thread; `labelfarm media check` does the same."""
+    try:
+        report = await ctx.run(media_check.check_media, ctx.media, now=ctx.now())
+        if report.checked:
+            log.info("checked %s stored media files: %s", report.checked, report.to_dict())
+    except Exception:  # keep serving; they stay attachments until the next start or the CLI
+        log.exception("checking stored media failed")
+
+
 @asynccontextmanager
 async def lifespan(app: Any) -> AsyncIterator[None]:
     ctx: AppContext = app.state.ctx
+    restore_signals = watch_stop_signals(ctx.stopping)  # imports in progress stop at once
     task = asyncio.create_task(refit_loop(ctx)) if ctx.settings.refit_seconds > 0 else None
+    media = asyncio.create_task(check_unchecked_media(ctx))
+    tally = asyncio.create_task(tally_loop(ctx))
     try:
         yield
     finally:
+        restore_signals()
         if task is not None:
             task.cancel()
+        media.cancel()
+        tally.cancel()
+        try:
+            await flush_tally(ctx, everything=True)
+        except Exception:
+            log.exception("writing the audit tally at shutdown failed")

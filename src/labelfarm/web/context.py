@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import random
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Concatenate, Generic, ParamSpec, TypeVar
 
 from labelfarm.db.engine import Database
+from labelfarm.services.audit_tally import AuditTally
 from labelfarm.services.media import MediaStore
+from labelfarm.services.passwords import is_hashing
 from labelfarm.services.projects import Project
 from labelfarm.services.users import Principal
 from labelfarm.settings import Settings
+from labelfarm.web.login_limits import HashGate, LoginLimiter, Network, parse_networks
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -87,6 +91,13 @@ class AppContext:
     tokens: TTLCache[str, Principal | None] = field(init=False)
     roles: TTLCache[tuple[int, int], str | None] = field(init=False)
     projects: TTLCache[int, Project] = field(init=False)
+    # events audited in aggregate; flushed by the background lifespan
+    tally: AuditTally = field(init=False)
+    logins: LoginLimiter = field(init=False)  # failed sign-ins per address and pair
+    hashing: HashGate = field(init=False)  # password hashes in flight
+    trusted_proxies: tuple[Network, ...] = field(init=False)
+    # set when the server is asked to stop: long work in threads (imports) gives up
+    stopping: threading.Event = field(default_factory=threading.Event)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -94,6 +105,18 @@ class AppContext:
         self.tokens = TTLCache(ttl, self.clock)
         self.roles = TTLCache(ttl, self.clock)
         self.projects = TTLCache(ttl, self.clock)
+        s = self.settings
+        self.tally = AuditTally(s.audit_tally_seconds)
+        self.logins = LoginLimiter(
+            per_address=s.login_free_failures_per_address,
+            per_account=s.login_free_failures_per_account,
+            base_seconds=s.login_backoff_seconds,
+            max_seconds=s.login_backoff_max_seconds,
+            quiet_seconds=s.login_forget_seconds,
+            enabled=s.login_limits,
+        )
+        self.hashing = HashGate(s.password_hashes_in_flight, s.password_hash_queue)
+        self.trusted_proxies = parse_networks(s.trusted_proxies)
 
     def now(self) -> float:
         return self.clock()
@@ -102,7 +125,11 @@ class AppContext:
         self, fn: Callable[Concatenate[Any, P], V], /, *args: P.args, **kwargs: P.kwargs
     ) -> V:
         """Run a service function in the transaction it declares: the one way a route
-        reaches the database (see :meth:`labelfarm.db.engine.Database.run_async`)."""
+        reaches the database (see :meth:`labelfarm.db.engine.Database.run_async`). A function
+        that hashes a password first waits, on the loop, for one of the few hash slots."""
+        if is_hashing(fn):
+            async with self.hashing.slot():
+                return await self.db.run_async(fn, *args, **kwargs)
         return await self.db.run_async(fn, *args, **kwargs)
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from fastapi import Request
 
+from labelfarm.db.tables import MAX_INT
 from labelfarm.errors import InvalidInput, NotAuthenticated, NotFound, PermissionDenied
 from labelfarm.services import projects as project_service
 from labelfarm.services import users as user_service
@@ -61,6 +62,9 @@ SELF = Policy("the user itself", "self")
 WORKSPACE_READ = Policy("workspace.read", "workspace", ALL_ROLES)
 WORKSPACE_ADMIN = Policy("workspace.admin", "workspace", frozenset({"admin"}))
 WORKSPACE_MANAGE = Policy("workspace.manage", "workspace", frozenset({"admin", "manager"}))
+WORKSPACE_EVIDENCE = Policy(
+    "workspace.evidence", "workspace", frozenset({"admin", "manager", "client"})
+)
 PROJECT_READ = Policy("project.read", "project", ALL_ROLES)
 PROJECT_MANAGE = Policy("project.manage", "project", frozenset({"admin", "manager"}))
 PROJECT_PROGRESS = Policy(
@@ -85,11 +89,12 @@ async def authenticate(request: Request) -> Principal | None:
         scheme, _, secret = auth.partition(" ")
         if scheme.lower() != "bearer" or not secret:
             raise NotAuthenticated("use 'Authorization: Bearer <token>'")
+        now = ctx.now()
         principal = await ctx.tokens.fetch(
-            secret, lambda: ctx.run(user_service.principal_for_token, secret)
+            secret, lambda: ctx.run(user_service.principal_for_token, secret, now)
         )
-        if principal is None:
-            raise NotAuthenticated("the token is not valid (revoked or mistyped?)")
+        if principal is None or (principal.expires_at is not None and principal.expires_at <= now):
+            raise NotAuthenticated("the token is not valid (revoked, expired or mistyped?)")
         return principal
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie:
@@ -101,6 +106,7 @@ async def authenticate(request: Request) -> Principal | None:
             ):
                 sent = (await request.form()).get("csrf_token")  # type: ignore[assignment]
             if sent != principal.csrf_token:
+                refused(request, principal)
                 raise PermissionDenied("missing or wrong CSRF token")
         return principal
     return None
@@ -122,12 +128,33 @@ async def project_of(ctx: AppContext, project_id: int) -> Project:
     )
 
 
+def refused(request: Request, principal: Principal, workspace_id: int | None = None) -> None:
+    """Count a refused authorization for the audit log: written in aggregate, one row per
+    route, workspace and user a minute (a flood of refusals neither fills the log nor takes a
+    write each). The target is the route's path template, never the raw URL."""
+    ctx = ctx_of(request)
+    route = getattr(request.scope.get("route"), "path", None) or "?"
+    ctx.tally.add(
+        "authz.refused",
+        f"{request.method} {route}",
+        now=ctx.now(),
+        workspace_id=workspace_id,
+        actor_id=principal.user_id,
+        bucket_seconds=60,
+    )
+
+
 def _path_int(request: Request, name: str) -> int:
+    """The id ``name`` of the path, bounded as the route's own parameter is (``Id``): the
+    policy looks it up before the route's parameters are validated."""
     raw = request.path_params.get(name)
     try:
-        return int(raw)  # type: ignore[arg-type]
+        value = int(raw)  # type: ignore[arg-type]
     except (TypeError, ValueError):
-        raise InvalidInput(f"{name} must be a whole number", [{"field": name}]) from None
+        value = 0
+    if not 1 <= value <= MAX_INT:
+        raise InvalidInput(f"{name} must be a whole number from 1 to {MAX_INT}", [{"field": name}])
+    return value
 
 
 def require(policy: Policy) -> Callable[[Request], Awaitable[Access]]:
@@ -143,10 +170,12 @@ def require(policy: Policy) -> Callable[[Request], Awaitable[Access]]:
             return Access(principal)
         if policy.scope == "superuser":
             if not principal.is_superuser:
+                refused(request, principal)
                 raise PermissionDenied("only instance administrators may do this")
             return Access(principal)
         if policy.scope == "self":
             if principal.user_id != _path_int(request, "user_id") and not principal.is_superuser:
+                refused(request, principal)
                 raise PermissionDenied("only the user itself may do this")
             return Access(principal)
         ctx = ctx_of(request)
@@ -160,9 +189,11 @@ def require(policy: Policy) -> Callable[[Request], Awaitable[Access]]:
         if principal.is_superuser:
             return Access(principal, role or "admin", workspace_id, project)
         if role is None:
+            refused(request, principal, workspace_id)  # answered as if it did not exist
             what = "project" if project is not None else "workspace"
             raise NotFound(f"no such {what}")
         if role not in policy.roles:
+            refused(request, principal, workspace_id)
             raise PermissionDenied(
                 f"a {role} may not do this ({policy.name}: {sorted(policy.roles)})"
             )

@@ -3,15 +3,34 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar, cast
+from typing import Annotated, Any, TypeVar, cast
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from fastapi import Path, Query
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 
 from labelfarm.db.project_settings import DEFAULTS, SETTING_TYPES, meaning
+from labelfarm.db.tables import MAX_INT
+
+# Ids are Integer columns: a path or query id outside 1..MAX_INT is refused (422) before
+# anything looks it up (the policies bound the ids they read from the path the same way).
+#: A row id in the path.
+Id = Annotated[int, Path(ge=1, le=MAX_INT, description="a row id")]
+#: A row id in the query, optional.
+QueryId = Annotated[int | None, Query(ge=1, le=MAX_INT, description="a row id")]
 
 
 class Body(BaseModel):
+    """A request body: no field it does not name, no NUL character in its text (PostgreSQL
+    cannot store one); lengths bounded by the columns the text is stored in."""
+
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        if isinstance(value, str) and "\x00" in value:
+            raise ValueError("text must not contain the NUL character")
+        return value
 
 
 class LoginBody(Body):
@@ -21,15 +40,15 @@ class LoginBody(Body):
 
 class WorkspaceCreate(Body):
     slug: str
-    name: str | None = None
+    name: str | None = Field(default=None, max_length=200)
 
 
 class UserCreate(Body):
     username: str
     password: str
-    display_name: str | None = None
+    display_name: str | None = Field(default=None, max_length=200)
     site: str | None = Field(default=None, description="code of the site the user works at")
-    locale: str = "en"
+    locale: str = Field(default="en", max_length=16)
     is_superuser: bool = False
 
 
@@ -43,11 +62,17 @@ class RoleBody(Body):
 
 class TokenCreate(Body):
     name: str = Field(default="api", max_length=100)
+    expires_days: float | None = Field(
+        default=None, gt=0, description="the token stops working this many days from now"
+    )
+    expires_at: str | None = Field(
+        default=None, description="the token stops working at this ISO-8601 time (UTC if naive)"
+    )
 
 
 class SiteCreate(Body):
-    code: str
-    name: str
+    code: str = Field(max_length=64)
+    name: str = Field(max_length=200)
 
 
 B = TypeVar("B", bound=type[BaseModel])
@@ -74,7 +99,7 @@ def with_settings(*, optional: bool) -> Callable[[B], B]:
 class ProjectCreate(Body):
     """A new project: its name and schema, and every setting (defaults if left out)."""
 
-    name: str
+    name: str = Field(max_length=200)
     schema_: dict[str, Any] | str = Field(alias="schema")
     description: str = ""
     guidelines: str = ""
@@ -84,7 +109,7 @@ class ProjectCreate(Body):
 class ProjectUpdate(Body):
     """Changes to a project: only what is given changes."""
 
-    name: str | None = None
+    name: str | None = Field(default=None, max_length=200)
     schema_: dict[str, Any] | str | None = Field(default=None, alias="schema")
     description: str | None = None
     guidelines: str | None = None
@@ -106,5 +131,5 @@ class SubmitBody(Body):
 
 
 class SkipBody(Body):
-    item_id: int
+    item_id: int = Field(ge=1, le=MAX_INT)
     reason: str

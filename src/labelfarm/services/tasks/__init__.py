@@ -10,6 +10,7 @@ module                    what it does
                           (and the PostgreSQL one-statement fast path)
 :mod:`.skip`              ``skip``: give a task back with a reason
 :mod:`.checkout`          a batch under a long lease, for offline work
+:mod:`.release`           a manager ends an annotator's leases; the items reopen
 :mod:`.gold`              gold mixed in blind, gold answers scored
 :mod:`.standing`          qualifying, active, paused, failed: decided from gold, or by hand
 :mod:`.adaptive`          adaptive overlap: more labels while an item's label is unsure

@@ -6,6 +6,9 @@ lease time replaced by ``hours``; leases the annotator already holds come back f
 extended to the same expiry, so the whole batch lives as long. The queue's invariants are
 unchanged: a longer lease still counts once towards the overlap, and work submitted after it
 expired is stored and marked late, never refused.
+
+A checkout counts against the project's ``max_live_leases`` like ``next`` (a batch is at most
+that many tasks, leases already held included) and lasts at most its ``max_checkout_hours``.
 """
 
 from __future__ import annotations
@@ -16,10 +19,12 @@ from typing import Any
 from labelfarm.db.tx import Sql, Tx, transaction
 from labelfarm.errors import InvalidInput
 from labelfarm.services.projects import Project
-from labelfarm.services.tasks.lease import next_tasks
+from labelfarm.services.tasks.lease import MAX_N, next_tasks
 
-MAX_BATCH = 200
-MAX_HOURS = 24.0
+# What any project may allow (its settings decide within): the API's bounds.
+MAX_BATCH = MAX_N
+MAX_HOURS = 720.0
+DEFAULT_BATCH = 50
 DEFAULT_HOURS = 8.0
 
 EXTEND = Sql(
@@ -33,21 +38,33 @@ def check_out(
     tx: Tx,
     project: Project,
     user_id: int,
-    n: int,
+    n: int | None,
     now: float,
     *,
-    hours: float = DEFAULT_HOURS,
+    hours: float | None = None,
 ) -> list[dict[str, Any]]:
     """Lease up to ``n`` tasks to ``user_id`` for ``hours``, in one transaction.
 
+    ``n`` (default ``DEFAULT_BATCH``) is at most the project's ``max_live_leases`` and
+    ``hours`` (default ``DEFAULT_HOURS``) at most its ``max_checkout_hours``; a default
+    above the project's maximum is that maximum.
     Returns the tasks as ``next`` does; every one expires at ``now + hours`` (or later,
     when it was already leased for longer).
     """
-    if not 1 <= n <= MAX_BATCH:
-        raise InvalidInput(f"n must be from 1 to {MAX_BATCH}", [{"field": "n"}])
-    if not 0 < hours <= MAX_HOURS:
+    if n is None:
+        n = min(DEFAULT_BATCH, project.max_live_leases)
+    if not 1 <= n <= project.max_live_leases:
         raise InvalidInput(
-            f"hours must be more than 0 and at most {MAX_HOURS:g}", [{"field": "hours"}]
+            f"n must be from 1 to {project.max_live_leases} (the project's max_live_leases)",
+            [{"field": "n"}],
+        )
+    if hours is None:
+        hours = min(DEFAULT_HOURS, project.max_checkout_hours)
+    if not 0 < hours <= project.max_checkout_hours:
+        raise InvalidInput(
+            f"hours must be more than 0 and at most {project.max_checkout_hours:g} "
+            "(the project's max_checkout_hours)",
+            [{"field": "hours"}],
         )
     expires = now + max(hours * 3600.0, float(project.lease_seconds))
     long_lease = replace(project, lease_seconds=int(expires - now))

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from labelfarm.db.tables import MAX_INT
 from labelfarm.errors import InvalidInput
 from labelfarm.jsonutil import dumps
 from labelfarm.schema import FieldError
@@ -29,6 +30,11 @@ class Entry:
     duration_ms: int | None
     corrects: int | None
     from_prediction: bool
+
+
+def _whole(value: Any, low: int) -> bool:
+    """A whole number from ``low`` to what an Integer column holds (ids, milliseconds)."""
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= MAX_INT
 
 
 def validate_batch(project: Project, batch: Any) -> list[Entry]:
@@ -53,19 +59,19 @@ def validate_batch(project: Project, batch: Any) -> list[Entry]:
         for key in sorted(raw.keys() - _ENTRY_KEYS):
             bad(i, key, f"unknown key; valid: {sorted(_ENTRY_KEYS)}")
         cid, item_id = raw.get("id"), raw.get("item_id")
-        if not isinstance(cid, str) or not 1 <= len(cid) <= 64:
+        if not isinstance(cid, str) or not 1 <= len(cid) <= 64 or "\x00" in cid:
             bad(i, "id", "a client-generated id of 1-64 characters is required")
         elif cid in seen:
             bad(i, "id", "the same id appears twice in the batch")
         else:
             seen.add(cid)
-        if not isinstance(item_id, int) or isinstance(item_id, bool):
+        if not _whole(item_id, 1):
             bad(i, "item_id", "must be an item id (a whole number)")
         duration = raw.get("duration_ms")
-        if duration is not None and (not isinstance(duration, int) or duration < 0):
+        if duration is not None and not _whole(duration, 0):
             bad(i, "duration_ms", "must be a whole number of milliseconds")
         corrects = raw.get("corrects")
-        if corrects is not None and (not isinstance(corrects, int) or isinstance(corrects, bool)):
+        if corrects is not None and not _whole(corrects, 1):
             bad(i, "corrects", "must be the id of the annotation this one corrects")
         try:
             value = project.schema.validate(raw.get("value"))

@@ -8,7 +8,16 @@ Invariants (proved by tests on SQLite and PostgreSQL, under concurrency):
 * an annotator never gets the same item twice: one ``assignments`` row per (item, user),
   unique in the database, whatever became of the lease;
 * an expired lease stops counting: expired leases are reclaimed (bounded batch, via the
-  expiry index) at the start of each ``next`` of the project.
+  expiry index) at the start of each ``next`` of the project;
+* an annotator holds at most the project's ``max_live_leases`` live leases (``next`` and
+  offline checkout together): a call asking for more gets the room left, or nothing.
+  The caller's live leases are read anyway (they come back first), so counting them costs
+  no query. On PostgreSQL two calls of one annotator at the same moment would each count the
+  leases committed before they began; each call bumps the annotator's row of
+  ``lease_gates`` (:data:`PASS_GATE`), so the later one waits for the earlier and counts
+  its leases too (the general path, whose later statements see the earlier call's commit)
+  or notices it and runs again (the one-statement path). On SQLite the single writer
+  serialises them.
 
 On PostgreSQL candidate items are taken with ``FOR UPDATE SKIP LOCKED``, so concurrent
 annotators never wait on each other; on SQLite the process's single writer serialises the
@@ -92,6 +101,14 @@ CANDIDATES = {
     )
     for name, o in ORDERINGS.items()
 }
+# The annotator's version in the project, bumped by every next (PostgreSQL): holds the row's
+# lock until the call commits, so that concurrent calls of one annotator are serialised.
+_GATE = (
+    "INSERT INTO lease_gates (project_id, user_id, version) VALUES (:p, :u, 1) "
+    "ON CONFLICT (project_id, user_id) DO UPDATE SET version = lease_gates.version + 1 "
+    "RETURNING version"
+)
+PASS_GATE = Sql(_GATE, postgresql_only=True)
 INSERT_LEASE = Sql(
     "INSERT INTO assignments (project_id, item_id, user_id, state, leased_at, expires_at) "
     "VALUES (:p, :i, :u, 'leased', :now, :exp)"
@@ -165,6 +182,8 @@ def lease(
 ) -> tuple[list[dict[str, Any]], standing.Standing | None]:
     """The general path, on both databases, inside the caller's transaction: reclaim
     expired leases, the annotator's standing, their live leases, gold, then new items."""
+    if tx.dialect is Dialect.POSTGRESQL:  # SQLite's single writer serialises the calls
+        tx.run(PASS_GATE, {"p": project.id, "u": user_id})
     _reclaim(tx, project, now)
     n_gold, current = 0, None
     if project.needs_standing:
@@ -175,7 +194,8 @@ def lease(
             n = min(n, max(0, project.qualification_n - current.qualification_done))
             n_gold = n
     held = tx.rows(HELD, {"u": user_id, "p": project.id, "now": now, "n": n})
-    need = n - len(held)
+    # HELD reads up to n live leases: below n, every one the caller holds
+    need = min(n, project.max_live_leases) - len(held)
     picked: list[gold.GoldItem | Candidate] = []
     if need > 0 and (n_gold or project.gold_rate > 0):
         k = need if n_gold else sum(rng.random() < project.gold_rate for _ in range(need))
@@ -207,9 +227,10 @@ def lease(
 
 
 class OneStatementRow(NamedTuple):
-    part: int  # 0: a live lease the caller holds, 1: a new lease, 2: the count reclaimed
-    id: int  # the item's; in part 2, the count
-    data: str  # the columns below are NULL in part 2
+    part: int  # 0: a live lease the caller holds, 1: a new lease, 2: the count reclaimed,
+    # 3: whether another call of the caller's committed meanwhile (1: nothing new leased)
+    id: int  # the item's; in parts 2 and 3, the number
+    data: str  # the columns below are NULL in parts 2 and 3
     media_sha256: str | None
     expires_at: float
     priority: int
@@ -224,6 +245,11 @@ def _one_statement(ordering: str) -> str:
     so the items a reclaim frees could not be leased in it: a statement that reclaims leases
     nothing new, and the caller runs it once more without reclaiming. Like :func:`lease`, the
     freed items then take their places in the queue's order.
+
+    The caller's row of ``lease_gates`` is bumped in the statement (waiting for a concurrent
+    call of the caller's to commit); if the version it bumped is not the one the statement's
+    snapshot saw, that call's leases are not in the snapshot: nothing new is leased, and the
+    caller runs the statement once more.
     """
     order = ORDERINGS[ordering]
     return (
@@ -240,22 +266,28 @@ def _one_statement(ordering: str) -> str:
         "unlease AS (UPDATE items SET n_leased = n_leased - freed.k, "
         f"is_open = {open_expr('-freed.k')} FROM freed JOIN locked ON locked.id = freed.item_id "
         "WHERE items.id = freed.item_id), "
+        f"gate AS ({_GATE}), "
+        "seen AS (SELECT COALESCE(MAX(version), 0) AS version FROM lease_gates "
+        "WHERE project_id = :p AND user_id = :u), "
+        "clear AS (SELECT (SELECT version FROM gate) = (SELECT version FROM seen) + 1 AS ok), "
         "held AS (SELECT i.id, i.data, i.media_sha256, a.expires_at FROM assignments a "
         "JOIN items i ON i.id = a.item_id WHERE a.user_id = :u AND a.project_id = :p "
         "AND a.state = 'leased' AND a.expires_at > :now ORDER BY a.id LIMIT :n), "
         # a plain LIMIT, so the planner walks the queue index (an expression here makes it
         # cost a large fetch and sort); the caller's live leases are subtracted after
         f"cand AS ({_CANDIDATE} AND NOT EXISTS (SELECT 1 FROM freed) "
-        f"ORDER BY {order.index_order('i')} LIMIT :n FOR UPDATE OF i SKIP LOCKED), "
+        f"ORDER BY {order.index_order('i')} LIMIT :room FOR UPDATE OF i SKIP LOCKED), "
         f"take AS (SELECT * FROM cand ORDER BY {order.plain_order} "
-        "LIMIT GREATEST(:n - (SELECT COUNT(*) FROM held), 0)), "
+        "LIMIT CASE WHEN (SELECT ok FROM clear) "
+        "THEN GREATEST(:room - (SELECT COUNT(*) FROM held), 0) ELSE 0 END), "
         "ins AS (INSERT INTO assignments (project_id, item_id, user_id, state, leased_at, "
         "expires_at) SELECT :p, id, :u, 'leased', :now, :exp FROM take), "
         "upd AS (UPDATE items SET n_leased = n_leased + 1, "
         f"is_open = {open_expr('1')} FROM take WHERE items.id = take.id) "
         "SELECT 0, id, data, media_sha256, expires_at, 0, 0 FROM held "
         "UNION ALL SELECT 1, id, data, media_sha256, :exp, priority, deadline_key FROM take "
-        "UNION ALL SELECT 2, COUNT(*), NULL, NULL, NULL, 0, 0 FROM mark"
+        "UNION ALL SELECT 2, COUNT(*), NULL, NULL, NULL, 0, 0 FROM mark "
+        "UNION ALL SELECT 3, CASE WHEN ok THEN 0 ELSE 1 END, NULL, NULL, NULL, 0, 0 FROM clear"
     )
 
 
@@ -272,6 +304,7 @@ def lease_in_one_statement(
         "p": project.id,
         "u": user_id,
         "n": n,
+        "room": min(n, project.max_live_leases),  # held counts within it, as in lease()
         "now": now,
         "exp": now + project.lease_seconds,
         "open": True,
@@ -279,7 +312,9 @@ def lease_in_one_statement(
     }
     statement = ONE_STATEMENT[project.ordering]
     rows = tx.rows(statement, {**params, "reclaim": True})
-    if next(r.id for r in rows if r.part == 2):  # leases were reclaimed: now lease
+    # leases were reclaimed, or another call of the caller's committed meanwhile: now lease
+    # (should that happen again, nothing new: the cap holds)
+    if any(r.id for r in rows if r.part >= 2):
         rows = tx.rows(statement, {**params, "reclaim": False})
     held = [r for r in rows if r.part == 0]
     new = sorted((r for r in rows if r.part == 1), key=ORDERINGS[project.ordering].sort_key)

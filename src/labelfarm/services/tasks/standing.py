@@ -52,6 +52,8 @@ GOLD_TALLY = Sql(
     row=Tally,
 )
 N_GOLD = Sql("SELECT COUNT(*) FROM items WHERE project_id = :p AND is_gold")
+
+
 class Failure(NamedTuple):
     item_id: int
     score: float

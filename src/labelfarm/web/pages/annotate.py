@@ -50,7 +50,7 @@ async def annotate(
         "messages": i18n.catalogue(lang).messages,
         "csrf": access.principal.csrf_token,
         "prefetch": _int_param(request, "prefetch", PREFETCH, 1, 20),
-        "checkout": CHECKOUT_BATCH,
+        "checkout": min(CHECKOUT_BATCH, access.project.max_live_leases),
         "sizes": list(SIZES),
     }
     return await page(request, "annotate.html", access, user=user, project=row, boot=boot)

@@ -1,6 +1,7 @@
-"""Images resized for the screen: ``/media/{sha}/fit/{size}?user=&expires=&signature=``.
+"""Images resized for the screen: ``/media/{sha}/fit/{size}?user=&item=&expires=&signature=``.
 
-Same signed URL as the original (the signature names the file, the user and the expiry),
+Same signed URL as the original (the signature names the file, the user, the lease or role
+that grants it, and the expiry); only images whose content was checked at import are resized,
 with the longest side bounded by ``size``, one of a few buckets so the disk cache stays
 small. Resized copies are made once with Pillow (JPEG, or PNG when the image has
 transparency) and kept in ``DATA_DIR/cache/resized`` by sha and size; an image already small
@@ -17,15 +18,19 @@ from pathlib import Path
 from typing import Annotated
 
 import anyio
-from fastapi import APIRouter, Depends, Request
-from fastapi.responses import FileResponse, Response
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi import Path as PathParam
+from fastapi.responses import Response
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from labelfarm.errors import InvalidInput
 from labelfarm.services.media import MediaStore
+from labelfarm.services.media_check import RASTER_TYPES
 from labelfarm.web.context import AppContext
 from labelfarm.web.policies import SIGNED, Access, require
-from labelfarm.web.routes.media import check_signature, stored_mime
+from labelfarm.web.responses import binary, documented
+from labelfarm.web.routes.media import authorize_media, serve_media, serves_inline
+from labelfarm.web.schemas import MAX_INT
 
 SIZES = (160, 320, 480, 640, 800, 1024, 1280, 1600, 2048)
 _SLOTS = anyio.Semaphore(2)  # resizing is CPU work: at most two at a time per process
@@ -99,36 +104,46 @@ def _write_atomic(path: Path, data: bytes) -> None:
     tmp.replace(path)
 
 
-@router.get("/media/{sha}/fit/{size}")
+@router.get(
+    "/media/{sha}/fit/{size}",
+    **documented(
+        None,
+        403,
+        404,
+        422,
+        content=binary(*sorted(RASTER_TYPES)),
+        description="the image, its longest side at most `size`",
+    ),
+)
 async def media_resized(
     request: Request,
     sha: str,
-    size: int,
-    user: int,
+    size: Annotated[int, PathParam(json_schema_extra={"enum": list(SIZES)})],
+    user: Annotated[int, Query(ge=1, le=MAX_INT, description="whom the URL was signed for")],
     expires: int,
     signature: str,
     _: Annotated[Access, Depends(require(SIGNED))],
+    item: Annotated[
+        int | None, Query(ge=1, le=MAX_INT, description="the lease granting it")
+    ] = None,
+    workspace: Annotated[
+        int | None, Query(ge=1, le=MAX_INT, description="the role that grants it")
+    ] = None,
 ) -> Response:
-    """An image with its longest side at most ``size`` (one of the buckets in SIZES)."""
+    """An image with its longest side at most ``size`` (one of the buckets in SIZES).
+
+    Only images whose content was checked as an allowed raster type are resized; the
+    original, when small enough, is served by the same helper as ``/media/{sha}``."""
     ctx: AppContext = request.app.state.ctx
-    check_signature(ctx, sha, user, expires, signature)
+    found = await authorize_media(request, sha, user, expires, signature, item, workspace)
     if size not in SIZES:
         raise InvalidInput(f"size must be one of {list(SIZES)}", [{"field": "size"}])
-    mime = await stored_mime(ctx, sha)
-    if not mime.startswith("image/"):
-        raise InvalidInput("only images can be resized; use the media URL itself")
+    if not serves_inline(found) or found.mime not in RASTER_TYPES:
+        raise InvalidInput("only checked images can be resized; use the media URL itself")
     async with _SLOTS:
         path, facts = await anyio.to_thread.run_sync(resized, ctx.media, sha, size, cache_dir(ctx))
-    headers = {
-        "Cache-Control": "private, max-age=3600, immutable",
-        "X-Image-Width": str(facts["width"]),
-        "X-Image-Height": str(facts["height"]),
-    }
-    if path is not None:
-        kind = "image/png" if path.suffix == ".png" else "image/jpeg"
-        return FileResponse(path, media_type=kind, headers=headers)
-    local = ctx.media.local_path(sha)
-    if local is not None:
-        return FileResponse(local, media_type=mime, headers=headers)
-    with ctx.media.open(sha) as fh:
-        return Response(fh.read(), media_type=mime, headers=headers)
+    headers = {"X-Image-Width": str(facts["width"]), "X-Image-Height": str(facts["height"])}
+    if path is None:
+        return serve_media(ctx, sha, found, headers=headers)
+    kind = "image/png" if path.suffix == ".png" else "image/jpeg"
+    return serve_media(ctx, sha, found, file=path, mime=kind, headers=headers)

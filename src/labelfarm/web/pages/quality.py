@@ -55,9 +55,7 @@ async def annotator_page(
     assert access.project is not None
     ctx = ctx_of(request)
     identities = access.role != "client"
-    person = await ctx.run(
-        quality.annotator_report, access.project, user_id, identities=identities
-    )
+    person = await ctx.run(quality.annotator_report, access.project, user_id, identities=identities)
     frame = await ctx.run(overview.project_frame, project_id)
     return await page(request, "annotator.html", access, **_roles(access), **frame, person=person)
 

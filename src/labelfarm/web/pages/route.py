@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from labelfarm.errors import LabelfarmError, NotAuthenticated
+from labelfarm.web.pages.redirects import same_origin_path
 from labelfarm.web.pages.render import error_page
 
 
@@ -32,7 +33,9 @@ class PageRoute(APIRoute):
                 return await handler(request)
             except NotAuthenticated:
                 target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-                return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
+                back = same_origin_path(target, "")
+                login = f"/login?next={quote(back, safe='')}" if back else "/login"
+                return RedirectResponse(login, status_code=303)
             except LabelfarmError as exc:
                 return error_page(request, exc)
 

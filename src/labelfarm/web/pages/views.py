@@ -15,6 +15,7 @@ from fastapi.responses import RedirectResponse, Response
 from labelfarm.db.orderings import ORDERINGS
 from labelfarm.services import overview, users, workspaces
 from labelfarm.web.context import ctx_of
+from labelfarm.web.pages.redirects import same_origin_path
 from labelfarm.web.pages.render import page
 from labelfarm.web.pages.route import PageRoute
 from labelfarm.web.policies import (
@@ -51,9 +52,7 @@ async def home(request: Request, access: Annotated[Access, Depends(require(AUTHE
 
 @router.get("/login")
 async def login(request: Request, access: Annotated[Access, Depends(require(PUBLIC))]) -> Response:
-    target = request.query_params.get("next", "/")
-    if not target.startswith("/") or target.startswith("//"):
-        target = "/"
+    target = same_origin_path(request.query_params.get("next"))
     return await page(request, "login.html", access, next_url=target)
 
 
@@ -64,7 +63,8 @@ async def logout(
     """End the session (the form carries the CSRF token) and go to the login page."""
     secret = request.cookies.get(SESSION_COOKIE)
     if secret:
-        await ctx_of(request).run(users.end_session, secret)
+        ctx = ctx_of(request)
+        await ctx.run(users.end_session, secret, now=ctx.now())
     response = RedirectResponse("/login?signed_out=1", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response

@@ -10,34 +10,39 @@ from pydantic import Field
 from labelfarm.jsonutil import iso
 from labelfarm.services.tasks import checkout, entries, lease, skip, submit
 from labelfarm.web.context import AppContext, ctx_of
+from labelfarm.web.models.tasks import CheckedOut, Skipped, Submitted, Tasks
 from labelfarm.web.policies import PROJECT_ANNOTATE, Access, require
-from labelfarm.web.responses import JSON, ok
-from labelfarm.web.schemas import Body, NextBody, SkipBody, SubmitBody
+from labelfarm.web.responses import JSON, documented, ok
+from labelfarm.web.schemas import Body, Id, NextBody, SkipBody, SubmitBody
 
 router = APIRouter(prefix="/api/v1/projects/{project_id}", tags=["annotate"])
 annotate = require(PROJECT_ANNOTATE)
 
 
 class CheckoutBody(Body):
-    n: int = Field(default=50, ge=1, le=checkout.MAX_BATCH)
-    hours: float = Field(default=checkout.DEFAULT_HOURS, gt=0, le=checkout.MAX_HOURS)
+    n: int | None = Field(
+        default=None, ge=1, le=checkout.MAX_BATCH, description="default 50, or the project's most"
+    )
+    hours: float | None = Field(
+        default=None, gt=0, le=checkout.MAX_HOURS, description="default 8, or the project's most"
+    )
 
 
 def present(ctx: AppContext, user_id: int, tasks: list[dict[str, Any]], now: float) -> None:
-    """Leased tasks as the API answers them: a signed media URL that lives no longer than the
-    lease (nor ``MEDIA_URL_SECONDS``), times in ISO 8601."""
-    url_limit = now + ctx.settings.media_url_seconds
+    """Leased tasks as the API answers them: a signed media URL tied to the lease (it works
+    while the lease is live, a checkout's included, and ends with it), times in ISO 8601."""
+    sign = ctx.media.sign
     for task in tasks:
         sha = task.pop("media_sha256")
         expires = task["lease_expires_at"]
-        task["media_url"] = ctx.media.sign(sha, user_id, min(expires, url_limit)) if sha else None
+        task["media_url"] = sign(sha, user_id, expires, item=task["item_id"]) if sha else None
         task["lease_expires_at"] = iso(expires)
 
 
-@router.post("/next")
+@router.post("/next", **documented(Tasks, 401, 403, 404, 413, 422))
 async def next_tasks(
     request: Request,
-    project_id: int,
+    project_id: Id,
     body: NextBody,
     access: Annotated[Access, Depends(annotate)],
 ) -> JSON:
@@ -57,10 +62,10 @@ async def next_tasks(
     return ok(out)
 
 
-@router.post("/submit")
+@router.post("/submit", **documented(Submitted, 401, 403, 404, 413, 422))
 async def submit_annotations(
     request: Request,
-    project_id: int,
+    project_id: Id,
     body: SubmitBody,
     access: Annotated[Access, Depends(annotate)],
 ) -> JSON:
@@ -72,10 +77,10 @@ async def submit_annotations(
     return ok({"results": results})
 
 
-@router.post("/skip")
+@router.post("/skip", **documented(Skipped, 401, 403, 404, 409, 413, 422))
 async def skip_task(
     request: Request,
-    project_id: int,
+    project_id: Id,
     body: SkipBody,
     access: Annotated[Access, Depends(annotate)],
 ) -> JSON:
@@ -86,17 +91,20 @@ async def skip_task(
     return ok(done)
 
 
-@router.post("/checkout")
+@router.post("/checkout", **documented(CheckedOut, 401, 403, 404, 413, 422))
 async def check_out(
     request: Request,
-    project_id: int,
+    project_id: Id,
     body: CheckoutBody,
     access: Annotated[Access, Depends(annotate)],
 ) -> JSON:
     """Lease up to ``n`` tasks for ``hours`` (default 8) to label offline.
 
-    Same answer as ``next``; fetch the media at once, its links live at most
-    ``LABELFARM_MEDIA_URL_SECONDS``. Submit the work as usual when back online.
+    ``n`` counts the caller's live leases (they come back first) and is at most the
+    project's ``max_live_leases``; ``hours`` at most its ``max_checkout_hours``.
+
+    Same answer as ``next``; the media links work as long as the leases. Submit the work
+    as usual when back online.
     """
     ctx, project = ctx_of(request), access.project
     assert project is not None

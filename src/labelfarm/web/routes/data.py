@@ -1,26 +1,37 @@
-"""Bringing items in and labels out: imports (streamed to disk first), exports (streamed)."""
+"""Bringing items in and labels out: imports (streamed to disk first), exports (streamed).
+
+An upload may be at most ``LABELFARM_MAX_UPLOAD_BYTES`` (the app's body limit counts it as
+it arrives: :data:`UPLOAD_PATH`); what it holds is bounded by the import limits. Item pages
+are bounded in bytes by the service and rendered in a thread, never on the event loop.
+"""
 
 from __future__ import annotations
 
+import re
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import anyio.to_thread
+import orjson
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 from starlette.background import BackgroundTask
 
+from labelfarm.db.tables import MAX_INT
 from labelfarm.errors import InvalidInput
-from labelfarm.formats import reader_names, writer_extension
+from labelfarm.formats import reader_names, writer, writer_extension, writer_names
 from labelfarm.services import exports, imports, items
 from labelfarm.web.context import ctx_of
+from labelfarm.web.models.projects import ImportDone, ImportList, Item, ItemPage
 from labelfarm.web.policies import PROJECT_EXPORT, PROJECT_ITEMS, PROJECT_MANAGE, Access, require
-from labelfarm.web.responses import JSON, ok
+from labelfarm.web.responses import JSON, UPLOAD_BODY, binary, documented, ok
+from labelfarm.web.schemas import Id
 
 router = APIRouter(prefix="/api/v1/projects/{project_id}", tags=["data"])
 
+UPLOAD_PATH = re.compile(r"/api/v1/projects/[^/]+/imports")  # bodies up to the upload limit
 UPLOADABLE = ("jsonl", "csv", "tsv", "coco", "yolo", "voc", "cvat", "labelstudio", "doccano")
 
 
@@ -41,13 +52,17 @@ async def _spool(request: Request, dest: Path) -> str | None:
     return None
 
 
-@router.post("/imports", status_code=201)
+@router.post(
+    "/imports",
+    openapi_extra=UPLOAD_BODY,
+    **documented(ImportDone, 401, 403, 404, 413, 422, 503, status=201),
+)
 async def create_import(
     request: Request,
-    project_id: int,
+    project_id: Id,
     access: Annotated[Access, Depends(require(PROJECT_MANAGE))],
-    format: Annotated[str, Query(description=f"one of {UPLOADABLE}")] = "jsonl",
-    filename: str | None = None,
+    format: Annotated[str, Query(json_schema_extra={"enum": list(UPLOADABLE)})] = "jsonl",
+    filename: Annotated[str | None, Query(max_length=500, pattern="^[^\x00]*$")] = None,
 ) -> JSON:
     """Import items from the request body (or a multipart ``file``), all or nothing."""
     ctx = ctx_of(request)
@@ -73,6 +88,8 @@ async def create_import(
             filename=filename or sent_name or f"upload.{format}",
             batch_rows=ctx.settings.import_batch_rows,
             analyze=False,
+            limits=imports.limits_from(ctx.settings),
+            cancel=ctx.stopping,
         )
     ctx.projects.drop(project_id)  # the project may now have predictions to pre-fill
     response = ok(result.to_dict(), 201)
@@ -81,19 +98,30 @@ async def create_import(
     return response
 
 
-@router.get("/imports")
+@router.get("/imports", **documented(ImportList, 401, 403, 404, 422))
 async def list_imports(
-    request: Request, project_id: int, access: Annotated[Access, Depends(require(PROJECT_MANAGE))]
+    request: Request, project_id: Id, access: Annotated[Access, Depends(require(PROJECT_MANAGE))]
 ) -> JSON:
     return ok({"imports": await ctx_of(request).run(imports.list_imports, project_id)})
 
 
-@router.get("/export")
+@router.get(
+    "/export",
+    **documented(
+        None,
+        401,
+        403,
+        404,
+        422,
+        content=binary(*sorted({writer(name)[1] for name in writer_names()})),
+        description="the export, as an attachment (its type depends on the format)",
+    ),
+)
 async def export(
     request: Request,
-    project_id: int,
+    project_id: Id,
     access: Annotated[Access, Depends(require(PROJECT_EXPORT))],
-    format: str = "jsonl",
+    format: Annotated[str, Query(json_schema_extra={"enum": writer_names()})] = "jsonl",
 ) -> StreamingResponse:
     """The project's items, annotations and current labels, streamed."""
     ctx = ctx_of(request)
@@ -115,24 +143,41 @@ async def export(
     )
 
 
-@router.get("/items")
+@router.get("/items", **documented(ItemPage, 401, 403, 404, 422))
 async def list_items(
     request: Request,
-    project_id: int,
+    project_id: Id,
     access: Annotated[Access, Depends(require(PROJECT_ITEMS))],
-    after: int = 0,
-    limit: int = 100,
+    after: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
+    limit: Annotated[int, Query(ge=1, le=items.MAX_PAGE)] = 100,
 ) -> JSON:
-    """Items in id order, a page at a time (``after`` = the last id of the previous page)."""
+    """Items in id order, a page at a time (``after`` = the last id of the previous page);
+    a page stops early once it holds 4 MiB of item data: go on from ``next_after``."""
     page = await ctx_of(request).run(items.items_page, project_id, after, limit)
-    return ok({"items": page, "next_after": page[-1]["id"] if page else None})
+    return await _rendered({"items": page, "next_after": page[-1]["id"] if page else None})
 
 
-@router.get("/items/{item_id}")
+@router.get("/items/{item_id}", **documented(Item, 401, 403, 404, 422))
 async def get_item(
     request: Request,
-    project_id: int,
-    item_id: int,
+    project_id: Id,
+    item_id: Id,
     access: Annotated[Access, Depends(require(PROJECT_ITEMS))],
 ) -> JSON:
-    return ok(await ctx_of(request).run(items.get_item, project_id, item_id))
+    return await _rendered(await ctx_of(request).run(items.get_item, project_id, item_id))
+
+
+class _Rendered(JSON):
+    """A JSON answer whose body was rendered already."""
+
+    def render(self, content: Any) -> bytes:
+        return bytes(content)
+
+
+def _render(content: Any) -> bytes:
+    return orjson.dumps(content, option=orjson.OPT_NON_STR_KEYS)
+
+
+async def _rendered(content: Any) -> JSON:
+    """``content`` rendered in a thread: a page of large items never holds up the loop."""
+    return _Rendered(await anyio.to_thread.run_sync(_render, content))

@@ -1,49 +1,153 @@
-"""Media files, served only through signed, short-lived URLs."""
+"""Media files, served only through signed, short-lived URLs, and never as something a
+browser runs.
+
+Every route that answers with stored bytes (here and :mod:`labelfarm.web.pages.images`)
+goes through :func:`authorize_media` (the signature, then one lookup: is the file stored,
+how may it be served, is the URL's lease or role still live) and :func:`serve_media` (the
+one place that decides the type and the headers). A file is inline only when its content
+was checked as an allowed image or audio type (:mod:`labelfarm.services.media_check`);
+anything else, and anything not checked yet, is ``application/octet-stream`` as an
+attachment. Every answer carries ``nosniff`` and a sandboxing Content-Security-Policy.
+Views by role (managers, reviewers, clients) are audited in aggregate: one row per user,
+workspace and day, whatever the number of thumbnails.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Annotated
+from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse, Response, StreamingResponse
 
 from labelfarm.errors import NotFound, PermissionDenied
-from labelfarm.services.media import media_mime
+from labelfarm.services.media import MediaAccess, media_access
+from labelfarm.services.media_check import ATTACHMENT, INLINE_TYPES
 from labelfarm.web.context import AppContext, ctx_of
 from labelfarm.web.policies import SIGNED, Access, require
+from labelfarm.web.responses import binary, documented
+from labelfarm.web.schemas import MAX_INT
 
 router = APIRouter(tags=["media"])
 
-
-def check_signature(ctx: AppContext, sha: str, user: int, expires: int, signature: str) -> None:
-    """Refuse a media link whose signature is wrong or whose time is up."""
-    if len(sha) != 64 or not ctx.media.check(sha, user, expires, signature, ctx.now()):
-        raise PermissionDenied("the media link is not valid or has expired")
-
-
-async def stored_mime(ctx: AppContext, sha: str) -> str:
-    """The media type of a stored file; NotFound if it is not (or no longer) stored."""
-    mime = await ctx.run(media_mime, sha)
-    if mime is None or not ctx.media.exists(sha):
-        raise NotFound("no such file")
-    return mime
+# A media answer opened as a page is a sandboxed document that may load nothing at all. An
+# image still shows (it is the document itself). The pages show images and play audio in
+# their own elements, to which this policy does not apply; opened directly, audio does not
+# play in a sandbox (its opaque origin may not load the bytes), and media-src would not help.
+MEDIA_CSP = "sandbox; default-src 'none'"
+CACHE = "private, max-age=3600, immutable"
+DAY = 86_400.0
 
 
-@router.get("/media/{sha}")
-async def media(
+async def authorize_media(
     request: Request,
     sha: str,
     user: int,
     expires: int,
     signature: str,
-    _: Annotated[Access, Depends(require(SIGNED))],
-) -> Response:
-    """A stored file, if the URL's signature is valid and not expired."""
+    item: int | None,
+    workspace: int | None,
+) -> MediaAccess:
+    """The stored file a signed URL names, if the URL is genuine, unexpired, on the media
+    origin, and its grant (the user's live lease on ``item``, or the user's role in
+    ``workspace``) still holds."""
     ctx = ctx_of(request)
-    check_signature(ctx, sha, user, expires, signature)
-    mime = await stored_mime(ctx, sha)
-    headers = {"Cache-Control": "private, max-age=3600, immutable"}
+    now = ctx.now()
+    if len(sha) != 64 or not ctx.media.check(
+        sha, user, expires, signature, now, item=item, workspace=workspace
+    ):
+        raise PermissionDenied("the media link is not valid or has expired")
+    origin = ctx.media.origin
+    if origin and request.headers.get("host", "").lower() != urlsplit(origin).netloc.lower():
+        raise NotFound(f"media is served from {origin}")
+    found = await ctx.run(media_access, sha, user, now, item=item, workspace=workspace)
+    if found is None or not ctx.media.exists(sha):
+        raise NotFound("no such file")
+    if not found.allowed:
+        raise PermissionDenied("the media link ended with its lease or the user's access")
+    if workspace is not None:  # viewed by role (manager, reviewer, client): one row a day
+        ctx.tally.add(
+            "media.view",
+            "media",
+            now=now,
+            workspace_id=workspace,
+            actor_id=user,
+            bucket_seconds=DAY,
+        )
+    return found
+
+
+def serves_inline(found: MediaAccess) -> bool:
+    """Checked content of an allowed type (SVG, HTML, scripts never are)."""
+    return bool(found.checked and found.inline) and found.mime in INLINE_TYPES
+
+
+def serve_media(
+    ctx: AppContext,
+    sha: str,
+    found: MediaAccess,
+    *,
+    file: Path | None = None,
+    mime: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """The one answer with stored bytes: ``sha`` itself, or ``file`` (a copy derived from it,
+    of type ``mime``) when given. Inline only for checked content of an allowed type."""
+    inline = serves_inline(found)
+    kind = (mime or found.mime) if inline else ATTACHMENT
+    out = {
+        **(headers or {}),
+        "Cache-Control": CACHE,
+        "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": MEDIA_CSP,
+        "Content-Disposition": "inline" if inline else f'attachment; filename="{sha}"',
+    }
+    if ctx.media.origin:  # the app's pages fetch from another origin; the URL is the key
+        out["Access-Control-Allow-Origin"] = "*"
+        out["Access-Control-Expose-Headers"] = "X-Image-Width, X-Image-Height"
+    if file is not None:
+        return FileResponse(file, media_type=kind, headers=out)
     local = ctx.media.local_path(sha)
     if local is not None:
-        return FileResponse(local, media_type=mime, headers=headers)
-    return StreamingResponse(ctx.media.open(sha), media_type=mime, headers=headers)
+        return FileResponse(local, media_type=kind, headers=out)
+    return StreamingResponse(_chunks(ctx.media.open(sha)), media_type=kind, headers=out)
+
+
+def _chunks(fh: IO[bytes], size: int = 1 << 16) -> Iterator[bytes]:
+    """A remote store's file in fixed chunks (not lines), closed at the end."""
+    with fh:
+        while chunk := fh.read(size):
+            yield chunk
+
+
+@router.get(
+    "/media/{sha}",
+    **documented(
+        None,
+        403,
+        404,
+        422,
+        content=binary(*sorted(INLINE_TYPES), ATTACHMENT),
+        description="the file: inline when its content was checked, else an attachment",
+    ),
+)
+async def media(
+    request: Request,
+    sha: str,
+    user: Annotated[int, Query(ge=1, le=MAX_INT, description="whom the URL was signed for")],
+    expires: int,
+    signature: str,
+    _: Annotated[Access, Depends(require(SIGNED))],
+    item: Annotated[
+        int | None, Query(ge=1, le=MAX_INT, description="the lease granting it")
+    ] = None,
+    workspace: Annotated[
+        int | None, Query(ge=1, le=MAX_INT, description="the role that grants it")
+    ] = None,
+) -> Response:
+    """A stored file, if the URL's signature is valid, not expired, and its lease or role
+    still holds."""
+    found = await authorize_media(request, sha, user, expires, signature, item, workspace)
+    return serve_media(ctx_of(request), sha, found)

@@ -10,6 +10,14 @@ from labelfarm.db.project_settings import SETTING_NAMES
 from labelfarm.services import overview, projects
 from labelfarm.services.tasks import standing
 from labelfarm.web.context import ctx_of
+from labelfarm.web.models.projects import (
+    Progress,
+    Project,
+    ProjectList,
+    ProjectView,
+    StandingList,
+    StandingSet,
+)
 from labelfarm.web.policies import (
     PROJECT_ITEMS,
     PROJECT_MANAGE,
@@ -20,25 +28,28 @@ from labelfarm.web.policies import (
     Access,
     require,
 )
-from labelfarm.web.responses import JSON, ok
-from labelfarm.web.schemas import ProjectCreate, ProjectUpdate, StandingBody
+from labelfarm.web.responses import JSON, documented, ok
+from labelfarm.web.schemas import Id, ProjectCreate, ProjectUpdate, StandingBody
 
 router = APIRouter(prefix="/api/v1", tags=["projects"])
 
 
-@router.get("/workspaces/{workspace_id}/projects")
+@router.get("/workspaces/{workspace_id}/projects", **documented(ProjectList, 401, 403, 404, 422))
 async def list_projects(
     request: Request,
-    workspace_id: int,
+    workspace_id: Id,
     access: Annotated[Access, Depends(require(WORKSPACE_READ))],
 ) -> JSON:
     return ok({"projects": await ctx_of(request).run(projects.list_projects, workspace_id)})
 
 
-@router.post("/workspaces/{workspace_id}/projects", status_code=201)
+@router.post(
+    "/workspaces/{workspace_id}/projects",
+    **documented(Project, 401, 403, 404, 409, 413, 422, status=201),
+)
 async def create_project(
     request: Request,
-    workspace_id: int,
+    workspace_id: Id,
     body: ProjectCreate,
     access: Annotated[Access, Depends(require(WORKSPACE_MANAGE))],
 ) -> JSON:
@@ -57,9 +68,9 @@ async def create_project(
     return ok(project, 201)
 
 
-@router.get("/projects/{project_id}")
+@router.get("/projects/{project_id}", **documented(ProjectView, 401, 403, 404, 422))
 async def get_project(
-    request: Request, project_id: int, access: Annotated[Access, Depends(require(PROJECT_READ))]
+    request: Request, project_id: Id, access: Annotated[Access, Depends(require(PROJECT_READ))]
 ) -> JSON:
     ctx = ctx_of(request)
     project = await ctx.run(projects.get_project_dict, project_id)
@@ -69,15 +80,15 @@ async def get_project(
     return ok(project)
 
 
-@router.patch("/projects/{project_id}")
+@router.patch("/projects/{project_id}", **documented(Project, 401, 403, 404, 409, 413, 422))
 async def update_project(
     request: Request,
-    project_id: int,
+    project_id: Id,
     body: ProjectUpdate,
     access: Annotated[Access, Depends(require(PROJECT_MANAGE))],
 ) -> JSON:
     ctx = ctx_of(request)
-    changes = body.model_dump(exclude_unset=True, by_alias=True)
+    changes = body.model_dump(exclude_none=True, by_alias=True)  # None: left unchanged
     project = await ctx.run(
         projects.update_settings,
         project_id=project_id,
@@ -89,31 +100,34 @@ async def update_project(
     return ok(project)
 
 
-@router.get("/projects/{project_id}/progress")
+@router.get("/projects/{project_id}/progress", **documented(Progress, 401, 403, 404, 422))
 async def progress(
     request: Request,
-    project_id: int,
+    project_id: Id,
     access: Annotated[Access, Depends(require(PROJECT_PROGRESS))],
 ) -> JSON:
     ctx = ctx_of(request)
     return ok(await ctx.run(overview.progress, project_id, ctx.now()))
 
 
-@router.get("/projects/{project_id}/annotators")
+@router.get("/projects/{project_id}/annotators", **documented(StandingList, 401, 403, 404, 422))
 async def annotator_standing(
     request: Request,
-    project_id: int,
+    project_id: Id,
     access: Annotated[Access, Depends(require(PROJECT_ITEMS))],
 ) -> JSON:
     """Each annotator's standing in the project (qualifying, active, paused, failed)."""
     return ok({"annotators": await ctx_of(request).run(standing.list_standing, project_id)})
 
 
-@router.put("/projects/{project_id}/annotators/{user_id}")
+@router.put(
+    "/projects/{project_id}/annotators/{user_id}",
+    **documented(StandingSet, 401, 403, 404, 413, 422),
+)
 async def set_annotator_standing(
     request: Request,
-    project_id: int,
-    user_id: int,
+    project_id: Id,
+    user_id: Id,
     body: StandingBody,
     access: Annotated[Access, Depends(require(PROJECT_MANAGE))],
 ) -> JSON:

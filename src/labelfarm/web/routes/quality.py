@@ -4,12 +4,21 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import APIRouter, Depends, Path, Query, Request
+from pydantic import Field
 
+from labelfarm.db.tables import MAX_INT
 from labelfarm.services import fitting, quality, review
 from labelfarm.services.tasks import adaptive
 from labelfarm.web.context import ctx_of
+from labelfarm.web.models.quality import (
+    AnnotatorQuality,
+    Decided,
+    ProjectQuality,
+    Refitted,
+    ReviewQueue,
+    ReviewView,
+)
 from labelfarm.web.policies import (
     PROJECT_MANAGE,
     PROJECT_QUALITY,
@@ -17,16 +26,15 @@ from labelfarm.web.policies import (
     Access,
     require,
 )
-from labelfarm.web.responses import JSON, ok
+from labelfarm.web.responses import JSON, documented, ok
+from labelfarm.web.schemas import Body, Id
 
 router = APIRouter(prefix="/api/v1/projects/{project_id}", tags=["quality"])
 
 
-class DecisionBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class DecisionBody(Body):
     decision: str = Field(description="'accept' (with annotation_id) or 'override' (with value)")
-    annotation_id: int | None = None
+    annotation_id: int | None = Field(default=None, ge=1, le=MAX_INT)
     value: Any = None
     note: str = ""
 
@@ -36,10 +44,10 @@ def _identities(access: Access) -> bool:
     return access.role != "client"
 
 
-@router.get("/quality")
+@router.get("/quality", **documented(ProjectQuality, 401, 403, 404, 422))
 async def project_quality(
     request: Request,
-    project_id: int,
+    project_id: Id,
     access: Annotated[Access, Depends(require(PROJECT_QUALITY))],
 ) -> JSON:
     """Agreement per field and class, gold accuracy with intervals, confusion, standing."""
@@ -50,11 +58,11 @@ async def project_quality(
     return ok(report)
 
 
-@router.get("/annotators/{user_id}/quality")
+@router.get("/annotators/{user_id}/quality", **documented(AnnotatorQuality, 401, 403, 404, 422))
 async def annotator_quality(
     request: Request,
-    project_id: int,
-    user_id: str,
+    project_id: Id,
+    user_id: Annotated[str, Path(description="a pseudonym, or a user id (not for clients)")],
     access: Annotated[Access, Depends(require(PROJECT_QUALITY))],
 ) -> JSON:
     """One annotator, by pseudonym (or user id, except for clients)."""
@@ -65,10 +73,10 @@ async def annotator_quality(
     return ok(report)
 
 
-@router.post("/quality/refit")
+@router.post("/quality/refit", **documented(Refitted, 401, 403, 404, 413, 422))
 async def refit(
     request: Request,
-    project_id: int,
+    project_id: Id,
     access: Annotated[Access, Depends(require(PROJECT_MANAGE))],
 ) -> JSON:
     """Refit the annotator models over the whole project and refresh label confidences."""
@@ -81,10 +89,10 @@ async def refit(
     return ok(summary)
 
 
-@router.get("/review")
+@router.get("/review", **documented(ReviewQueue, 401, 403, 404, 422))
 async def review_queue(
     request: Request,
-    project_id: int,
+    project_id: Id,
     access: Annotated[Access, Depends(require(PROJECT_REVIEW))],
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> JSON:
@@ -93,11 +101,11 @@ async def review_queue(
     return ok(await ctx_of(request).run(review.review_queue, access.project, limit=limit))
 
 
-@router.get("/review/{item_id}")
+@router.get("/review/{item_id}", **documented(ReviewView, 401, 403, 404, 422))
 async def review_item(
     request: Request,
-    project_id: int,
-    item_id: int,
+    project_id: Id,
+    item_id: Id,
     access: Annotated[Access, Depends(require(PROJECT_REVIEW))],
 ) -> JSON:
     """One item with every annotation side by side, the prediction and the current label."""
@@ -106,17 +114,20 @@ async def review_item(
     out = await ctx.run(review.review_item, access.project, item_id)
     sha = out["item"].pop("media_sha256")
     now = ctx.now()
+    expires = now + ctx.settings.media_url_seconds
     out["item"]["media_url"] = (
-        ctx.media.sign(sha, access.user_id, now + ctx.settings.media_url_seconds) if sha else None
+        ctx.media.sign(sha, access.user_id, expires, workspace=access.project.workspace_id)
+        if sha
+        else None
     )
     return ok(out)
 
 
-@router.post("/review/{item_id}", status_code=201)
+@router.post("/review/{item_id}", **documented(Decided, 401, 403, 404, 413, 422, status=201))
 async def decide(
     request: Request,
-    project_id: int,
-    item_id: int,
+    project_id: Id,
+    item_id: Id,
     body: DecisionBody,
     access: Annotated[Access, Depends(require(PROJECT_REVIEW))],
 ) -> JSON:

@@ -108,7 +108,8 @@ export class TaskQueue {
     if (!url || entry.blob) return;
     await this.slot();
     try {
-      const resized = url.replace(/^\/media\/([0-9a-f]{64})\?/, `/media/$1/fit/${this.size}?`);
+      // a path on this origin, or an absolute URL on the media origin (LABELFARM_MEDIA_ORIGIN)
+      const resized = url.replace(/\/media\/([0-9a-f]{64})\?/, `/media/$1/fit/${this.size}?`);
       let response = await fetch(resized, { credentials: "same-origin" });
       if (!response.ok && response.status !== 403) response = await fetch(url, { credentials: "same-origin" });
       if (!response.ok) throw new Error(`media ${response.status}`);

@@ -55,6 +55,8 @@ form.addEventListener("submit", async (e) => {
     guidelines: f.guidelines.value,
     overlap: Number(f.overlap.value),
     lease_seconds: Math.round(Number(f.lease_minutes.value) * 60),
+    max_live_leases: Number(f.max_live_leases.value),
+    max_checkout_hours: Number(f.max_checkout_hours.value),
     ordering: f.ordering.value,
     schema: editor.value,
   };

@@ -7,57 +7,46 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
+from labelfarm.cli.admin import audit_app, media_app, token_app, user_app
+from labelfarm.cli.common import console, fail, open_db, progress_bar
 from labelfarm.errors import LabelfarmError
 from labelfarm.settings import Settings
-
-if TYPE_CHECKING:
-    from labelfarm.db.engine import Database
 
 app = typer.Typer(
     help="labelfarm: a self-hosted, human-in-the-loop data labeling platform.",
     no_args_is_help=True,
     add_completion=False,
 )
-user_app = typer.Typer(help="Manage users.", no_args_is_help=True)
-token_app = typer.Typer(help="Manage API tokens.", no_args_is_help=True)
-audit_app = typer.Typer(help="Check the audit log.", no_args_is_help=True)
 app.add_typer(user_app, name="user")
 app.add_typer(token_app, name="token")
 app.add_typer(audit_app, name="audit")
-
-console = Console(stderr=True)
-
-
-def _db(settings: Settings | None = None, *, run_migrations: bool = True) -> Database:
-    from labelfarm.db.engine import Database, migrate
-
-    settings = settings or Settings()
-    db = Database(settings.resolved_database_url)
-    if run_migrations:
-        migrate(db)
-    return db
+app.add_typer(media_app, name="media")
 
 
-def _fail(exc: LabelfarmError) -> None:
-    console.print(f"[red]error:[/red] {exc.message}")
-    for d in exc.details[:50]:
-        console.print("  " + ", ".join(f"{k}: {v}" for k, v in d.items() if v not in ("", None)))
-    if len(exc.details) > 50:
-        console.print(f"  … and {len(exc.details) - 50} more")
-    raise typer.Exit(1)
+@app.callback()
+def _operator(
+    ctx: typer.Context,
+    as_: Annotated[
+        str | None, typer.Option("--as", help="Your name in the audit log (LABELFARM_OPERATOR).")
+    ] = None,
+) -> None:
+    """Record what a command changes in the audit log under the operator's name (not the
+    server's requests: `serve` and `demo` would pass it on to every one)."""
+    from labelfarm.services import audit
+
+    if ctx.invoked_subcommand not in ("serve", "demo"):
+        ctx.with_resource(audit.acting_as(as_ or Settings().operator or audit.login_name()))
 
 
 @app.command("migrate")
 def migrate_command() -> None:
     """Apply database migrations (also done on every start)."""
     settings = Settings()
-    _db(settings)
+    open_db(settings)
     console.print(f"database is up to date: {settings.resolved_database_url}")
 
 
@@ -73,7 +62,7 @@ def init(
     """Create the database and the first instance administrator."""
     from labelfarm.services import users
 
-    db = _db()
+    db = open_db()
     password = admin_password or getpass.getpass(f"password for {admin_username}: ")
     try:
         user = db.run(
@@ -84,7 +73,7 @@ def init(
             is_superuser=True,
         )
     except LabelfarmError as exc:
-        _fail(exc)
+        fail(exc)
     console.print(f"created administrator {user['username']} (id {user['id']})")
 
 
@@ -110,9 +99,7 @@ def serve(
     if workers is None:
         # On PostgreSQL a process waits for the database asynchronously, so one process
         # keeps a core busy with many annotators; the other core is the database's.
-        workers = settings.workers or (
-            1 if sqlite else max(1, (os.cpu_count() or 1) // 2)
-        )
+        workers = settings.workers or (1 if sqlite else max(1, (os.cpu_count() or 1) // 2))
     if workers > 1 and sqlite:
         console.print("[yellow]SQLite has one writer: serving with one process[/yellow]")
         workers = 1
@@ -135,16 +122,7 @@ def serve(
         access_log=False,
         http="httptools",
         loop="uvloop",
-    )
-
-
-def _progress() -> Progress:
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        TextColumn("{task.fields[rows]:,} rows"),
-        TimeRemainingColumn(),
-        console=console,
+        proxy_headers=False,  # the client's address: LABELFARM_TRUSTED_PROXIES decides
     )
 
 
@@ -157,17 +135,17 @@ def import_cmd(
     ] = None,
 ) -> None:
     """Import items into a project, all or nothing, with a progress bar."""
-    from labelfarm.services.imports import import_items
+    from labelfarm.services.imports import import_items, limits_from
     from labelfarm.services.media import MediaStore
     from labelfarm.services.projects import load_project
 
     settings = Settings()
-    db = _db(settings)
+    db = open_db(settings)
     fmt = format or ("folder" if path.is_dir() else path.suffix.lstrip(".").lower())
     media = MediaStore(settings.resolved_media_root, settings.resolved_secret_key)
     try:
         project = db.run(load_project, project_id)
-        with _progress() as bar:
+        with progress_bar() as bar:
             task = bar.add_task(f"importing {path.name}", total=None, rows=0)
 
             def on_progress(rows: int, done: int, total: int) -> None:
@@ -184,9 +162,10 @@ def import_cmd(
                 batch_rows=settings.import_batch_rows,
                 on_progress=on_progress,
                 base_dir=path if path.is_dir() else path.parent,
+                limits=limits_from(settings),
             )
     except LabelfarmError as exc:
-        _fail(exc)
+        fail(exc)
     console.print(f"imported {result.n_items:,} items (import {result.id})")
 
 
@@ -202,7 +181,7 @@ def export(
     from labelfarm.services.projects import load_project
 
     settings = Settings()
-    db = _db(settings)
+    db = open_db(settings)
     media = MediaStore(settings.resolved_media_root, settings.resolved_secret_key)
     try:
         project = db.run(load_project, project_id)
@@ -211,86 +190,16 @@ def export(
         )
         sink = sys.stdout.buffer if str(out) == "-" else out.open("wb")
         n = 0
-        with sink, _progress() as bar:
+        with sink, progress_bar() as bar:
             task = bar.add_task("exporting", total=None, rows=0)
             for chunk in chunks:
                 sink.write(chunk)
                 n += chunk.count(b"\n")
                 bar.update(task, rows=n)
     except LabelfarmError as exc:
-        _fail(exc)
+        fail(exc)
     if str(out) != "-":
         console.print(f"wrote {out}")
-
-
-@user_app.command("add")
-def user_add(
-    username: Annotated[str, typer.Argument(help="Login name.")],
-    password: Annotated[
-        str | None, typer.Option(help="Password (asked for when not given).")
-    ] = None,
-    workspace: Annotated[
-        str | None, typer.Option(help="Workspace slug to add the user to.")
-    ] = None,
-    role: Annotated[str, typer.Option(help="Role in that workspace.")] = "annotator",
-    superuser: Annotated[bool, typer.Option(help="Make an instance administrator.")] = False,
-    display_name: Annotated[str | None, typer.Option(help="Name shown in the pages.")] = None,
-    locale: Annotated[str, typer.Option(help="Interface language (en, ta, hi).")] = "en",
-) -> None:
-    """Create a user, optionally with a role in a workspace."""
-    from labelfarm.services import users, workspaces
-
-    db = _db()
-    password = password or getpass.getpass(f"password for {username}: ")
-    try:
-        workspace_id = db.run(workspaces.workspace_by_slug, workspace)["id"] if workspace else None
-        user = db.run(
-            users.register,
-            username=username,
-            password=password,
-            now=time.time(),
-            workspace_id=workspace_id,
-            role=role,
-            is_superuser=superuser,
-            display_name=display_name,
-            locale=locale,
-        )
-    except LabelfarmError as exc:
-        _fail(exc)
-    console.print(f"created user {username} (id {user['id']}, pseudonym {user['pseudonym']})")
-
-
-@token_app.command("create")
-def token_create(
-    user: Annotated[str, typer.Option(help="Username the token acts as.")],
-    name: Annotated[str, typer.Option(help="A name to recognise the token by.")] = "cli",
-) -> None:
-    """Create an API token; it is printed once, on the last line, and never shown again."""
-    from labelfarm.services import users
-
-    db = _db()
-    try:
-        uid = db.run(users.user_by_username, user)["id"]
-        token = db.run(users.create_token, user_id=uid, name=name, now=time.time())
-    except LabelfarmError as exc:
-        _fail(exc)
-    console.print(f"token {token['id']} for {user}; keep it secret, it is not shown again:")
-    print(token["token"])
-
-
-@audit_app.command("verify")
-def audit_verify() -> None:
-    """Walk the hash chain of the audit log; exit 1 if a row was edited or deleted."""
-    from labelfarm.services import audit
-
-    result = _db().run(audit.verify)
-    if result.ok:
-        console.print(f"[green]audit log intact[/green]: {result.n_rows} rows, chain verified")
-        return
-    console.print(f"[red]audit log tampered[/red]: {len(result.problems)} problem(s)")
-    for p in result.problems:
-        console.print(f"  row {p['id']}: {p['problem']}")
-    raise typer.Exit(1)
 
 
 @app.command()
@@ -307,7 +216,7 @@ def demo(
     try:
         info = build_demo(settings, n_images=n_images, log=console.print)
     except LabelfarmError as exc:
-        _fail(exc)
+        fail(exc)
     console.print("\n[bold]Demo users[/bold] (username / password / role):")
     for u in info["users"]:
         console.print(f"  {u['username']:<12} {u['password']:<22} {u['role']}")

@@ -1,0 +1,5 @@
+"""``python -m labelfarm.cli``."""
+
+from labelfarm.cli import app
+
+app()
