@@ -76,8 +76,12 @@ def test_label_20_tasks_by_keyboard_then_skip_and_correct(server: Server, chromi
     assert page.is_visible("#banner")
     page.keyboard.press("1")
     page.keyboard.press("Enter")
+    # the outbox stores the correction asynchronously (IndexedDB), so an empty outbox right
+    # after the key does not mean it was sent: wait for the server to have it
+    deadline = time.monotonic() + 15
+    while len(rows := stored(server, "annotator")) < 21 and time.monotonic() < deadline:
+        time.sleep(0.05)
     wait_js(page, "lfPage.current() !== null && lfPage.pending() === 0", 15)
-    rows = stored(server, "annotator")
     assert len(rows) == 21
     first = rows[:20]
     assert [(r["item_id"], r["value"]) for r in first] == [
