@@ -10,7 +10,6 @@ from __future__ import annotations
 import io
 import json
 import uuid
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +32,7 @@ from labelfarm.settings import Settings
 from labelfarm.web.app import api_routes
 from labelfarm.web.background import check_unchecked_media
 from labelfarm.web.routes.media import MEDIA_CSP
+from media_files import coco_zip, png
 
 MEDIA_ROUTES = {"/media/{sha}", "/media/{sha}/fit/{size}"}
 RUNNABLE = ("text/", "image/svg", "application/javascript", "application/ecmascript", "xml")
@@ -52,13 +52,6 @@ AUDIO_SCHEMA = {
 }
 
 
-def png(size: tuple[int, int] = (600, 400), fmt: str = "PNG") -> bytes:
-    pixels = np.random.default_rng(size[0]).integers(0, 255, (size[1], size[0], 3), np.uint8)
-    out = io.BytesIO()
-    Image.fromarray(pixels).save(out, fmt)
-    return out.getvalue()
-
-
 def wav() -> bytes:
     out = io.BytesIO()
     soundfile.write(out, np.zeros(8000, dtype=np.int16), 8000, format="WAV")
@@ -66,20 +59,6 @@ def wav() -> bytes:
 
 
 GOOD = {"real.png": ("image/png", png()), "real.jpg": ("image/jpeg", png(fmt="JPEG"))}
-
-
-def coco_zip(files: dict[str, bytes]) -> bytes:
-    doc = {
-        "images": [{"id": i, "file_name": n} for i, n in enumerate(files, 1)],
-        "annotations": [],
-        "categories": [{"id": 1, "name": "thing"}],
-    }
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w") as zf:
-        zf.writestr("annotations/instances.json", json.dumps(doc))
-        for name, content in files.items():
-            zf.writestr(f"images/{name}", content)
-    return out.getvalue()
 
 
 def jsonl_with_media(folder: Path, files: dict[str, bytes], key: str = "name") -> Path:

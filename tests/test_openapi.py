@@ -13,10 +13,8 @@ the moment it exists.
 
 from __future__ import annotations
 
-import io
 import json
 import re
-import zipfile
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -42,6 +40,7 @@ from labelfarm.db.tables import MAX_INT, metadata
 from labelfarm.services import audit_anchor
 from labelfarm.web.app import api_routes, route_policy
 from labelfarm.web.policies import SAFE_METHODS, Policy
+from media_files import coco_zip, png
 
 BASE_URL = "http://testserver"
 DOCUMENT = "/api/v1/openapi.json"
@@ -467,28 +466,6 @@ BOXES = {"fields": [{"name": "boxes", "type": "bbox", "labels": ["thing"]}]}
 PASSWORD = "plum orchard at dusk 42"
 
 
-def _png() -> bytes:
-    from PIL import Image
-
-    out = io.BytesIO()
-    Image.new("RGB", (400, 300), (200, 120, 40)).save(out, "PNG")
-    return out.getvalue()
-
-
-def _coco_zip(files: Mapping[str, bytes]) -> bytes:
-    doc = {
-        "images": [{"id": i, "file_name": n} for i, n in enumerate(files, 1)],
-        "annotations": [],
-        "categories": [{"id": 1, "name": "thing"}],
-    }
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w") as zf:
-        zf.writestr("annotations/instances.json", json.dumps(doc))
-        for name, content in files.items():
-            zf.writestr(f"images/{name}", content)
-    return out.getvalue()
-
-
 def _jsonl(rows: Sequence[Mapping[str, Any]]) -> bytes:
     return "".join(json.dumps(r) + "\n" for r in rows).encode()
 
@@ -551,7 +528,7 @@ def _projects(api: Checked, root: str, ws: int) -> tuple[int, int]:
     rows += [{"data": {"text": f"gold {i}"}, "gold": {"label": "a"}} for i in range(2)]
     rows.append({"data": {"text": "guessed"}, "predictions": [{"value": {"label": "b"}}]})
     api.ok("POST", f"/api/v1/projects/{text_project}/imports", root, content=_jsonl(rows))
-    coco = _coco_zip({"one.png": _png()})
+    coco = coco_zip({"one.png": png((400, 300))})
     url = f"/api/v1/projects/{image_project}/imports?format=coco&filename=photos.zip"
     api.ok("POST", url, root, files={"file": ("photos.zip", coco, "application/zip")})
     return int(text_project), int(image_project)

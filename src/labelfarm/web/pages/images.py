@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Annotated
 
 import anyio
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi import Path as PathParam
 from fastapi.responses import Response
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -26,11 +26,17 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from labelfarm.errors import InvalidInput
 from labelfarm.services.media import MediaStore
 from labelfarm.services.media_check import RASTER_TYPES
-from labelfarm.web.context import AppContext
+from labelfarm.web.context import AppContext, ctx_of
 from labelfarm.web.policies import SIGNED, Access, require
 from labelfarm.web.responses import binary, documented
-from labelfarm.web.routes.media import authorize_media, serve_media, serves_inline
-from labelfarm.web.schemas import MAX_INT
+from labelfarm.web.routes.media import (
+    GrantingLease,
+    GrantingRole,
+    SignedUser,
+    authorize_media,
+    serve_media,
+    serves_inline,
+)
 
 SIZES = (160, 320, 480, 640, 800, 1024, 1280, 1600, 2048)
 _SLOTS = anyio.Semaphore(2)  # resizing is CPU work: at most two at a time per process
@@ -119,22 +125,18 @@ async def media_resized(
     request: Request,
     sha: str,
     size: Annotated[int, PathParam(json_schema_extra={"enum": list(SIZES)})],
-    user: Annotated[int, Query(ge=1, le=MAX_INT, description="whom the URL was signed for")],
+    user: SignedUser,
     expires: int,
     signature: str,
     _: Annotated[Access, Depends(require(SIGNED))],
-    item: Annotated[
-        int | None, Query(ge=1, le=MAX_INT, description="the lease granting it")
-    ] = None,
-    workspace: Annotated[
-        int | None, Query(ge=1, le=MAX_INT, description="the role that grants it")
-    ] = None,
+    item: GrantingLease = None,
+    workspace: GrantingRole = None,
 ) -> Response:
     """An image with its longest side at most ``size`` (one of the buckets in SIZES).
 
     Only images whose content was checked as an allowed raster type are resized; the
     original, when small enough, is served by the same helper as ``/media/{sha}``."""
-    ctx: AppContext = request.app.state.ctx
+    ctx = ctx_of(request)
     found = await authorize_media(request, sha, user, expires, signature, item, workspace)
     if size not in SIZES:
         raise InvalidInput(f"size must be one of {list(SIZES)}", [{"field": "size"}])

@@ -39,6 +39,10 @@ router = APIRouter(tags=["media"])
 MEDIA_CSP = "sandbox; default-src 'none'"
 CACHE = "private, max-age=3600, immutable"
 DAY = 86_400.0
+# the query of a signed media URL, the same on every route that serves stored bytes
+SignedUser = Annotated[int, Query(ge=1, le=MAX_INT, description="whom the URL was signed for")]
+GrantingLease = Annotated[int | None, Query(ge=1, le=MAX_INT, description="the lease granting it")]
+GrantingRole = Annotated[int | None, Query(ge=1, le=MAX_INT, description="the role that grants it")]
 
 
 async def authorize_media(
@@ -136,16 +140,12 @@ def _chunks(fh: IO[bytes], size: int = 1 << 16) -> Iterator[bytes]:
 async def media(
     request: Request,
     sha: str,
-    user: Annotated[int, Query(ge=1, le=MAX_INT, description="whom the URL was signed for")],
+    user: SignedUser,
     expires: int,
     signature: str,
     _: Annotated[Access, Depends(require(SIGNED))],
-    item: Annotated[
-        int | None, Query(ge=1, le=MAX_INT, description="the lease granting it")
-    ] = None,
-    workspace: Annotated[
-        int | None, Query(ge=1, le=MAX_INT, description="the role that grants it")
-    ] = None,
+    item: GrantingLease = None,
+    workspace: GrantingRole = None,
 ) -> Response:
     """A stored file, if the URL's signature is valid, not expired, and its lease or role
     still holds."""
