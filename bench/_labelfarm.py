@@ -210,7 +210,7 @@ class LabelfarmTarget:
                 tasks = got["tasks"]
                 if not tasks:
                     return done
-                annotations = [_annotation(int(t["item_id"])) for t in tasks]
+                annotations = [_annotation(t) for t in tasks]
                 api.call(
                     "POST",
                     f"/api/v1/projects/{project_id}/submit",
@@ -234,10 +234,12 @@ class LabelfarmTarget:
         return {"flavor": "labelfarm", "base_url": self.base_url, "project_id": project_id}
 
 
-def _annotation(item_id: int) -> dict[str, Any]:
+def _annotation(task: dict[str, Any]) -> dict[str, Any]:
+    """An answer to a task (named by its handle), the label chosen by the item's number."""
+    item = int(task["data"]["text"].split(":")[0].removeprefix("item "))
     return {
         "id": str(uuid.uuid4()),
-        "item_id": item_id,
-        "value": {"label": LABELS[item_id % 3]},
+        "task": task["task"],
+        "value": {"label": LABELS[item % 3]},
         "duration_ms": 1200,
     }

@@ -106,7 +106,9 @@ class RequestFailed(Exception):
 
 @dataclass
 class Task:
-    item_id: int
+    item_id: int  # the item, as the bench knows it (labelfarm: from its data; annotators
+    # see only a handle), to check the overlap and label it
+    ref: str  # what names the task when it is submitted
 
 
 class Flavor(Protocol):
@@ -141,12 +143,15 @@ class LabelfarmFlavor:
     async def next_task(self, transport: Transport, headers: dict[str, str]) -> Task | None:
         status, body = await transport.request("POST", self.next_url, headers, self.NEXT_BODY)
         tasks = _check(status, body, "next", (200,))["tasks"]
-        return Task(int(tasks[0]["item_id"])) if tasks else None
+        if not tasks:
+            return None
+        item = int(tasks[0]["data"]["text"].split(":")[0].removeprefix("item "))
+        return Task(item, tasks[0]["task"])
 
     async def submit(self, transport: Transport, headers: dict[str, str], task: Task) -> str:
         annotation = {
             "id": str(uuid.uuid4()),
-            "item_id": task.item_id,
+            "task": task.ref,
             "value": {"label": "abc"[task.item_id % 3]},
             "duration_ms": 1200,
         }
@@ -168,7 +173,8 @@ class LabelStudioFlavor:
         status, body = await transport.request("GET", self.next_url, headers, None)
         if status == 404:  # "no more tasks" (or a lock it cannot give): LS answers 404
             return None
-        return Task(int(_check(status, body, "next", (200,))["id"]))
+        task_id = int(_check(status, body, "next", (200,))["id"])
+        return Task(task_id, str(task_id))
 
     async def submit(self, transport: Transport, headers: dict[str, str], task: Task) -> str:
         url = f"{self.base_url}/api/tasks/{task.item_id}/annotations?project={self.project_id}"

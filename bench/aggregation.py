@@ -153,7 +153,7 @@ class Service:
                     answer = a.answer(int(truth[index]), index, n, seed)
                     label = FASHION_CLASSES[answer]
                     batch.append(
-                        {"id": uuid.uuid4().hex, "item_id": t["item_id"], "value": {"label": label}}
+                        {"id": uuid.uuid4().hex, "task": t["task"], "value": {"label": label}}
                     )
                 self.annotators[n].submit(pid, batch)
                 done[n] += len(batch)

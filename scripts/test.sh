@@ -17,4 +17,36 @@ fi
 
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
+
+# Label Studio for the round-trip tests (tests/interop_ls): an environment of its own,
+# outside the clone, installed once. It is built aside and renamed into place, so an
+# interrupted install is redone; its scripts keep the build path, so it is run as
+# "$LABELFARM_LABEL_STUDIO/bin/python -m label_studio.server".
+ls_version=1.23.2
+ls_venv="${LABELFARM_LABEL_STUDIO:-${XDG_CACHE_HOME:-$HOME/.cache}/labelfarm/label-studio-$ls_version}"
+if [ ! -e "$ls_venv" ]; then
+  mkdir -p "$(dirname "$ls_venv")"
+  find "$(dirname "$ls_venv")" -maxdepth 1 -name "$(basename "$ls_venv").part-*" -mmin +1440 \
+    -exec rm -rf {} +
+  part="$(mktemp -d "$ls_venv.part-XXXXXX")" && chmod 755 "$part"
+  echo "installing label-studio==$ls_version into $ls_venv (once, about 1 GB)" >&2
+  # and a migrated empty database, copied by each test session (it starts in seconds,
+  # where migrating takes minutes on a busy machine)
+  if ! { python3 -m venv "$part" &&
+    "$part/bin/python" -m pip install -q --disable-pip-version-check "label-studio==$ls_version" &&
+    mkdir "$part/template" &&
+    env -i PATH="$PATH" HOME="$part/template" LABEL_STUDIO_BASE_DATA_DIR="$part/template" \
+      COLLECT_ANALYTICS=false LATEST_VERSION_CHECK=false \
+      "$part/bin/python" -m label_studio.server version >"$part/template.log" 2>&1 &&
+    mv "$part/template/label_studio.sqlite3" "$part/labelfarm-template.sqlite3" &&
+    rm -rf "$part/template" "$part/template.log"; }; then
+    tail -n 20 "$part/template.log" 2>/dev/null >&2 || true
+    rm -rf "$part"
+    echo "error: could not install label-studio==$ls_version for tests/interop_ls" >&2
+    exit 1
+  fi
+  mv -T "$part" "$ls_venv" 2>/dev/null || rm -rf "$part"  # another run got there first
+fi
+export LABELFARM_LABEL_STUDIO="$ls_venv"
+
 exec .venv/bin/python -m pytest "$@"

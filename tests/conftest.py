@@ -216,6 +216,15 @@ class World:
     def load(self, project_id: int) -> Any:
         return self.db.run(projects.load_project, project_id)
 
+    def item_ids(self, project_id: int, user: dict, tasks: list[dict]) -> list[int]:
+        """The item ids behind an annotator's tasks (or submit results), as the server sees
+        them; annotators see only their handles."""
+        return [self.ctx.handles.decode(project_id, user["id"], t["task"]) for t in tasks]
+
+    def handle(self, project_id: int, user: dict, item_id: int) -> str:
+        """The handle an annotator is given for an item."""
+        return str(self.ctx.handles.encode(project_id, user["id"], item_id))
+
     def add_items(self, project: Any, n: int, tmp: Path, **extra: Any) -> None:
         from labelfarm.jsonutil import dumps
         from labelfarm.services.imports import import_items

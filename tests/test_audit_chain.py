@@ -463,7 +463,7 @@ def test_annotation_work_writes_no_audit_rows(world, tmp_path):
     for task in annotator.next(project.id, n=5):
         annotator.submit(
             project.id,
-            [{"id": uuid.uuid4().hex, "item_id": task["item_id"], "value": {"label": "a"}}],
+            [{"id": uuid.uuid4().hex, "task": task["task"], "value": {"label": "a"}}],
         )
     assert len(_rows(world.db)) == before
 

@@ -86,7 +86,7 @@ def test_permission_checks_survive_the_database_dropping_every_connection(
         assert _terminate_other_backends(db_url) > 0
         world.clock.advance(60)  # the token, role and project caches have expired
         again = ann["client"].next(project.id)
-        assert [t["item_id"] for t in again] == [first[0]["item_id"]]
+        assert [t["task"] for t in again] == [first[0]["task"]]
         assert ann["client"].request("GET", f"/projects/{project.id}")["id"] == project.id
 
 

@@ -58,4 +58,4 @@ def test_schema_yaml_errors_carry_lines(world, http):
         headers=auth,
     )
     err = _shape(r)
-    assert err["details"][0]["line"] == 5 and "nope" in err["message"]
+    assert err["details"][0]["line"] == 6 and "nope" in err["message"]  # the type line

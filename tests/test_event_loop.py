@@ -39,7 +39,7 @@ def _annotator_loop_during_logins(app, token: str, project_id: int) -> tuple[lis
                 for task in got["tasks"]:
                     entry = {
                         "id": uuid.uuid4().hex,
-                        "item_id": task["item_id"],
+                        "task": task["task"],
                         "value": {"label": "a"},
                     }
                     await http.post(

@@ -86,7 +86,7 @@ async def _annotator(
         await asyncio.sleep(max(0.0, due - time.perf_counter()))
         got = (await http.post(f"{base}/next", json={"n": 1}, headers=headers)).json()
         for task in got["tasks"]:
-            entry = {"id": uuid.uuid4().hex, "item_id": task["item_id"], "value": {"label": "a"}}
+            entry = {"id": uuid.uuid4().hex, "task": task["task"], "value": {"label": "a"}}
             r = await http.post(f"{base}/submit", json={"annotations": [entry]}, headers=headers)
             assert r.status_code == 200, r.text
         times.append(time.perf_counter() - due)

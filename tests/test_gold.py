@@ -1,4 +1,5 @@
-"""Gold tasks (blind), qualification, training feedback, pausing, adaptive overlap."""
+"""Gold tasks (blind), qualification with training and control items, pausing, adaptive
+overlap."""
 
 from __future__ import annotations
 
@@ -14,9 +15,15 @@ from labelfarm.services.imports import import_items
 SCHEMA = {"fields": [{"name": "label", "type": "choice", "options": ["a", "b", "c", "d"]}]}
 
 
-def _load(world, project, tmp_path: Path, n_plain: int, golds: list[str]) -> None:
+def _load(
+    world, project, tmp_path: Path, n_plain: int, golds: list[str], training: list[str] = ()
+) -> None:
     rows = [{"data": {"text": f"plain {i}"}} for i in range(n_plain)]
     rows += [{"data": {"text": f"gold {i}"}, "gold": {"label": g}} for i, g in enumerate(golds)]
+    rows += [
+        {"data": {"text": f"train {i}"}, "gold": {"label": g}, "gold_kind": "training"}
+        for i, g in enumerate(training)
+    ]
     path = tmp_path / f"{uuid.uuid4().hex}.jsonl"
     path.write_text("".join(dumps(r) + "\n" for r in rows))
     import_items(
@@ -27,17 +34,15 @@ def _load(world, project, tmp_path: Path, n_plain: int, golds: list[str]) -> Non
 def _answer(client, project_id, tasks, pick) -> list[dict]:
     return client.submit(
         project_id,
-        [
-            {"id": uuid.uuid4().hex, "item_id": t["item_id"], "value": {"label": pick(t)}}
-            for t in tasks
-        ],
+        [{"id": uuid.uuid4().hex, "task": t["task"], "value": {"label": pick(t)}} for t in tasks],
     )
 
 
 def _truth(t: dict) -> str:
-    """The gold answer, known to the test (gold items are 'gold i' with answers a, b, c, ...)."""
+    """The gold answer, known to the test (gold and training items are 'gold i' and 'train i'
+    with answers a, b, c, ...)."""
     text_ = t["data"]["text"]
-    return "abcd"[int(text_.split()[1]) % 4] if text_.startswith("gold") else "a"
+    return "abcd"[int(text_.split()[1]) % 4] if not text_.startswith("plain") else "a"
 
 
 @pytest.fixture
@@ -64,13 +69,14 @@ def test_gold_is_mixed_in_blind(world, ws, tmp_path):
     golden = next(t for t in tasks if t["data"]["text"].startswith("gold"))
     assert set(plain) == set(golden)  # nothing tells them apart
     results = _answer(ann, project.id, tasks, _truth)
-    assert all("feedback" not in r for r in results)  # not in training mode
+    assert all("feedback" not in r for r in results)  # control gold: never revealed
     with world.db.begin("read") as conn:
         scores = conn.execute(text("SELECT score FROM gold_results ORDER BY id")).scalars().all()
     assert scores == [1.0, 1.0, 1.0]
 
 
 def test_qualification_then_work_or_stop(world, ws, tmp_path):
+    """Training items first (answers shown), then control items (never shown, scored)."""
     project = world.project(
         ws,
         schema=SCHEMA,
@@ -79,25 +85,39 @@ def test_qualification_then_work_or_stop(world, ws, tmp_path):
         training=True,
         guidelines="Pick the letter.",
     )
-    _load(world, project, tmp_path, 4, ["a", "b", "c", "d"])
+    _load(world, project, tmp_path, 4, ["a", "b", "c", "d"], training=["a", "b"])
     good = world.user("good", role="annotator", workspace=ws)["client"]
     bad = world.user("bad", role="annotator", workspace=ws)["client"]
 
     first = good.request("POST", f"/projects/{project.id}/next", json={"n": 10})
-    assert first["annotator"] == {"state": "qualifying", "qualification": {"done": 0, "of": 3}}
-    assert len(first["tasks"]) == 3
-    assert all(t["data"]["text"].startswith("gold") for t in first["tasks"])
+    assert first["annotator"] == {
+        "state": "qualifying",
+        "reason": None,
+        "qualification": {"done": 0, "of": 5},  # 2 training items, 3 control items
+        "quality": None,
+    }
+    assert sorted(t["data"]["text"] for t in first["tasks"]) == ["train 0", "train 1"]
     results = _answer(good, project.id, first["tasks"], _truth)
     assert all(r["feedback"]["correct"] for r in results)
     assert results[0]["feedback"]["guidelines"] == "Pick the letter."
+    second = good.request("POST", f"/projects/{project.id}/next", json={"n": 10})
+    assert second["annotator"]["qualification"] == {"done": 2, "of": 5}
+    assert sorted(t["data"]["text"] for t in second["tasks"])[0].startswith("gold")
+    assert len(second["tasks"]) == 3
+    results = _answer(good, project.id, second["tasks"], _truth)
+    assert all("feedback" not in r for r in results)  # a control answer is never revealed
     after = good.request("POST", f"/projects/{project.id}/next", json={"n": 10})
-    assert after["annotator"] == {"state": "active"}
+    assert after["annotator"]["state"] == "active"
     assert all(t["data"]["text"].startswith("plain") for t in after["tasks"])
 
+    wrong = lambda t: "d" if _truth(t) != "d" else "a"  # noqa: E731
     tasks = bad.next(project.id, n=10)
-    results = _answer(bad, project.id, tasks, lambda t: "d" if _truth(t) != "d" else "a")
+    results = _answer(bad, project.id, tasks, wrong)
     assert results[0]["feedback"]["correct"] is False
     assert results[0]["feedback"]["answer"] == {"label": _truth(tasks[0])}
+    tasks = bad.next(project.id, n=10)
+    results = _answer(bad, project.id, tasks, wrong)
+    assert len(results) == 3 and all("feedback" not in r for r in results)
     stopped = bad.request("POST", f"/projects/{project.id}/next", json={"n": 10})
     assert stopped["tasks"] == [] and stopped["annotator"]["state"] == "failed"
 
@@ -125,23 +145,37 @@ def test_annotators_below_the_floor_are_paused_with_evidence(world, ws, tmp_path
     assert sloppy["client"].next(project.id, n=1) != []
 
 
+def _ids(world, project_id: int, user: dict, tasks: list[dict]) -> list[dict]:
+    """The tasks with the item id behind each (which the annotator does not see)."""
+    ids = world.item_ids(project_id, user, tasks)
+    return [{**t, "item_id": i} for t, i in zip(tasks, ids, strict=True)]
+
+
+def _given(world, project_id: int, user: dict, item_ids: list[int]) -> list[dict]:
+    """Tasks naming the items by the handles ``user`` would be given for them."""
+    return [{"task": world.handle(project_id, user, i), "item_id": i} for i in item_ids]
+
+
 def test_adaptive_overlap_asks_for_more_labels_only_while_unsure(world, ws, tmp_path):
     project = world.project(ws, schema=SCHEMA, overlap=1, max_overlap=3, target_confidence=0.9)
     _load(world, project, tmp_path, 2, [])
     a, b, c, d = (
-        world.user(n, role="annotator", workspace=ws)["client"]
-        for n in ("ann-w", "ann-x", "ann-y", "ann-z")
+        world.user(n, role="annotator", workspace=ws) for n in ("ann-w", "ann-x", "ann-y", "ann-z")
     )
-    first = a.next(project.id, n=2)
-    _answer(a, project.id, first, lambda t: "a" if t["item_id"] == 1 else "b")
+
+    def next_ids(who: dict) -> list[int]:
+        return sorted(world.item_ids(project.id, who, who["client"].next(project.id, n=2)))
+
+    first = _ids(world, project.id, a, a["client"].next(project.id, n=2))
+    _answer(a["client"], project.id, first, lambda t: "a" if t["item_id"] == 1 else "b")
     # one label (accuracy 0.8 assumed) is not enough: both items open for one more annotator
-    assert sorted(t["item_id"] for t in b.next(project.id, n=2)) == [1, 2]
-    assert c.next(project.id, n=2) == []  # one extra annotator at a time
-    _answer(b, project.id, [{"item_id": 1}, {"item_id": 2}], lambda t: "a")
+    assert next_ids(b) == [1, 2]
+    assert next_ids(c) == []  # one extra annotator at a time
+    _answer(b["client"], project.id, _given(world, project.id, b, [1, 2]), lambda t: "a")
     # item 1: two agreeing labels -> sure, closed; item 2: a vs b -> still unsure, open
-    assert [t["item_id"] for t in c.next(project.id, n=2)] == [2]
-    _answer(c, project.id, [{"item_id": 2}], lambda t: "a")
-    assert d.next(project.id, n=2) == []  # item 2 reached max_overlap
+    assert next_ids(c) == [2]
+    _answer(c["client"], project.id, _given(world, project.id, c, [2]), lambda t: "a")
+    assert next_ids(d) == []  # item 2 reached max_overlap
     with world.db.begin("read") as conn:
         conf = dict(conn.execute(text("SELECT id, label_confidence FROM items")).all())
     assert conf[1] > 0.9 and conf[2] > 0.9
@@ -165,18 +199,18 @@ def test_adaptive_overlap_uses_the_fitted_models(world, ws, tmp_path):
         _answer(
             who["client"],
             project.id,
-            [{"item_id": r.id} for r in rows],
+            _given(world, project.id, who, [r.id for r in rows]),
             lambda t, r=dict(rows), ok=right: loads(r[t["item_id"]])["label"] if ok else "d",
         )
     with world.db.begin("write") as conn:
         fitting.refit_models(conn, world.load(project.id), now=world.clock(), actor_id=None)
     adaptive.forget_models(project.id)
-    g_tasks = good["client"].next(project.id, n=1)
-    n_tasks = noisy["client"].next(project.id, n=1)
+    g_item = world.item_ids(project.id, good, g_tasks := good["client"].next(project.id, n=1))[0]
+    n_item = world.item_ids(project.id, noisy, n_tasks := noisy["client"].next(project.id, n=1))[0]
     _answer(good["client"], project.id, g_tasks, lambda t: "a")
     _answer(noisy["client"], project.id, n_tasks, lambda t: "a")
     with world.db.begin("read") as conn:
         conf = dict(conn.execute(text("SELECT id, label_confidence FROM items")).all())
-    assert conf[g_tasks[0]["item_id"]] >= 0.85 > conf[n_tasks[0]["item_id"]]
-    helper_tasks = {t["item_id"] for t in helper["client"].next(project.id, n=10)}
-    assert n_tasks[0]["item_id"] in helper_tasks and g_tasks[0]["item_id"] not in helper_tasks
+    assert conf[g_item] >= 0.85 > conf[n_item]
+    helper_tasks = set(world.item_ids(project.id, helper, helper["client"].next(project.id, n=10)))
+    assert n_item in helper_tasks and g_item not in helper_tasks

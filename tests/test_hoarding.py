@@ -74,7 +74,8 @@ def test_next_and_two_day_long_checkouts_hold_no_more_than_the_cap(
         out = ann["client"].request(
             "POST", f"/projects/{project.id}/checkout", json={"n": 50, "hours": 24}
         )
-        assert sorted(t["item_id"] for t in out["tasks"]) == sorted(t["item_id"] for t in got)
+        handed = world.item_ids(project.id, ann, out["tasks"])
+        assert sorted(handed) == sorted(t["item_id"] for t in got)
     assert _live(world, project.id, ann["id"]) == 50
     assert len(team["bob"]["client"].next(project.id, n=50)) == 50  # the rest is for others
     _counters_agree(world, project.id)
@@ -84,17 +85,17 @@ def test_next_gets_only_the_room_left(world: Any, team: dict[str, Any], tmp_path
     project = world.project(team["ws"], max_live_leases=5)
     world.add_items(project, 20, tmp_path)
     client = team["ann"]["client"]
-    first = [t["item_id"] for t in client.next(project.id, n=3)]
+    first = [t["task"] for t in client.next(project.id, n=3)]
     assert len(first) == 3
-    second = [t["item_id"] for t in client.next(project.id, n=8)]
+    second = [t["task"] for t in client.next(project.id, n=8)]
     assert second[:3] == first and len(second) == 5  # held ones first, then the room left
-    assert [t["item_id"] for t in client.next(project.id, n=8)] == second  # no room: held only
-    assert [t["item_id"] for t in client.next(project.id, n=2)] == second[:2]
+    assert [t["task"] for t in client.next(project.id, n=8)] == second  # no room: held only
+    assert [t["task"] for t in client.next(project.id, n=2)] == second[:2]
     client.submit(
         project.id,
-        [{"id": str(uuid.uuid4()), "item_id": i, "value": {"label": "a"}} for i in second[:2]],
+        [{"id": str(uuid.uuid4()), "task": i, "value": {"label": "a"}} for i in second[:2]],
     )
-    third = [t["item_id"] for t in client.next(project.id, n=8)]
+    third = [t["task"] for t in client.next(project.id, n=8)]
     assert third[:3] == second[2:] and len(third) == 5
     assert _live(world, project.id, team["ann"]["id"]) == 5
     _counters_agree(world, project.id)
@@ -106,11 +107,11 @@ def test_a_lowered_cap_leases_nothing_new_until_below_it(
     project = world.project(team["ws"], max_live_leases=6)
     world.add_items(project, 20, tmp_path)
     client = team["ann"]["client"]
-    held = [t["item_id"] for t in client.next(project.id, n=6)]
+    held = [t["task"] for t in client.next(project.id, n=6)]
     team["boss"]["client"].update_project(project.id, max_live_leases=2)
     world.ctx.projects.clear()
-    assert [t["item_id"] for t in client.next(project.id, n=10)] == held  # kept, none new
-    assert [t["item_id"] for t in client.next(project.id, n=1)] == held[:1]
+    assert [t["task"] for t in client.next(project.id, n=10)] == held  # kept, none new
+    assert [t["task"] for t in client.next(project.id, n=1)] == held[:1]
     assert _live(world, project.id, team["ann"]["id"]) == 6
 
 
@@ -120,10 +121,10 @@ def test_checkout_counts_against_the_cap_and_its_hours(
     project = world.project(team["ws"], max_live_leases=10, max_checkout_hours=2)
     world.add_items(project, 30, tmp_path)
     client, path = team["ann"]["client"], f"/projects/{project.id}/checkout"
-    held = [t["item_id"] for t in client.next(project.id, n=4)]
+    held = [t["task"] for t in client.next(project.id, n=4)]
     out = client.request("POST", path, json={})  # the defaults, 50 tasks for 8 hours, capped
     tasks = out["tasks"]
-    assert [t["item_id"] for t in tasks][:4] == held and len(tasks) == 10
+    assert [t["task"] for t in tasks][:4] == held and len(tasks) == 10
     assert _live(world, project.id, team["ann"]["id"]) == 10
     with world.db.begin("read") as conn:
         expiries = set(
@@ -161,10 +162,11 @@ def test_a_manager_releases_an_annotators_leases(
     world.add_items(project, 8, tmp_path)
     ann, bob, boss = team["ann"], team["bob"], team["boss"]
     out = ann["client"].request("POST", f"/projects/{project.id}/checkout", json={"n": 8})
-    mine = [t["item_id"] for t in out["tasks"]]
+    mine = world.item_ids(project.id, ann, out["tasks"])
     assert len(mine) == 8
-    bob_got = [t["item_id"] for t in bob["client"].next(project.id, n=3)]
-    ann["client"].submit(project.id, [{"id": "kept", "item_id": mine[0], "value": {"label": "a"}}])
+    bob_got = world.item_ids(project.id, bob, bob["client"].next(project.id, n=3))
+    kept = world.handle(project.id, ann, mine[0])
+    ann["client"].submit(project.id, [{"id": "kept", "task": kept, "value": {"label": "a"}}])
     with pytest.raises(LabelfarmAPIError) as refused:  # not an annotator's call
         ann["client"].release_leases(project.id, ann["id"])
     assert refused.value.status == 403
@@ -175,14 +177,15 @@ def test_a_manager_releases_an_annotators_leases(
     assert boss["client"].release_leases(project.id, ann["id"]) == 0
     # the items are open again: a third annotator gets the released ones
     carl = world.user("carl", role="annotator", workspace=team["ws"])
-    got = [t["item_id"] for t in carl["client"].next(project.id, n=8)]
+    got = world.item_ids(project.id, carl, carl["client"].next(project.id, n=8))
     # overlap 2: each has room for one more but the first, which ann submitted and bob holds
     assert bob_got == mine[:3]
     assert sorted(got) == sorted(mine[1:])
     # ann never gets them back; work she submits on one later is kept, marked late
     assert ann["client"].next(project.id, n=8) == []
     late = ann["client"].submit(
-        project.id, [{"id": "late", "item_id": mine[1], "value": {"label": "b"}}]
+        project.id,
+        [{"id": "late", "task": world.handle(project.id, ann, mine[1]), "value": {"label": "b"}}],
     )
     assert (late[0]["status"], late[0]["late_reason"]) == ("late", "lease_expired")
     _counters_agree(world, project.id)

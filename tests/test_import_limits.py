@@ -346,7 +346,7 @@ def test_json_bodies_are_bounded_too(world, manager, small_limits, tmp_path):
     ann = world.user("anbu", role="annotator", workspace=ws)
     app, transport = small_limits
     client = Client("http://t", token=ann["token"], transport=transport)
-    entry = {"id": "x", "item_id": 1, "value": {"label": "a"}}
+    entry = {"id": "x", "task": "t" * 32, "value": {"label": "a"}}
     with pytest.raises(LabelfarmAPIError) as err:
         client.request(
             "POST", f"/projects/{project.id}/submit", json={"annotations": [entry] * 5000}

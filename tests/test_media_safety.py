@@ -12,6 +12,7 @@ import json
 import uuid
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 import numpy as np
@@ -34,7 +35,12 @@ from labelfarm.web.background import check_unchecked_media
 from labelfarm.web.routes.media import MEDIA_CSP
 from media_files import coco_zip, png
 
-MEDIA_ROUTES = {"/media/{sha}", "/media/{sha}/fit/{size}"}
+MEDIA_ROUTES = {
+    "/media/{sha}",
+    "/media/{sha}/fit/{size}",
+    "/media/tasks/{project}/{handle}",
+    "/media/tasks/{project}/{handle}/fit/{size}",
+}
 RUNNABLE = ("text/", "image/svg", "application/javascript", "application/ecmascript", "xml")
 HTML = b"<!doctype html><html><body><script>document.title='pwned'</script></body></html>"
 HOSTILE = {
@@ -83,8 +89,9 @@ def urls_by_name(client: Any, project_id: int, key: str, n: int) -> dict[str, st
 
 
 def fit_url(url: str, size: int = 320) -> str:
-    sha, query = url.split("/media/")[1].split("?")
-    return f"/media/{sha}/fit/{size}?{query}"
+    """The resized image's URL (a path on this origin) of a media URL, by task or by sha."""
+    name, query = url.split("/media/")[1].split("?")
+    return f"/media/{name}/fit/{size}?{query}"
 
 
 def assert_media_headers(r: httpx.Response) -> None:
@@ -368,8 +375,8 @@ def test_an_annotators_media_url_ends_with_the_lease(world, tmp_path, clock):
     for task in (done, skipped, kept):
         assert web.get(task["media_url"]).status_code == 200
         assert web.get(fit_url(task["media_url"])).status_code == 200
-    ann["client"].submit(project.id, [{"item_id": done["item_id"], "value": BOXES}])
-    ann["client"].skip(project.id, skipped["item_id"], "unclear")
+    ann["client"].submit(project.id, [{"task": done["task"], "value": BOXES}])
+    ann["client"].skip(project.id, skipped["task"], "unclear")
     for task in (done, skipped):  # well before the URL's expiry
         assert web.get(task["media_url"]).status_code == 403
         assert web.get(fit_url(task["media_url"])).status_code == 403
@@ -412,10 +419,9 @@ def test_reviewers_and_managers_keep_access_by_role(world, tmp_path, clock):
     ann = world.user("ann", role="annotator", workspace=ws)
     rev = world.user("rev", role="reviewer", workspace=ws)
     (task,) = ann["client"].next(project.id, 1)
-    ann["client"].submit(project.id, [{"item_id": task["item_id"], "value": BOXES}])
-    url = rev["client"].request("GET", f"/projects/{project.id}/review/{task['item_id']}")["item"][
-        "media_url"
-    ]
+    ann["client"].submit(project.id, [{"task": task["task"], "value": BOXES}])
+    (item,) = world.item_ids(project.id, ann, [task])
+    url = rev["client"].request("GET", f"/projects/{project.id}/review/{item}")["item"]["media_url"]
     web = http(world)
     assert web.get(task["media_url"]).status_code == 403  # the annotator's lease is over
     assert web.get(url).status_code == 200 and web.get(fit_url(url)).status_code == 200
@@ -435,7 +441,9 @@ def test_reviewers_and_managers_keep_access_by_role(world, tmp_path, clock):
         )
     assert web.get(url).status_code == 403
     # a URL cannot be moved to another grant: the signature covers it
-    forged = task["media_url"].replace(f"item={task['item_id']}", f"workspace={ws['id']}")
+    signed = {k: v[0] for k, v in parse_qs(urlsplit(task["media_url"]).query).items()}
+    sha = urlsplit(url).path.split("/")[2]
+    forged = f"/media/{sha}?{urlencode({**signed, 'workspace': ws['id']})}"
     assert web.get(forged).status_code == 403
 
 

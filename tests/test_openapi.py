@@ -91,6 +91,8 @@ def real_ids(estate: Mapping[str, Any]) -> dict[str, Any]:
         "token_id": 1,
         "sha": "0" * 64,
         "size": 320,
+        "project": estate["project"].id,
+        "handle": "h" * 32,
     }
 
 
@@ -184,7 +186,7 @@ def test_id_columns_fit_the_bound(world):
 # -- 405 -------------------------------------------------------------------------------------
 def test_405_names_every_method_of_the_path(http, document):
     ids = {name: 1 for name in ("workspace_id", "project_id", "user_id", "item_id", "token_id")}
-    ids |= {"sha": "0" * 64, "size": 320}
+    ids |= {"sha": "0" * 64, "size": 320, "project": 1, "handle": "h" * 32}
     checked = 0
     for path, item in document["paths"].items():
         allowed = {m.upper() for m in item if m.upper() in METHODS}
@@ -223,12 +225,12 @@ def test_text_the_database_cannot_hold_is_refused(http, estate):
         ("POST", f"/api/v1/workspaces/{ws}/projects", {"name": "n" * 201, "schema": CHOICE}),
         ("PATCH", f"/api/v1/projects/{project}", {"name": "n" * 201}),
         ("POST", "/api/v1/auth/login", {"username": "a\x00b", "password": "x"}),
-        ("POST", f"/api/v1/projects/{project}/skip", {"item_id": 1, "reason": "a\x00"}),
+        ("POST", f"/api/v1/projects/{project}/skip", {"task": "t" * 32, "reason": "a\x00"}),
     ]
     for method, url, body in refused:
         response = http.request(method, url, json=body, headers=root)
         assert response.status_code == 422, (method, url, response.status_code)
-    entry = {"id": "a\x00", "item_id": 1, "value": {"label": "a"}}
+    entry = {"id": "a\x00", "task": "t" * 32, "value": {"label": "a"}}
     r = http.post(f"/api/v1/projects/{project}/submit", json={"annotations": [entry]}, headers=root)
     assert r.status_code == 422
     for who in ("\u00b2", "9" * 30, "a%00"):  # %00: a NUL, as the path holds it
@@ -239,7 +241,7 @@ def test_text_the_database_cannot_hold_is_refused(http, estate):
 
 
 # -- ids out of range ------------------------------------------------------------------------
-ID_NAMES = {"before", "after", "item", "workspace", "user"}  # ids in the query
+ID_NAMES = {"before", "after", "item", "workspace", "user", "project"}  # ids not named *_id
 
 
 def _id_parameters(operation: Mapping[str, Any]) -> list[tuple[str, str, int]]:
@@ -281,14 +283,15 @@ def test_ids_out_of_range_are_refused_not_failed(http, document, estate):
     assert ("query", "before") in tried
 
 
-def test_ids_out_of_range_in_bodies_are_refused(http, estate):
+def test_ids_out_of_range_in_bodies_are_refused(http, estate, world):
     headers = {"Authorization": f"Bearer {estate['annotator']['token']}"}
     base = f"/api/v1/projects/{estate['project'].id}"
+    handle = world.handle(estate["project"].id, estate["annotator"], 1)
     for bad in OUT_OF_RANGE:
-        skip = http.post(f"{base}/skip", json={"item_id": bad, "reason": "x"}, headers=headers)
+        skip = http.post(f"{base}/skip", json={"task": bad, "reason": "x"}, headers=headers)
         assert skip.status_code == 422, skip.text
-        for field in ("item_id", "corrects", "duration_ms"):
-            entry = {"id": "a", "item_id": 1, "value": {"label": "a"}, field: bad}
+        for field in ("task", "corrects", "duration_ms"):
+            entry = {"id": "a", "task": handle, "value": {"label": "a"}, field: bad}
             if field == "duration_ms" and bad == 0:
                 continue  # no time at all is a duration
             r = http.post(f"{base}/submit", json={"annotations": [entry]}, headers=headers)
@@ -481,8 +484,10 @@ def test_every_success_answer_fits_the_document(world, http, document):
     people = _people(api, world, root, ws)
     text_project, image_project = _projects(api, root, ws)
     _annotate(api, people, text_project, image_project)
+    _media_by_role(api, root, image_project)
     _quality(api, root, people, text_project)
     _data(api, root, text_project)
+    _project_from_file(api, root, ws)
     _audit(api, world, root, ws)
     _endings(api, root, people, ws, text_project)
     everything = {f"{m} {p}" for m, p, _ in operations(document)}
@@ -539,15 +544,27 @@ def _annotate(api: Checked, people: Mapping[str, Any], text: int, image: int) ->
         token = people[who]["token"]
         tasks = api.ok("POST", f"/api/v1/projects/{text}/next", token, json={"n": 7})["tasks"]
         entries = [
-            {"id": f"{who}-{t['item_id']}", "item_id": t["item_id"], "value": {"label": answer}}
+            {"id": f"{who}-{t['task']}", "task": t["task"], "value": {"label": answer}}
             for t in tasks[:-1]
         ]
         api.ok("POST", f"/api/v1/projects/{text}/submit", token, json={"annotations": entries})
-        skip = {"item_id": tasks[-1]["item_id"], "reason": "unreadable"}
+        skip = {"task": tasks[-1]["task"], "reason": "unreadable"}
         api.ok("POST", f"/api/v1/projects/{text}/skip", token, json=skip)
+        api.ok("GET", f"/api/v1/projects/{text}/standing", token)
+        api.ok("GET", f"/api/v1/projects/{text}/progress/me?since=2000-01-01T00:00:00Z", token)
     token = people["ann"]["token"]
     task = api.ok("POST", f"/api/v1/projects/{image}/checkout", token, json={"n": 1})["tasks"][0]
     media = httpx.URL(task["media_url"])
+    api.ok("GET", f"{media.path}?{media.query.decode()}")
+    api.ok("GET", f"{media.path}/fit/160?{media.query.decode()}")
+
+
+def _media_by_role(api: Checked, root: str, project: int) -> None:
+    """A manager's media URL (by sha and role), as the review page gives it."""
+    item = api.ok("GET", f"/api/v1/projects/{project}/items?limit=1", root)["items"][0]["id"]
+    media = httpx.URL(
+        api.ok("GET", f"/api/v1/projects/{project}/review/{item}", root)["item"]["media_url"]
+    )
     api.ok("GET", f"{media.path}?{media.query.decode()}")
     api.ok("GET", f"{media.path}/fit/160?{media.query.decode()}")
 
@@ -559,6 +576,8 @@ def _quality(api: Checked, root: str, people: Mapping[str, Any], project: int) -
     api.ok("GET", f"{base}/annotators", root)
     body = {"state": "active", "reason": "checked by hand"}
     api.ok("PUT", f"{base}/annotators/{ann['id']}", root, json=body)
+    later = {"since": "2100-01-01T00:00:00Z", "reason": "none yet: nothing sent back"}
+    api.ok("POST", f"{base}/annotators/{ann['id']}/relabel", root, json=later)
     api.ok("POST", f"{base}/quality/refit", root)
     for token in (root, people["client"]["token"]):
         api.ok("GET", f"{base}/quality", token)
@@ -578,6 +597,16 @@ def _data(api: Checked, root: str, project: int) -> None:
     api.ok("GET", f"{base}/items/{page['items'][0]['id']}", root)
     for fmt in ("jsonl", "csv", "labelstudio"):
         api.ok("GET", f"{base}/export?format={fmt}", root)
+
+
+def _project_from_file(api: Checked, root: str, ws: int) -> None:
+    coco = {
+        "images": [{"id": 1, "file_name": "a.jpg", "width": 8, "height": 8}],
+        "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [1, 1, 2, 2]}],
+        "categories": [{"id": 1, "name": "thing"}],
+    }
+    url = f"/api/v1/workspaces/{ws}/projects/from-file?name=from-coco&filename=instances.json"
+    api.ok("POST", url, root, content=json.dumps(coco).encode())
 
 
 def _audit(api: Checked, world: Any, root: str, ws: int) -> None:

@@ -14,10 +14,22 @@ from labelfarm.services.imports import import_items
 from labelfarm.services.tasks import lease
 
 
-def _submit(client, project_id: int, item_ids: list[int], label: str = "a") -> list[dict]:
-    return client.submit(
+def _ids(world, ann: dict, project_id: int, n: int = 1) -> list[int]:
+    """The item ids behind the tasks ``next`` hands ``ann`` (annotators see handles)."""
+    return world.item_ids(project_id, ann, ann["client"].next(project_id, n=n))
+
+
+def _submit(world, ann: dict, project_id: int, item_ids: list[int], label: str = "a") -> list[dict]:
+    return ann["client"].submit(
         project_id,
-        [{"id": str(uuid.uuid4()), "item_id": i, "value": {"label": label}} for i in item_ids],
+        [
+            {
+                "id": str(uuid.uuid4()),
+                "task": world.handle(project_id, ann, i),
+                "value": {"label": label},
+            }
+            for i in item_ids
+        ],
     )
 
 
@@ -32,12 +44,12 @@ def test_overlap_counts_live_leases_and_submissions(world, setup, tmp_path):
     ws, (a, b, c, _) = setup
     project = world.project(ws, overlap=2)
     world.add_items(project, 1, tmp_path)
-    assert [t["item_id"] for t in a["client"].next(project.id)] == [1]
-    assert [t["item_id"] for t in b["client"].next(project.id)] == [1]
+    assert _ids(world, a, project.id) == [1]
+    assert _ids(world, b, project.id) == [1]
     assert c["client"].next(project.id) == []  # two live leases fill the item
-    _submit(a["client"], project.id, [1])
+    _submit(world, a, project.id, [1])
     assert c["client"].next(project.id) == []  # one submission + one lease still fill it
-    _submit(b["client"], project.id, [1])
+    _submit(world, b, project.id, [1])
     assert c["client"].next(project.id) == []  # two submissions: done
 
 
@@ -45,11 +57,11 @@ def test_never_the_same_item_twice(world, setup, tmp_path):
     ws, (a, *_rest) = setup
     project = world.project(ws, overlap=3)
     world.add_items(project, 3, tmp_path)
-    first = [t["item_id"] for t in a["client"].next(project.id, n=2)]
-    _submit(a["client"], project.id, first)
-    second = [t["item_id"] for t in a["client"].next(project.id, n=5)]
+    first = _ids(world, a, project.id, n=2)
+    _submit(world, a, project.id, first)
+    second = _ids(world, a, project.id, n=5)
     assert second == [3]
-    _submit(a["client"], project.id, second)
+    _submit(world, a, project.id, second)
     assert a["client"].next(project.id, n=5) == []
 
 
@@ -57,10 +69,10 @@ def test_held_leases_come_back_first_and_are_not_doubled(world, setup, tmp_path)
     ws, (a, *_rest) = setup
     project = world.project(ws)
     world.add_items(project, 10, tmp_path)
-    got = [t["item_id"] for t in a["client"].next(project.id, n=3)]
-    again = [t["item_id"] for t in a["client"].next(project.id, n=3)]
+    got = _ids(world, a, project.id, n=3)
+    again = _ids(world, a, project.id, n=3)
     assert got == again == [1, 2, 3]
-    more = [t["item_id"] for t in a["client"].next(project.id, n=5)]
+    more = _ids(world, a, project.id, n=5)
     assert more == [1, 2, 3, 4, 5]
 
 
@@ -68,10 +80,10 @@ def test_expired_lease_stops_counting(world, setup, tmp_path, clock):
     ws, (a, b, *_rest) = setup
     project = world.project(ws, overlap=1, lease_seconds=60)
     world.add_items(project, 1, tmp_path)
-    assert [t["item_id"] for t in a["client"].next(project.id)] == [1]
+    assert _ids(world, a, project.id) == [1]
     assert b["client"].next(project.id) == []
     clock.advance(61)
-    assert [t["item_id"] for t in b["client"].next(project.id)] == [1]
+    assert _ids(world, b, project.id) == [1]
     # a's lease expired: its own next does not hand the item back (never twice)
     assert a["client"].next(project.id) == []
 
@@ -80,30 +92,33 @@ def test_late_submissions_are_stored_and_marked(world, setup, tmp_path, clock):
     ws, (a, b, c, _) = setup
     project = world.project(ws, overlap=1, lease_seconds=60)
     world.add_items(project, 2, tmp_path)
-    assert [t["item_id"] for t in a["client"].next(project.id)] == [1]
+    assert _ids(world, a, project.id) == [1]
     clock.advance(61)
-    taken = [t["item_id"] for t in b["client"].next(project.id)]  # reclaims a's lease
+    taken = _ids(world, b, project.id)  # reclaims a's lease
     assert len(taken) == 1
-    late = _submit(a["client"], project.id, [1])
+    late = _submit(world, a, project.id, [1])
     assert late[0]["status"] == "late" and late[0]["late_reason"] == "lease_expired"
-    on_time = _submit(b["client"], project.id, taken)
+    on_time = _submit(world, b, project.id, taken)
     assert on_time[0]["status"] == "accepted"
     other = 2 if taken == [1] else 1
-    no_lease = _submit(c["client"], project.id, [other])  # offline work without any lease
+    no_lease = _submit(world, c, project.id, [other])  # offline work without any lease
     assert no_lease[0]["status"] == "late" and no_lease[0]["late_reason"] == "no_lease"
     with world.db.begin("read") as conn:
         n = conn.execute(text("SELECT COUNT(*) FROM annotations")).scalar_one()
     assert n == 3
     # the item c worked on without a lease is never handed to c
-    assert all(t["item_id"] != other for t in c["client"].next(project.id, n=5))
+    assert other not in _ids(world, c, project.id, n=5)
 
 
 def test_replayed_batch_stores_once_and_answers_the_same(world, setup, tmp_path):
     ws, (a, *_rest) = setup
     project = world.project(ws)
     world.add_items(project, 3, tmp_path)
-    items = [t["item_id"] for t in a["client"].next(project.id, n=3)]
-    batch = [{"id": f"cid-{i}", "item_id": i, "value": {"label": "b"}} for i in items]
+    items = _ids(world, a, project.id, n=3)
+    batch = [
+        {"id": f"cid-{i}", "task": world.handle(project.id, a, i), "value": {"label": "b"}}
+        for i in items
+    ]
     first = a["client"].submit(project.id, batch)
     second = a["client"].submit(project.id, batch)
     assert first == second
@@ -122,19 +137,22 @@ def test_a_reused_client_id_answers_the_stored_row_and_keeps_the_other_lease(
     ws, (a, *_rest) = setup
     project = world.project(ws)
     world.add_items(project, 3, tmp_path)
-    first, second, third = (t["item_id"] for t in a["client"].next(project.id, n=3))
+    first, second, third = _ids(world, a, project.id, n=3)
     stored = a["client"].submit(
-        project.id, [{"id": "x", "item_id": first, "value": {"label": "a"}}]
+        project.id,
+        [{"id": "x", "task": world.handle(project.id, a, first), "value": {"label": "a"}}],
     )
     again = a["client"].submit(
         project.id,
         [
-            {"id": "x", "item_id": second, "value": {"label": "b"}},
-            {"id": "y", "item_id": third, "value": {"label": "c"}},
+            {"id": "x", "task": world.handle(project.id, a, second), "value": {"label": "b"}},
+            {"id": "y", "task": world.handle(project.id, a, third), "value": {"label": "c"}},
         ],
     )
     assert again[0] == stored[0]
-    assert again[1]["status"] == "accepted" and again[1]["item_id"] == third
+    assert again[1]["status"] == "accepted" and again[1]["task"] == world.handle(
+        project.id, a, third
+    )
     with world.db.begin("read") as conn:
         state = dict(
             conn.execute(
@@ -152,7 +170,7 @@ def test_one_late_entry_sends_the_batch_the_general_way(world, setup, tmp_path, 
     ws, (a, *_rest) = setup
     project = world.project(ws, lease_seconds=60)
     world.add_items(project, 2, tmp_path)
-    live, stale = (t["item_id"] for t in a["client"].next(project.id, n=2))
+    live, stale = _ids(world, a, project.id, n=2)
     with world.db.begin("write") as conn:
         conn.execute(
             text("UPDATE assignments SET expires_at = :t WHERE item_id = :i"),
@@ -161,8 +179,8 @@ def test_one_late_entry_sends_the_batch_the_general_way(world, setup, tmp_path, 
     out = a["client"].submit(
         project.id,
         [
-            {"id": "l", "item_id": live, "value": {"label": "a"}},
-            {"id": "s", "item_id": stale, "value": {"label": "a"}},
+            {"id": "l", "task": world.handle(project.id, a, live), "value": {"label": "a"}},
+            {"id": "s", "task": world.handle(project.id, a, stale), "value": {"label": "a"}},
         ],
     )
     assert [(r["status"], r["late_reason"]) for r in out] == [
@@ -176,10 +194,11 @@ def test_correction_is_a_new_row_pointing_at_the_old(world, setup, tmp_path):
     project = world.project(ws)
     world.add_items(project, 1, tmp_path)
     a["client"].next(project.id)
-    first = _submit(a["client"], project.id, [1], "a")[0]
-    fix = a["client"].submit(project.id, [{"id": "fix-1", "item_id": 1, "value": {"label": "c"}}])[
-        0
-    ]
+    first = _submit(world, a, project.id, [1], "a")[0]
+    fix = a["client"].submit(
+        project.id,
+        [{"id": "fix-1", "task": world.handle(project.id, a, 1), "value": {"label": "c"}}],
+    )[0]
     assert fix["status"] == "accepted" and fix["annotation_id"] != first["annotation_id"]
     with world.db.begin("read") as conn:
         rows = conn.execute(text("SELECT id, corrects_id FROM annotations ORDER BY id")).all()
@@ -197,9 +216,9 @@ def test_invalid_batch_is_refused_whole_with_located_problems(world, setup, tmp_
         a["client"].submit(
             project.id,
             [
-                {"id": "ok", "item_id": 1, "value": {"label": "a"}},
-                {"id": "bad", "item_id": 2, "value": {"label": "nope"}},
-                {"id": "bad2", "item_id": 999, "value": {"label": "a"}},
+                {"id": "ok", "task": world.handle(project.id, a, 1), "value": {"label": "a"}},
+                {"id": "bad", "task": world.handle(project.id, a, 2), "value": {"label": "nope"}},
+                {"id": "bad2", "task": world.handle(project.id, a, 999), "value": {"label": "a"}},
             ],
         )
     assert err.value.status == 422
@@ -214,10 +233,15 @@ def test_skip_frees_the_place_and_is_final_for_the_annotator(world, setup, tmp_p
     world.add_items(project, 1, tmp_path)
     a["client"].next(project.id)
     with pytest.raises(LabelfarmAPIError):
-        a["client"].skip(project.id, 1, "  ")
-    assert a["client"].skip(project.id, 1, "image does not load")["status"] == "skipped"
+        a["client"].skip(project.id, world.handle(project.id, a, 1), "  ")
+    assert (
+        a["client"].skip(project.id, world.handle(project.id, a, 1), "image does not load")[
+            "status"
+        ]
+        == "skipped"
+    )
     assert a["client"].next(project.id) == []
-    assert [t["item_id"] for t in b["client"].next(project.id)] == [1]
+    assert _ids(world, b, project.id) == [1]
     with world.db.begin("read") as conn:
         reason = conn.execute(text("SELECT skip_reason FROM assignments WHERE state='skipped'"))
         assert reason.scalar_one() == "image does not load"
@@ -262,7 +286,7 @@ def test_overlap_change_reopens_items(world, setup, tmp_path):
     a["client"].next(project.id)
     assert b["client"].next(project.id) == []
     manager["client"].update_project(project.id, overlap=2)
-    assert [t["item_id"] for t in b["client"].next(project.id)] == [1]
+    assert _ids(world, b, project.id) == [1]
 
 
 def test_reclaim_work_is_bounded(world, setup, tmp_path, clock):
@@ -293,8 +317,8 @@ def test_correction_in_the_same_batch_points_at_the_earlier_entry(world, setup, 
     first, fix = a["client"].submit(
         project.id,
         [
-            {"id": "w1", "item_id": 1, "value": {"label": "a"}},
-            {"id": "w2", "item_id": 1, "value": {"label": "b"}},
+            {"id": "w1", "task": world.handle(project.id, a, 1), "value": {"label": "a"}},
+            {"id": "w2", "task": world.handle(project.id, a, 1), "value": {"label": "b"}},
         ],
     )
     assert first["status"] == fix["status"] == "accepted"

@@ -36,11 +36,11 @@ def test_next_and_submit_work_after_the_database_drops_every_connection(world, t
     world.db.engine.dispose()  # the test's own pooled connections went too
 
     again = ann["client"].next(project.id)  # the held lease comes back, on a new connection
-    assert [t["item_id"] for t in again] == [first[0]["item_id"]]
+    assert [t["task"] for t in again] == [first[0]["task"]]
     _terminate_other_backends(db_url)
     world.db.engine.dispose()
     done = ann["client"].submit(
         project.id,
-        [{"id": uuid.uuid4().hex, "item_id": first[0]["item_id"], "value": {"label": "a"}}],
+        [{"id": uuid.uuid4().hex, "task": first[0]["task"], "value": {"label": "a"}}],
     )
     assert done[0]["status"] == "accepted"

@@ -34,7 +34,7 @@ def test_sdk_round_trip(world, tmp_path):
         project["id"],
         [
             {
-                "item_id": t["item_id"],
+                "task": t["task"],
                 "value": {"label": "b", "boxes": [{"x": 1, "y": 2, "w": 3, "h": 4, "label": "x"}]},
             }
             for t in tasks

@@ -5,7 +5,7 @@
     project = lf.create_project(workspace_id, "photos", schema={...})
     lf.import_file(project["id"], "items.jsonl")
     tasks = lf.next(project["id"], n=5)
-    lf.submit(project["id"], [{"id": str(uuid4()), "item_id": t["item_id"], "value": {...}}])
+    lf.submit(project["id"], [{"task": t["task"], "value": {...}} for t in tasks])
     lf.export(project["id"], "out.jsonl")
 
 The transport is injectable: ``Client(transport=AppTransport(create_app(settings)))``
@@ -14,6 +14,7 @@ talks to an app in-process, with no server: that is how the tests use it.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -175,32 +176,52 @@ class Client:
 
     # -- import / export ------------------------------------------------------------------
     def import_file(self, project_id: int, path: str | Path, *, format: str | None = None) -> dict:
+        """Import a file; without ``format`` the server tells it from the name and content."""
         path = Path(path)
-        fmt = format or path.suffix.lstrip(".").lower()
         with path.open("rb") as fh:
-            return self.import_bytes(project_id, fh, format=fmt, filename=path.name)
+            return self.import_bytes(project_id, fh, format=format, filename=path.name)
 
     def import_bytes(
-        self, project_id: int, content: Any, *, format: str, filename: str = "upload"
+        self, project_id: int, content: Any, *, format: str | None = None, filename: str = "upload"
     ) -> dict:
+        params = (
+            {"filename": filename} if format is None else {"format": format, "filename": filename}
+        )
         return self.request(
             "POST",
             f"/projects/{project_id}/imports",
-            params={"format": format, "filename": filename},
+            params=params,
             content=content,
-            headers={"Content-Type": _CONTENT_TYPES.get(format, "application/octet-stream")},
+            headers={"Content-Type": _CONTENT_TYPES.get(format or "", "application/octet-stream")},
         )
 
-    def export(self, project_id: int, path: str | Path, *, format: str = "jsonl") -> Path:
+    def export(
+        self, project_id: int, path: str | Path, *, format: str = "jsonl", **options: Any
+    ) -> Path:
         path = Path(path)
         with path.open("wb") as out:
-            for chunk in self.export_stream(project_id, format=format):
+            for chunk in self.export_stream(project_id, format=format, **options):
                 out.write(chunk)
         return path
 
-    def export_stream(self, project_id: int, *, format: str = "jsonl") -> Iterator[bytes]:
+    def export_stream(
+        self,
+        project_id: int,
+        *,
+        format: str = "jsonl",
+        completed_by: dict[str, int | str] | None = None,
+        media_url: str | None = None,
+    ) -> Iterator[bytes]:
+        """The export, a chunk at a time. ``completed_by`` (managers, for a migration) maps
+        usernames to annotators' ids in Label Studio; ``media_url`` is put before the path of
+        media stored in labelfarm (see the ``labelstudio`` format)."""
+        params: dict[str, str] = {"format": format}
+        if completed_by is not None:
+            params["completed_by"] = json.dumps(completed_by)
+        if media_url is not None:
+            params["media_url"] = media_url
         with self._http.stream(
-            "GET", f"/api/v1/projects/{project_id}/export", params={"format": format}
+            "GET", f"/api/v1/projects/{project_id}/export", params=params
         ) as response:
             if response.status_code >= 400:
                 response.read()
@@ -208,15 +229,29 @@ class Client:
             yield from response.iter_bytes()
 
     # -- annotating ---------------------------------------------------------------------
+    # An annotator's tasks are named by handles (``task``), personal to the annotator and
+    # the project: send them back as they came. Item ids are for managers and exports.
     def next(self, project_id: int, n: int = 1) -> list[dict]:
+        """Lease up to ``n`` tasks: ``{"task", "data", "lease_expires_at", "prediction",
+        "media_url"}``."""
         return self.request("POST", f"/projects/{project_id}/next", json={"n": n})["tasks"]
 
+    def checkout(
+        self, project_id: int, n: int | None = None, *, hours: float | None = None
+    ) -> list[dict]:
+        """Lease a batch for offline work, as :meth:`next` answers."""
+        body = {k: v for k, v in (("n", n), ("hours", hours)) if v is not None}
+        return self.request("POST", f"/projects/{project_id}/checkout", json=body)["tasks"]
+
     def submit(self, project_id: int, annotations: Iterable[dict]) -> list[dict]:
+        """Store entries ``{"task", "value", "id"?, "duration_ms"?, "corrects"?}`` (an ``id``
+        is generated when missing: send the same one again to replay safely)."""
         batch = [{"id": a.get("id") or str(uuid.uuid4()), **a} for a in annotations]
         body = {"annotations": batch}
         return self.request("POST", f"/projects/{project_id}/submit", json=body)["results"]
 
-    def skip(self, project_id: int, item_id: int, reason: str) -> dict:
+    def skip(self, project_id: int, task: str, reason: str) -> dict:
+        """Give a task back with a reason: ``{"task", "status"}``."""
         return self.request(
-            "POST", f"/projects/{project_id}/skip", json={"item_id": item_id, "reason": reason}
+            "POST", f"/projects/{project_id}/skip", json={"task": task, "reason": reason}
         )

@@ -40,8 +40,8 @@ class Settings(BaseSettings):
     secret_key: str = Field(
         default="",
         description=(
-            "Key that signs media URLs and sessions. Empty means a key generated once and "
-            "kept in DATA_DIR/secret.key."
+            "Key that signs media URLs and sessions and keys annotators' task handles. Empty "
+            "means a key generated once and kept in DATA_DIR/secret.key."
         ),
     )
     host: str = Field(default="127.0.0.1", description="Address `labelfarm serve` binds to.")

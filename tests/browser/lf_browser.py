@@ -88,3 +88,17 @@ def login(page: Any, base: str, username: str, next_path: str = "/") -> None:
     page.fill("input[name=password]", PASSWORD)
     page.press("input[name=password]", "Enter")
     page.wait_for_url(f"{base}{next_path}")
+
+
+def wait_js(page: Any, expr: str, timeout: float = 15.0) -> None:
+    """Poll ``expr`` in the page (the page's CSP forbids eval, so no wait_for_function)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if page.evaluate(f"() => Boolean({expr})"):
+                return
+        except Exception as exc:  # the page is navigating
+            if "context was destroyed" not in str(exc) and "navigat" not in str(exc):
+                raise
+        time.sleep(0.03)
+    raise AssertionError(f"timed out waiting for {expr}")

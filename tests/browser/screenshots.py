@@ -6,6 +6,7 @@ with a right-to-left review, and the project's progress page after some work.
 
 from __future__ import annotations
 
+import json
 import sys
 import tempfile
 import time
@@ -65,7 +66,7 @@ def main(out: Path) -> None:
                     item = page.evaluate("lfPage.current()")
                     page.keyboard.press("1")
                     page.keyboard.press("Enter")
-                    settle(page, f"lfPage.current() !== {item}")
+                    settle(page, f"lfPage.current() !== {json.dumps(item)}")
                 page.keyboard.press("2")
                 page.keyboard.press("f")
                 page.keyboard.press("1")
@@ -79,7 +80,7 @@ def main(out: Path) -> None:
                     item = page.evaluate("lfPage.current()")
                     page.keyboard.press(str(1 + i % 3))
                     page.keyboard.press("Enter")
-                    settle(page, f"lfPage.current() !== {item}")
+                    settle(page, f"lfPage.current() !== {json.dumps(item)}")
                 settle(page, "lfPage.pending() === 0")
                 manager = browser.new_page(viewport={"width": 1100, "height": 820})
                 login(manager, server.url, "manager", f"/projects/{animals}")

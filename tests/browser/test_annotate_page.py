@@ -3,6 +3,7 @@ offline work through a reload and a browser restart, boxes, Tamil, page weight a
 
 from __future__ import annotations
 
+import json
 import re
 import sqlite3
 import time
@@ -10,7 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from lf_browser import CHROMIUM, CHROMIUM_ARGS, Server, login
+from lf_browser import CHROMIUM, CHROMIUM_ARGS, Server, login, wait_js
+
+from labelfarm.services.tasks.handles import TaskHandles
 
 pytestmark = pytest.mark.slow
 
@@ -27,33 +30,27 @@ def stored(server: Server, username: str) -> list[dict[str, Any]]:
     return [dict(r) for r in rows]
 
 
-def wait_js(page: Any, expr: str, timeout: float = 15.0) -> None:
-    """Poll ``expr`` in the page (the page's CSP forbids eval, so no wait_for_function)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if page.evaluate(f"() => Boolean({expr})"):
-                return
-        except Exception as exc:  # the page is navigating
-            if "context was destroyed" not in str(exc) and "navigat" not in str(exc):
-                raise
-        time.sleep(0.03)
-    raise AssertionError(f"timed out waiting for {expr}")
-
-
 def open_annotate(page: Any, server: Server, project: str, username: str = "annotator") -> None:
     pid = server.world.projects[project]
     login(page, server.url, username, f"/projects/{pid}/annotate")
     wait_js(page, "window.lfPage && lfPage.current() !== null")
 
 
-def label(page: Any, key: str) -> int:
-    """Press ``key`` then Enter; wait for the next task; return the labelled item id."""
-    item = page.evaluate("lfPage.current()")
+def item_of(server: Server, project: str, username: str, handle: str) -> int:
+    """The item id behind a task handle the page shows (the server knows, the page not)."""
+    handles = TaskHandles(server.world.settings.secret_key.encode())
+    return handles.decode(server.world.projects[project], server.world.users[username], handle)
+
+
+def label(page: Any, key: str) -> str:
+    """Press ``key`` then Enter; wait for the next task; return the labelled task's handle."""
+    wait_js(page, "lfPage.shown()")  # a task is submitted only once its image is on screen
+    wait_js(page, "lfPage.shown()")  # a task is submittable once its image is shown
+    task = page.evaluate("lfPage.current()")
     page.keyboard.press(key)
     page.keyboard.press("Enter")
-    wait_js(page, f"lfPage.current() !== {item}", 15)
-    return int(item)
+    wait_js(page, f"lfPage.current() !== {json.dumps(task)}", 15)
+    return str(task)
 
 
 def test_label_20_tasks_by_keyboard_then_skip_and_correct(server: Server, chromium: Any) -> None:
@@ -69,10 +66,10 @@ def test_label_20_tasks_by_keyboard_then_skip_and_correct(server: Server, chromi
     page.keyboard.press("s")
     page.keyboard.press("2")
     page.keyboard.press("Enter")
-    wait_js(page, f"lfPage.current() !== {skipped}")
+    wait_js(page, f"lfPage.current() !== {json.dumps(skipped)}")
     # back to the previous task (the 20th), correct it to "cat"
     page.keyboard.press("b")
-    wait_js(page, f"lfPage.current() === {done[-1][0]}")
+    wait_js(page, f"lfPage.current() === {json.dumps(done[-1][0])}")
     assert page.is_visible("#banner")
     page.keyboard.press("1")
     page.keyboard.press("Enter")
@@ -84,17 +81,18 @@ def test_label_20_tasks_by_keyboard_then_skip_and_correct(server: Server, chromi
     wait_js(page, "lfPage.current() !== null && lfPage.pending() === 0", 15)
     assert len(rows) == 21
     first = rows[:20]
+    items = [(item_of(server, "animals", "annotator", task), opt) for task, opt in done]
     assert [(r["item_id"], r["value"]) for r in first] == [
-        (item, f'{{"kind":"{opt}"}}') for item, opt in done
+        (item, f'{{"kind":"{opt}"}}') for item, opt in items
     ]
     correction = rows[20]
-    assert correction["item_id"] == done[-1][0]
+    assert correction["item_id"] == items[-1][0]
     assert correction["value"] == '{"kind":"cat"}'
     assert correction["corrects_id"] == first[-1]["id"]
     with sqlite3.connect(server.world.settings.data_dir / "labelfarm.db") as con:
         state, reason = con.execute(
             "SELECT state, skip_reason FROM assignments WHERE item_id = ? AND user_id = ?",
-            (skipped, server.world.users["annotator"]),
+            (item_of(server, "animals", "annotator", skipped), server.world.users["annotator"]),
         ).fetchone()
     assert (state, reason) == ("skipped", "broken")
     assert errors == []
@@ -191,10 +189,8 @@ def test_draw_move_resize_box(server: Server, chromium: Any) -> None:
     page.keyboard.press("ArrowRight")  # nudge one pixel right
     item = page.evaluate("lfPage.current()")
     page.keyboard.press("Enter")
-    wait_js(page, f"lfPage.current() !== {item} && lfPage.pending() === 0")
+    wait_js(page, f"lfPage.current() !== {json.dumps(item)} && lfPage.pending() === 0")
     (row,) = stored(server, "annotator")
-    import json
-
     (box,) = json.loads(row["value"])["boxes"]
     assert box["label"] == "logo"
     for key, want in (("x", 141), ("y", 110), ("w", 220), ("h", 160)):

@@ -44,7 +44,7 @@ def test_yolo_zip_through_the_api_and_back(world, manager):
     assert (result["n_items"], result["n_annotations"]) == (1, 1)
     data = b"".join(client.export_stream(project.id, format="yolo"))
     with zipfile.ZipFile(io.BytesIO(data)) as zf:
-        assert zf.read("labels/train/a.txt") == b"1 0.500000 0.500000 0.200000 0.200000\n"
+        assert zf.read("labels/train/a.txt") == b"1 0.5 0.5 0.2 0.2\n"  # as it was read
         assert "images/train/a.png" in zf.namelist()
         manifest = json.loads(zf.read("manifest.json"))
     assert manifest["format"] == "yolo" and manifest["counts"]["images"] == 1

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from labelfarm.errors import InvalidInput
 from labelfarm.formats import ImportSource, RowProblem, reader
 from labelfarm.schema import Schema
 
@@ -242,7 +243,7 @@ def test_labelstudio_single_task_object_still_imports(lab, tmp_path):
 def test_labelstudio_guess_reports_where_the_file_breaks(lab, tmp_path):
     path = tmp_path / "upload.json"
     path.write_text(f"[\n{GOOD},\n" + '{"data": ')
-    with pytest.raises(ValueError, match=r"upload.json line 3: not valid JSON"):
+    with pytest.raises(InvalidInput, match=r"upload.json line 3: not valid JSON: the file ends"):
         lab.guess("labelstudio", path)
 
 

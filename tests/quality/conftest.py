@@ -12,13 +12,16 @@ from sqlalchemy import text
 from labelfarm.jsonutil import dumps
 
 
-def _label_all(client: Any, project_id: int, answers: dict[int, Any], field: str = "label") -> None:
+def _label_all(
+    world: Any, client: Any, project_id: int, answers: dict[int, Any], field: str = "label"
+) -> None:
     """Take every task on offer (next) and submit ``answers[item_id]`` for each (submit)."""
     tasks = client.next(project_id, n=len(answers) + 5)
+    items = world.item_ids(project_id, client.me(), tasks)
     batch = [
-        {"id": str(uuid.uuid4()), "item_id": t["item_id"], "value": {field: answers[t["item_id"]]}}
-        for t in tasks
-        if t["item_id"] in answers
+        {"id": str(uuid.uuid4()), "task": t["task"], "value": {field: answers[item]}}
+        for t, item in zip(tasks, items, strict=True)
+        if item in answers
     ]
     if batch:
         client.submit(project_id, batch)
@@ -79,8 +82,8 @@ def team(world: Any, tmp_path: Path) -> dict[str, Any]:
 
 
 @pytest.fixture
-def label_all() -> Any:
-    return _label_all
+def label_all(world: Any) -> Any:
+    return lambda *args, **kwargs: _label_all(world, *args, **kwargs)
 
 
 @pytest.fixture

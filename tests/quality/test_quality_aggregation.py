@@ -135,15 +135,16 @@ def test_dawid_skene_is_seeded_from_gold(world, tmp_path: Path, make_gold):
     for item, value in truth.items():
         make_gold(item, {"label": value})
     tasks = flipper["client"].next(project.id, n=10)
+    items = world.item_ids(project.id, flipper, tasks)
     flipper["client"].submit(
         project.id,
         [
             {
                 "id": str(uuid.uuid4()),
-                "item_id": t["item_id"],
-                "value": {"label": "b" if truth[t["item_id"]] == "a" else "a"},
+                "task": t["task"],
+                "value": {"label": "b" if truth[item] == "a" else "a"},
             }
-            for t in tasks
+            for t, item in zip(tasks, items, strict=True)
         ],
     )
     with world.db.begin("write") as conn:

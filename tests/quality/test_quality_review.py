@@ -98,7 +98,9 @@ def test_queue_item_decision_and_export(world, team, disputed, make_gold, gold_r
     assert labels[3]["method"] == "gold"
 
 
-def test_new_work_reopens_a_reviewed_item(world, team, disputed, label_all):
+def test_work_after_a_decision_leaves_the_item_closed(world, team, disputed, label_all):
+    """A review decision closes its item: a later correction is stored, but neither hands
+    the item out again nor brings it back to the queue."""
     reviewer = team["reviewer"]["client"]
     reviewer.request(
         "POST",
@@ -110,11 +112,21 @@ def test_new_work_reopens_a_reviewed_item(world, team, disputed, label_all):
     ]
     world.clock.advance(60)
     team["ann-a"]["client"].submit(
-        disputed.id, [{"id": "fix-1", "item_id": 1, "value": {"label": "c"}}]
+        disputed.id,
+        [
+            {
+                "id": "fix-1",
+                "task": world.handle(disputed.id, team["ann-a"], 1),
+                "value": {"label": "c"},
+            }
+        ],
     )  # a correction, later
-    assert 1 in [
+    assert 1 not in [
         e["item_id"] for e in reviewer.request("GET", f"/projects/{disputed.id}/review")["items"]
     ]
+    item = reviewer.request("GET", f"/projects/{disputed.id}/review/1")
+    assert {"label": "c"} in [a["value"] for a in item["annotations"]]  # kept
+    assert item["label"]["value"] == {"label": "a"} and item["label"]["method"] == "review"
 
 
 @pytest.mark.parametrize("role", ["ann-a", "client"])

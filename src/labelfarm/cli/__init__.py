@@ -13,6 +13,9 @@ import typer
 
 from labelfarm.cli.admin import audit_app, media_app, token_app, user_app
 from labelfarm.cli.common import console, fail, open_db, progress_bar
+from labelfarm.cli.from_file import guess as guess_schema_command
+from labelfarm.cli.from_file import project_app
+from labelfarm.cli.schema import schema_app
 from labelfarm.errors import LabelfarmError
 from labelfarm.settings import Settings
 
@@ -25,6 +28,9 @@ app.add_typer(user_app, name="user")
 app.add_typer(token_app, name="token")
 app.add_typer(audit_app, name="audit")
 app.add_typer(media_app, name="media")
+app.add_typer(schema_app, name="schema")
+schema_app.command("guess")(guess_schema_command)
+app.add_typer(project_app, name="project")
 
 
 @app.callback()
@@ -131,19 +137,23 @@ def import_cmd(
     project_id: Annotated[int, typer.Argument(help="Project id.")],
     path: Annotated[Path, typer.Argument(help="File or folder to import.", exists=True)],
     format: Annotated[
-        str | None, typer.Option("--format", "-f", help="Format name (default: from the suffix).")
+        str | None,
+        typer.Option(
+            "--format", "-f", help="Format name (default: told from the name and content)."
+        ),
     ] = None,
 ) -> None:
     """Import items into a project, all or nothing, with a progress bar."""
+    from labelfarm.formats.detect import guess_format
     from labelfarm.services.imports import import_items, limits_from
     from labelfarm.services.media import MediaStore
     from labelfarm.services.projects import load_project
 
     settings = Settings()
     db = open_db(settings)
-    fmt = format or ("folder" if path.is_dir() else path.suffix.lstrip(".").lower())
     media = MediaStore(settings.resolved_media_root, settings.resolved_secret_key)
     try:
+        fmt = format or guess_format(path)
         project = db.run(load_project, project_id)
         with progress_bar() as bar:
             task = bar.add_task(f"importing {path.name}", total=None, rows=0)
@@ -167,6 +177,8 @@ def import_cmd(
     except LabelfarmError as exc:
         fail(exc)
     console.print(f"imported {result.n_items:,} items (import {result.id})")
+    for note in result.notes:  # what the file held that the import left out, on purpose
+        console.print(f"  left out ({note['count']:,}×): {note['reason']}")
 
 
 @app.command()
@@ -174,6 +186,22 @@ def export(
     project_id: Annotated[int, typer.Argument(help="Project id.")],
     out: Annotated[Path, typer.Argument(help="File to write ('-' for standard output).")],
     format: Annotated[str, typer.Option("--format", "-f", help="Format name.")] = "jsonl",
+    completed_by: Annotated[
+        Path | None,
+        typer.Option(
+            help="For a migration: a JSON file mapping labelfarm usernames to the annotators' "
+            "user ids (or emails) in the other tool (Label Studio's completed_by); imported "
+            "annotators are carried back too. Default: pseudonyms only.",
+            exists=True,
+        ),
+    ] = None,
+    media_url: Annotated[
+        str | None,
+        typer.Option(
+            help="Label Studio: what goes before the path of media stored in labelfarm "
+            "(default /data/local-files/?d=, Label Studio's local files)."
+        ),
+    ] = None,
 ) -> None:
     """Export a project's items, annotations and current labels, streamed."""
     from labelfarm.services.exports import export_stream
@@ -185,8 +213,15 @@ def export(
     media = MediaStore(settings.resolved_media_root, settings.resolved_secret_key)
     try:
         project = db.run(load_project, project_id)
+        options = _export_options(completed_by, media_url)
         chunks, _ = db.run(
-            export_stream, project, format, now=time.time(), actor_id=None, media=media
+            export_stream,
+            project,
+            format,
+            now=time.time(),
+            actor_id=None,
+            media=media,
+            options=options,
         )
         sink = sys.stdout.buffer if str(out) == "-" else out.open("wb")
         n = 0
@@ -200,6 +235,24 @@ def export(
         fail(exc)
     if str(out) != "-":
         console.print(f"wrote {out}")
+
+
+def _export_options(completed_by: Path | None, media_url: str | None) -> dict[str, object]:
+    import orjson
+
+    from labelfarm.errors import InvalidInput
+
+    options: dict[str, object] = {}
+    if completed_by is not None:
+        try:
+            options["completed_by"] = orjson.loads(completed_by.read_bytes())
+        except orjson.JSONDecodeError as exc:
+            raise InvalidInput(
+                f"{completed_by}: not JSON ({exc})", [{"field": "completed_by"}]
+            ) from None
+    if media_url is not None:
+        options["media_url"] = media_url
+    return options
 
 
 @app.command()

@@ -167,3 +167,8 @@ def media_check_cmd(
         f"checked {report.checked:,} files: {report.inline:,} inline, "
         f"{report.attachment:,} attachments, {report.missing:,} missing"
     )
+    from labelfarm.services.image_sizes import fill_image_sizes
+
+    sized = open_db(settings).run(fill_image_sizes, media, batch=batch)
+    if sized:
+        console.print(f"stored the size of {sized:,} images imported before sizes were kept")

@@ -17,19 +17,27 @@ from labelfarm.db.orderings import ORDERINGS
 
 @dataclass(frozen=True)
 class Rule:
-    """What values a setting takes: ``check`` and, for error messages, what is valid."""
+    """What values a setting takes: ``check`` and, for error messages, what is valid; a
+    number's bounds ``low`` and ``high`` (the settings page's inputs carry them too)."""
 
     check: Callable[[Any], bool]
     valid: str
+    low: float | None = None
+    high: float | None = None
 
 
 def _whole(lo: int, hi: int, valid: str) -> Rule:
-    return Rule(lambda v: isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi, valid)
+    return Rule(
+        lambda v: isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi, valid, lo, hi
+    )
 
 
 def _real(lo: float, hi: float, valid: str) -> Rule:
     return Rule(
-        lambda v: isinstance(v, int | float) and not isinstance(v, bool) and lo <= v <= hi, valid
+        lambda v: isinstance(v, int | float) and not isinstance(v, bool) and lo <= v <= hi,
+        valid,
+        lo,
+        hi,
     )
 
 
@@ -70,7 +78,7 @@ class ProjectSettings:
     training: bool = setting(
         False,
         Rule(lambda v: isinstance(v, bool), "true or false"),
-        "show the answer after each gold item",
+        "qualifying annotators first do the training gold items, each answer shown after it",
     )
     accuracy_floor: float = setting(
         0.0,

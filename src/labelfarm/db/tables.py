@@ -24,6 +24,7 @@ from sqlalchemy import (
 )
 
 from labelfarm.db.project_settings import DEFAULTS, SETTING_NAMES, SETTING_TYPES
+from labelfarm.db.tables_quality import quality_tables
 
 #: The largest value an Integer column holds on every database (32 bits on PostgreSQL): row
 #: ids and counts. Inputs naming an id or a count are bounded by it before any query, so an
@@ -179,6 +180,11 @@ imports = Table(
     Column("errors", Text, nullable=False, server_default="[]"),
     Column("started_at", Float, nullable=False),
     Column("finished_at", Float, nullable=True),
+    # what the file held beside its items (COCO info and licenses, a CVAT <meta>, data.yaml
+    # keys), JSON by format, for exports in that format (ExportContext.file_meta)
+    Column("file_meta", Text, nullable=True),
+    # JSON [{reason, count}]: what the file held that the import left out on purpose
+    Column("notes", Text, nullable=True),
 )
 
 # An item is open (visible to `next`) while n_leased + n_submitted < overlap.
@@ -202,6 +208,15 @@ items = Table(
     # gold: a known answer, mixed in blind; never open in the ordinary queue
     Column("is_gold", Boolean, nullable=False, server_default=text("false")),
     Column("gold", Text, nullable=True),
+    # training (answer shown, while qualifying) | control (never shown; measures); NULL: control
+    Column("gold_kind", String(16), nullable=True),
+    # a review decision closes the item for good (services/tasks/openness.py)
+    Column("is_reviewed", Boolean, nullable=False, server_default=text("false")),
+    # the image's size in pixels: decoded from its media at import, or given by the source
+    Column("image_width", Float, nullable=True),
+    Column("image_height", Float, nullable=True),
+    # JSON: what the source file said of it beyond what labelfarm holds, for an export to it
+    Column("source_meta", Text, nullable=True),
     # the derived label, cached when it is recomputed (aggregation / review)
     Column("label_confidence", Float, nullable=True),
     Column("created_at", Float, nullable=False),
@@ -281,10 +296,13 @@ annotations = Table(
     Column("schema_version", Integer, nullable=False),
     Column("status", String(12), nullable=False),  # accepted | late
     Column("late_reason", String(32), nullable=True),
+    # left out of labels: paused | failed (the annotator's standing then) | relabel; NULL: counts
+    Column("excluded", String(16), nullable=True),
     Column("corrects_id", Integer, ForeignKey("annotations.id"), nullable=True),
     Column("from_prediction", Boolean, nullable=False, server_default=text("false")),
     Column("duration_ms", Integer, nullable=True),
     Column("created_at", Float, nullable=False),
+    Column("source_meta", Text, nullable=True),  # see items.source_meta
     UniqueConstraint("user_id", "client_id", name="uq_annotations_user_client"),
     Index("ix_annotations_item", "item_id"),
     Index("ix_annotations_project", "project_id", "id"),
@@ -300,6 +318,7 @@ predictions = Table(
     Column("value", Text, nullable=False),
     Column("score", Float, nullable=True),
     Column("created_at", Float, nullable=False),
+    Column("source_meta", Text, nullable=True),  # see items.source_meta
     Index("ix_predictions_item", "item_id"),
     Index("ix_predictions_project", "project_id"),
 )
@@ -320,7 +339,8 @@ audit_log = Table(
     Column("scheme", SmallInteger, nullable=False, server_default=text("0")),
 )
 
-# Each scored gold answer: the evidence behind annotator accuracy estimates.
+# Each scored answer to a control gold item the annotator was given (answered or skipped):
+# the evidence behind annotator accuracy estimates. Training items are not scored.
 gold_results = Table(
     "gold_results",
     metadata,
@@ -328,41 +348,13 @@ gold_results = Table(
     Column("project_id", Integer, ForeignKey("projects.id"), nullable=False),
     Column("item_id", Integer, ForeignKey("items.id"), nullable=False),
     Column("user_id", Integer, ForeignKey("users.id"), nullable=False),
-    Column("annotation_id", Integer, ForeignKey("annotations.id"), nullable=False),
+    # NULL: the leased item was skipped, a miss (score 0)
+    Column("annotation_id", Integer, ForeignKey("annotations.id"), nullable=True),
     Column("gold_class", String(200), nullable=True),  # for choice fields: per-class accuracy
     Column("score", Float, nullable=False),
     Column("qualification", Boolean, nullable=False, server_default=text("false")),
     Column("created_at", Float, nullable=False),
     Index("ix_gold_results_user", "project_id", "user_id"),
-)
-
-# An annotator's standing in a project: qualifying, active or paused (with evidence).
-annotator_status = Table(
-    "annotator_status",
-    metadata,
-    Column("project_id", Integer, ForeignKey("projects.id"), primary_key=True),
-    Column("user_id", Integer, ForeignKey("users.id"), primary_key=True),
-    Column("state", String(16), nullable=False),  # qualifying | active | paused | failed
-    Column("reason", Text, nullable=False, server_default=""),
-    Column("evidence", Text, nullable=False, server_default="{}"),
-    Column("updated_at", Float, nullable=False),
-)
-
-# A reviewer's decision on an item: accept one annotation, or write the final answer.
-reviews = Table(
-    "reviews",
-    metadata,
-    Column("id", Integer, primary_key=True),
-    Column("project_id", Integer, ForeignKey("projects.id"), nullable=False),
-    Column("item_id", Integer, ForeignKey("items.id"), nullable=False),
-    Column("reviewer_id", Integer, ForeignKey("users.id"), nullable=False),
-    Column("decision", String(16), nullable=False),  # accept | override
-    Column("annotation_id", Integer, ForeignKey("annotations.id"), nullable=True),
-    Column("value", Text, nullable=False),
-    Column("note", Text, nullable=False, server_default=""),
-    Column("created_at", Float, nullable=False),
-    Index("ix_reviews_item", "item_id", "id"),
-    Index("ix_reviews_project", "project_id", "id"),
 )
 
 # One row: the hash and id of the newest audit entry, so a deleted tail is detected too.
@@ -397,3 +389,6 @@ annotator_models = Table(
     Column("n_annotations", Integer, nullable=False),
     Column("fitted_at", Float, nullable=False),
 )
+
+# Annotators' standing and its history, reviewers' decisions (db/tables_quality.py).
+annotator_status, standing_events, reviews = quality_tables(metadata)

@@ -168,6 +168,8 @@ def _spool(
                     batch["anns"].append((orjson.dumps(img).decode(), line, orjson.dumps(value)))
                 elif key == "categories":
                     _categories(value, line, categories, meta, bad)
+                else:  # info, licenses and the like: kept for an export in COCO
+                    source.file_meta.setdefault("coco", {})[key] = value
                 if len(batch["images"]) + len(batch["anns"]) >= 5000:
                     flush()
                 source.bytes_read = fh.tell()
@@ -289,13 +291,15 @@ def _image(
     if not isinstance(file_name, str) or not file_name:
         p.problems.append(RowProblem(where, "file_name", "an image needs a 'file_name'"))
     for key in ("width", "height"):
-        if key in img and not (_num(img[key]) and img[key] >= 0):
+        # null: not given (Label Studio writes it for images without regions); the size is
+        # then the image file's, decoded when it is imported
+        if img.get(key) is not None and not (_num(img[key]) and img[key] >= 0):
             p.problems.append(RowProblem(where, key, f"must be a number, got {img[key]!r}"))
     if p.problems:
         return p
     p.data = {"image": file_name}
     for key in ("width", "height"):
-        if key in img:
+        if img.get(key) is not None:
             p.data[key] = img[key]
     extra = {k: v for k, v in img.items() if k not in _IMAGE_KEYS}
     if extra:
@@ -349,6 +353,8 @@ def _annotation(
         attrs["iscrowd"] = ann["iscrowd"]
     meta = {k: v for k, v in ann.items() if k not in _ANN_KEYS or k in ("id", "area")}
     meta.pop("image_id", None)
+    if ann.get("segmentation") == []:  # box-only, said so: written back while it has none
+        meta["segmentation"] = []
     score = ann.get("score")
     if score is not None and not _num(score):
         return bad("score", f"must be a number, got {score!r}")
@@ -381,6 +387,8 @@ def _annotation(
     if not objs:
         return bad("bbox", "the annotation has neither a box nor a segmentation")
     objs[0].update(attributes=attrs or None, meta=meta or None, score=score)
+    for obj in objs:
+        obj["at"] = where
     return objs
 
 

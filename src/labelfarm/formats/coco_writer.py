@@ -65,7 +65,8 @@ def coco_annotations(objects: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
         score = first.get("score")
         if score is not None:
             ann["score"] = score
-        ann.update(meta)
+        for key, v in meta.items():  # what the import kept, unless the shapes say otherwise
+            ann.setdefault(key, v)
         yield ann
 
 
@@ -98,9 +99,11 @@ def write_coco_json(
         out: list[bytes] = []
         for rec in records:
             img: dict[str, Any] = {"id": image_id(rec), "file_name": image_name(rec)}
-            for key in ("width", "height"):
+            for i, key in enumerate(("width", "height")):
                 if key in rec.data:
                     img[key] = rec.data[key]
+                elif rec.image_size is not None:  # the size stored when the image came in
+                    img[key] = rec.image_size[i]
             if isinstance(rec.data.get("meta"), dict):
                 img.update({k: v for k, v in rec.data["meta"].items() if k not in img})
             out.append((b"," if n_img else b"") + orjson.dumps(img))
@@ -142,12 +145,22 @@ def write_coco_json(
             for label in labels
         ]
         counts.update(images=n_img, annotations=n_ann, categories=len(cats))
-        info = {
-            "description": f"labelfarm export of project {ctx.project_name!r}",
-            "labelfarm": manifest("coco", ctx, counts),
-        }
-        yield b'], "categories": ' + orjson.dumps(cats) + b', "info": ' + orjson.dumps(info)
-        yield b', "licenses": []}'
+        yield b'], "categories": ' + orjson.dumps(cats) + _file_keys(ctx, counts) + b"}"
+
+
+def _file_keys(ctx: ExportContext, counts: dict[str, int]) -> bytes:
+    """``info`` and ``licenses``, and any other top-level key an imported COCO file had
+    (its ``info`` gains a ``labelfarm`` manifest), as the tail of the top-level object."""
+    kept = dict(ctx.file_meta.get("coco") or {})
+    info = kept.pop("info", None)
+    if not isinstance(info, dict):
+        info = {"description": f"labelfarm export of project {ctx.project_name!r}"}
+    doc = {
+        "info": {**info, "labelfarm": manifest("coco", ctx, counts)},
+        "licenses": kept.pop("licenses", []),
+        **kept,
+    }
+    return b"".join(b", " + orjson.dumps(k) + b": " + orjson.dumps(v) for k, v in doc.items())
 
 
 @register_writer("coco", "application/json", extension="json", context=True)

@@ -1,5 +1,7 @@
-"""CSV and TSV: a header row; reserved columns (external_id, priority, deadline, media),
-every other column is an item data key. Exports one row per item with its current label."""
+"""CSV and TSV: a header row; reserved columns (external_id, priority, deadline, media, and
+gold: ``gold`` or ``gold.<field>`` with ``gold_kind``, see
+:func:`labelfarm.formats.records.gold_from_cells`), every other column is an item data key.
+Exports one row per item with its current label."""
 
 from __future__ import annotations
 
@@ -11,7 +13,12 @@ from typing import Any
 import orjson
 
 from labelfarm.formats.lines import open_table
-from labelfarm.formats.records import record_from_object
+from labelfarm.formats.records import (
+    gold_from_cells,
+    gold_header_problems,
+    is_gold_column,
+    record_from_object,
+)
 from labelfarm.formats.registry import (
     ExportRecord,
     ImportSource,
@@ -46,16 +53,21 @@ def _read(source: ImportSource, delimiter: str) -> Iterator[ReadResult]:
     kinds = source.schema.data
     base_dir = source.options.get("base_dir")
     with open_table(source, delimiter) as table:
-        if table.problems:
-            yield table.problems[0].location, table.problems
+        problems = table.problems or gold_header_problems(table.names, source.schema)
+        if problems:
+            yield problems[0].location, problems
             return
         names = table.names
+        gold_columns = [n for n in names if is_gold_column(n)]
         for where, row in table.rows():
             if isinstance(row, RowProblem):
                 yield where, [row]
                 continue
             obj: dict[str, Any] = {}
-            for name, value in zip(names, row, strict=True):
+            cells = dict(zip(names, row, strict=True))
+            if gold_columns:
+                obj.update(gold_from_cells({n: cells.pop(n) for n in gold_columns}, source.schema))
+            for name, value in cells.items():
                 if name == "priority":
                     obj[name] = int(value) if value.strip().lstrip("-").isdigit() else value
                 elif name in ("deadline", "external_id", "media") and value == "":

@@ -14,15 +14,16 @@ read first, then each ``<image>`` is turned into an item and dropped, so memory 
 however many images the file lists. A file that breaks off or is not well-formed XML is
 located by the line where reading stopped, after the images before it were read.
 
-Export (``cvat``): one XML document, streamed, with the labels and attribute specs of the
-schema in ``<meta>``.
+The dump's ``<meta>`` is kept with the import (``file_meta``); box corners and points whose
+decimals would not come back from the numbers are kept as read (``keep_text``). Export:
+:mod:`labelfarm.formats.cvat_writer`.
 """
 
 from __future__ import annotations
 
 import itertools
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,26 +31,20 @@ from labelfarm.formats import archive
 from labelfarm.formats.objects import (
     Parsed,
     Scan,
+    keep_text,
     read_parsed,
     register_scanner,
-    schema_labels,
-    value_objects,
 )
 from labelfarm.formats.registry import (
-    ExportContext,
-    ExportRecord,
     ImportSource,
     ReadResult,
     RowProblem,
     register_reader,
-    register_writer,
 )
-from labelfarm.formats.xmlutil import READ_ERRORS, fmt, iterparse, num, sub
+from labelfarm.formats.xmlutil import READ_ERRORS, fmt, iterparse, num
 from labelfarm.formats.xmlutil import problem as xml_problem
-from labelfarm.jsonutil import iso
-from labelfarm.schema import Schema
 
-_KIND_TAG = {
+KIND_TAG = {
     "box": "box",
     "polygon": "polygon",
     "polyline": "polyline",
@@ -80,7 +75,7 @@ def _split_values(text: str | None) -> list[str]:
     return [v for v in (text.split("\n") if "\n" in text.strip() else text.split()) if v.strip()]
 
 
-def _labels(meta: ET.Element | None) -> tuple[list[str], list[dict[str, Any]]]:
+def declared_labels(meta: ET.Element | None) -> tuple[list[str], list[dict[str, Any]]]:
     labels: list[str] = []
     specs: list[dict[str, Any]] = []
     if meta is None:
@@ -159,7 +154,7 @@ class _Declared:
         self.kinds: dict[tuple[str, str], str] = {}
 
     def read(self, meta: ET.Element) -> None:
-        labels, specs = _labels(meta)
+        labels, specs = declared_labels(meta)
         self.labels[:] = labels
         self.attributes[:] = _merge(specs)
         self.kinds.update({(s["labels"][0], s["name"]): s["type"] for s in specs})
@@ -203,6 +198,7 @@ def _items(path: Path, name: str, declared: _Declared, source: ImportSource) -> 
                 elif el.tag == "meta" and depth == 1 and not meta_seen:
                     meta_seen = True
                     declared.read(el)
+                    source.file_meta["cvat"] = {"meta": element_json(el)}
                 if depth == 1 and root is not None:
                     del root[:]  # the child just handled, with the text after it
     except READ_ERRORS as exc:
@@ -235,7 +231,11 @@ def _image(
         p.media_path = candidate
     p.objects = []
     for i, el in enumerate(image):
-        obj = _shape(el, f"{where} <{el.tag}> #{i + 1}", kinds, p.problems)
+        at = f"{where} <{el.tag}> #{i + 1}"
+        if el.tag == "skeleton":
+            p.objects.extend(_skeleton(el, at, kinds, p.problems, f"skeleton {i + 1}"))
+            continue
+        obj = _shape(el, at, kinds, p.problems)
         if obj is not None:
             p.objects.append(obj)
     return p
@@ -253,13 +253,13 @@ def _shape(
     el: ET.Element, where: str, kinds: dict[tuple[str, str], str], problems: list[RowProblem]
 ) -> dict[str, Any] | None:
     label = el.get("label") or ""
-    if el.tag not in _KIND_TAG:
+    if el.tag not in KIND_TAG:
         problems.append(
             RowProblem(
                 where,
                 "",
                 f"<{el.tag}> shapes are not supported (boxes, "
-                "polygons, polylines, points and tags are)",
+                "polygons, polylines, points, skeletons and tags are)",
             )
         )
         return None
@@ -270,12 +270,18 @@ def _shape(
     obj: dict[str, Any] = {"kind": kind, "label": label}
     try:
         if el.tag == "box":
-            x0, y0, x1, y1 = (num(el.get(k)) for k in ("xtl", "ytl", "xbr", "ybr"))
+            x0, y0, x1, y1 = (num(el.get(k)) for k in CORNERS)
             obj.update(x=x0, y=y0, w=x1 - x0, h=y1 - y0)
             if el.get("rotation") is not None:
                 obj["rotation"] = num(el.get("rotation"))
+            text = [(el.get(k) or "").strip() for k in CORNERS]
+            if corners(obj) != text:  # converting back would not write the same decimals
+                keep_text(obj, "cvat", text)
         elif el.tag != "tag":
             obj["points"] = _points(el.get("points"))
+            as_read = (el.get("points") or "").strip()
+            if points_text(obj) != as_read:  # "1.50" would come back as "1.5"
+                keep_text(obj, "cvat", as_read)
     except ValueError:
         problems.append(
             RowProblem(
@@ -299,8 +305,53 @@ def _shape(
         aname = a.get("name") or ""
         attrs[aname] = _typed(kinds.get((label, aname)), a.text or "")
     obj["attributes"] = attrs or None
-    obj["meta"] = meta or None
+    obj["meta"] = {**(obj.get("meta") or {}), **meta} or None
+    obj["at"] = where
     return obj
+
+
+def _skeleton(
+    el: ET.Element,
+    where: str,
+    kinds: dict[tuple[str, str], str],
+    problems: list[RowProblem],
+    group: str,
+) -> list[dict[str, Any]]:
+    """A ``<skeleton>``: its ``<points>`` as keypoints of one ``group``, each with the
+    skeleton's label, XML attributes and ``<attribute>`` values in ``meta.skeleton`` (so an
+    export writes the skeleton again)."""
+    if not el.get("label"):
+        problems.append(RowProblem(where, "label", "a skeleton needs a label"))
+        return []
+    skeleton: dict[str, Any] = {k: v for k, v in el.attrib.items()}
+    attrs = {
+        a.get("name") or "": _typed(
+            kinds.get((el.get("label") or "", a.get("name") or "")), a.text or ""
+        )
+        for a in el.findall("attribute")
+    }
+    if attrs:
+        skeleton["attributes"] = attrs
+    out = []
+    for i, child in enumerate(el.findall("points")):
+        obj = _shape(child, f"{where} <points> #{i + 1}", kinds, problems)
+        if obj is not None:
+            obj["group"] = group
+            obj["meta"] = {**(obj.get("meta") or {}), "skeleton": skeleton}
+            out.append(obj)
+    return out
+
+
+CORNERS = ("xtl", "ytl", "xbr", "ybr")
+
+
+def points_text(o: dict[str, Any]) -> str:
+    return ";".join(f"{fmt(x)},{fmt(y)}" for x, y in o["points"])
+
+
+def corners(o: dict[str, Any]) -> list[str]:
+    """A box's corners as an export writes them."""
+    return [fmt(o["x"]), fmt(o["y"]), fmt(o["x"] + o["w"]), fmt(o["y"] + o["h"])]
 
 
 @register_reader("cvat")
@@ -308,82 +359,16 @@ def read_cvat(source: ImportSource) -> Iterator[ReadResult]:
     return read_parsed(source, scan_cvat(source))
 
 
-# -- export -------------------------------------------------------------------------------
+def element_json(el: ET.Element) -> list[Any]:
+    """An element as ``[tag, attributes, text, children]``, to be kept as JSON."""
+    text = el.text if el.text is not None and el.text.strip() else None
+    return [el.tag, dict(el.attrib), text, [element_json(c) for c in el]]
 
 
-def _meta_xml(schema: Schema, ctx: ExportContext) -> bytes:
-    meta = ET.Element("meta")
-    task = sub(meta, "task")
-    sub(task, "name", ctx.project_name)
-    labels_el = sub(task, "labels")
-    by_name: dict[str, dict[str, Any]] = {}
-    for f in schema.fields:  # fields of one schema usually share their attribute specs
-        for spec in getattr(f, "attributes", {}).values():
-            by_name.setdefault(spec["name"], spec)
-    specs = list(by_name.values())
-    for label in schema_labels(schema):
-        le = sub(labels_el, "label")
-        sub(le, "name", label)
-        ae = sub(le, "attributes")
-        for s in specs:
-            if s.get("labels") and label not in s["labels"]:
-                continue
-            a = sub(ae, "attribute")
-            sub(a, "name", s["name"])
-            if "mutable" in s:
-                sub(a, "mutable", s["mutable"])
-            sub(a, "input_type", s["type"])
-            sub(a, "default_value", s.get("default", ""))
-            sub(a, "values", "\n".join(fmt(v) for v in s.get("values", [])))
-    sub(meta, "dumped", iso(ctx.exported_at))
-    ET.indent(meta, level=1)
-    return b"  " + ET.tostring(meta, encoding="utf-8") + b"\n"
-
-
-def image_xml(rec: ExportRecord, objects: list[dict[str, Any]], n: int) -> bytes:
-    meta = rec.data.get("meta") if isinstance(rec.data.get("meta"), dict) else {}
-    attrs = {"id": str((meta or {}).get("id", n)), "name": str(rec.data.get("image", ""))}
-    attrs.update({k: str(v) for k, v in (meta or {}).items() if k != "id"})
-    for key in ("width", "height"):
-        if key in rec.data:
-            attrs[key] = fmt(rec.data[key])
-    image = ET.Element("image", attrs)
-    for o in objects:
-        tag = _KIND_TAG.get(o["kind"])
-        if tag is None:
-            continue
-        a: dict[str, str] = {"label": o["label"]}
-        if o.get("meta") is None and tag != "tag":
-            a.update(occluded="0", source="manual", z_order="0")
-        a.update({k: fmt(v) for k, v in (o.get("meta") or {}).items()})
-        if tag == "box":
-            a.update(
-                xtl=fmt(o["x"]), ytl=fmt(o["y"]), xbr=fmt(o["x"] + o["w"]), ybr=fmt(o["y"] + o["h"])
-            )
-            if o.get("rotation"):
-                a["rotation"] = fmt(o["rotation"])
-        elif tag != "tag":
-            a["points"] = ";".join(f"{fmt(x)},{fmt(y)}" for x, y in o["points"])
-        if o.get("group") is not None:
-            a["group_id"] = fmt(o["group"])
-        el = sub(image, tag, **a)
-        for name, v in (o.get("attributes") or {}).items():
-            sub(el, "attribute", "" if v is None else v, name=name)
-    ET.indent(image, level=1)
-    return b"  " + ET.tostring(image, encoding="utf-8") + b"\n"
-
-
-@register_writer("cvat", "application/xml", extension="xml", context=True)
-def write_cvat(
-    records: Iterable[ExportRecord], schema: Schema, ctx: ExportContext
-) -> Iterator[bytes]:
-    yield b'<?xml version="1.0" encoding="utf-8"?>\n<annotations>\n  <version>1.1</version>\n'
-    yield _meta_xml(schema, ctx)
-    buf: list[bytes] = []
-    for n, rec in enumerate(records):
-        objects = value_objects(schema, (rec.label or {}).get("value"))
-        buf.append(image_xml(rec, objects, n))
-        if len(buf) >= 200:
-            yield b"".join(buf)
-            buf.clear()
-    yield b"".join(buf) + b"</annotations>\n"
+def json_element(doc: list[Any]) -> ET.Element:
+    """The element :func:`element_json` kept."""
+    tag, attrib, text, children = doc
+    el = ET.Element(tag, attrib)
+    el.text = text
+    el.extend(json_element(c) for c in children)
+    return el

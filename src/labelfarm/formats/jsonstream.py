@@ -157,11 +157,7 @@ class _Buffer:
                 near_end = exc.pos >= len(self.buf) - 64 or exc.msg.startswith("Unterminated")
                 if self.eof or not near_end:
                     line = self.line_at(self.pos) + exc.doc.count("\n", self.pos, exc.pos)
-                    reason = (
-                        exc.msg
-                        if not self.eof or not near_end
-                        else (f"{exc.msg} (the file ends early: truncated?)")
-                    )
+                    reason = exc.msg if not self.eof or not near_end else _ends_early(exc.msg)
                     raise JsonStreamError(line, reason) from None
                 self.fill()
                 continue
@@ -180,6 +176,18 @@ class _Buffer:
                 except RecursionError:
                     raise JsonStreamError(line, f"nested too deeply{_HERE}") from None
             return obj, line
+
+
+def _ends_early(msg: str) -> str:
+    """Why a value broke off at the end of the file, in words (the decoder's message
+    names a position it does not give)."""
+    if msg.startswith("Unterminated string"):
+        inside = "inside a string (a closing quote is missing)"
+    elif msg.startswith("Expecting value"):
+        inside = "where a value was expected"
+    else:
+        inside = f"in the middle of a value ({msg.removesuffix(' at').lower()})"
+    return f"the file ends {inside}: it is truncated or incomplete"
 
 
 def walk_object(

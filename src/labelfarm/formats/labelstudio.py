@@ -7,9 +7,9 @@ A result's ``from_name`` names the schema field it fills; its ``type`` says how:
 Label Studio                       labelfarm field
 =================================  =============================================
 ``choices``                        ``choice`` (one) or ``multichoice``
-``textarea``                       ``text`` (several lines joined by newlines)
+``textarea``                       ``text`` (entries as lines; one entry if multiline)
 ``labels`` (text ranges)           ``spans``
-``rectanglelabels``/``rectangle``  ``rectangle`` or ``bbox`` (pixels)
+``rectanglelabels``/``rectangle``  ``rectangle``, or ``bbox`` (upright boxes only)
 ``polygonlabels``/``polygon``      ``polygon`` (pixels)
 ``keypointlabels``/``keypoint``    ``keypoints`` (pixels)
 ``rating``/``number``              ``number``
@@ -17,12 +17,19 @@ Label Studio                       labelfarm field
 =================================  =============================================
 
 Image coordinates are turned from Label Studio's percentages into pixels with the
-result's ``original_width``/``original_height`` (kept in the shape's ``meta`` with the
-region id, ``origin``, ``parentID`` and relations, so an export writes them back); a
-rotation about the top-left corner becomes one about the centre. Annotations become
-annotations of the user standing for ``completed_by``; cancelled ones are left out.
-Predictions go to the predictions table with their ``model_version`` and ``score``.
-The conversion of results lives in :mod:`labelfarm.formats.labelstudio_results`.
+result's ``original_width``/``original_height`` (the item's image size, stored with it); a
+rotation about the top-left corner becomes one about the centre. Nothing else is lost:
+what a region holds beyond its geometry (its id, ``to_name``, ``origin``, ``parentID``,
+relations, the value as written) stays in the shape's ``meta``; what a task, an annotation,
+a prediction or a one-value result holds beyond what labelfarm reads stays in their
+``source_meta`` (the ids, the order of results), and the export
+(:mod:`labelfarm.formats.labelstudio_writer`) writes it all back. Who did what
+(``completed_by``, reviews, …) is kept apart and exported only when the export maps
+annotators; the import report says so (:meth:`ImportSource.note`), as it counts
+predictions listed by id (the file of Label Studio's Export button) and cancelled
+annotations, which are not imported. Annotations become annotations of the user standing
+for ``completed_by``. The conversion of results lives in
+:mod:`labelfarm.formats.labelstudio_results`.
 
 The file, a list of tasks or a single task, is read one task at a time
 (:func:`labelfarm.formats.jsonstream.walk_array`), so memory stays flat however many tasks
@@ -33,26 +40,38 @@ a file that is not JSON, or ends early, by the line where reading stopped.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
-import orjson
-
 from labelfarm.formats.jsonstream import JsonStreamError, walk_array
-from labelfarm.formats.labelstudio_results import LABEL_KEY, ResultConverter
+from labelfarm.formats.labelstudio_results import LABEL_KEY, Converted, ResultConverter
 from labelfarm.formats.objects import register_guesser
 from labelfarm.formats.registry import (
-    ExportContext,
-    ExportRecord,
     ImportSource,
     ItemRecord,
     ReadResult,
     RowProblem,
     register_reader,
-    register_writer,
 )
 from labelfarm.jsonutil import parse_time
-from labelfarm.schema import Schema
+
+# read into labelfarm's own columns; any other key is kept in ``source_meta``
+TASK_READ = frozenset({"data", "annotations", "predictions"})
+ANNOTATION_READ = frozenset({"result", "completed_by"})
+PREDICTION_READ = frozenset({"result", "model_version", "score"})
+# keys naming people: not kept (clients see pseudonyms only)
+IDENTITY_KEYS = frozenset(
+    {
+        "completed_by",
+        "created_by",
+        "updated_by",
+        "last_created_by",
+        "comment_authors",
+        "annotators",
+        "reviews",
+        "created_username",
+    }
+)
 
 TASK_KEYS = frozenset(
     {
@@ -141,65 +160,139 @@ def read_labelstudio(source: ImportSource) -> Iterator[ReadResult]:
             if not isinstance(task, dict):
                 yield where, [RowProblem(where, "", "a task is an object")]
                 continue
-            yield where, _task(task, where, conv, source.schema)
+            yield where, _task(task, where, conv, source)
     except (JsonStreamError, _NotTasks, OSError) as exc:  # the file itself: reading stops
         problem = _file_problem(source, exc)
         yield problem.location, [problem]
 
 
 def _task(
-    task: dict[str, Any], where: str, conv: ResultConverter, schema: Schema
+    task: dict[str, Any], where: str, conv: ResultConverter, source: ImportSource
 ) -> ItemRecord | list[RowProblem]:
-    problems: list[RowProblem] = []
     data = task["data"] if "data" in task else {k: v for k, v in task.items() if k not in TASK_KEYS}
     if not isinstance(data, dict) or not data:
         return [RowProblem(where, "data", "a task needs data (an object)")]
-    problems += [RowProblem(where, f"data.{k}", r) for k, r in schema.validate_data(data)]
-    rec = ItemRecord(data=data)
+    problems = [RowProblem(where, f"data.{k}", r) for k, r in source.schema.validate_data(data)]
+    if "data" in task:
+        kept = _kept(task, TASK_READ, source, "tasks[]")
+    else:  # the task is its data, beside the keys Label Studio gives a task
+        listed = {k: v for k, v in task.items() if k in TASK_KEYS}
+        kept = {**_kept(listed, TASK_READ, source, "tasks[]"), "flat": True}
+    rec = ItemRecord(data=data, source_meta=kept if any(kept.values()) else None)
     if task.get("id") is not None:
         rec.external_id = str(task["id"])
-    for j, ann in enumerate(task.get("annotations") or []):
+    sizes: list[tuple[str, Converted]] = []
+    for j, ann in enumerate(_listed(task, "annotations", where, problems)):
         at = f"{where} annotations[{j}]"
         if not isinstance(ann, dict):
             problems.append(RowProblem(at, "", "an annotation is an object"))
             continue
         if ann.get("was_cancelled"):
+            source.note("tasks[].annotations[]: one with was_cancelled (a skip) is not kept")
             continue
-        value = conv.value(ann.get("result", []), at)
-        if isinstance(value, list):
-            problems.extend(value)
+        got = conv.value(ann.get("result", []), at, data)
+        if isinstance(got, list):
+            problems.extend(got)
             continue
-        entry: dict[str, Any] = {"annotator": _annotator(ann, j), "value": value}
-        try:
-            if ann.get("created_at"):
-                entry["created_at"] = parse_time(ann["created_at"])
-        except (ValueError, TypeError):
-            problems.append(RowProblem(at, "created_at", "not an ISO-8601 time"))
-        lead = ann.get("lead_time")
-        if isinstance(lead, int | float) and not isinstance(lead, bool) and lead >= 0:
-            entry["duration_ms"] = round(lead * 1000)
-        rec.annotations.append(entry)
-    for j, pred in enumerate(task.get("predictions") or []):
+        sizes.append((at, got))
+        rec.annotations.append(_annotation(ann, j, got, at, problems, source))
+    for j, pred in enumerate(_listed(task, "predictions", where, problems)):
         at = f"{where} predictions[{j}]"
-        if not isinstance(pred, dict):
-            problems.append(RowProblem(at, "", "a prediction is an object"))
+        if isinstance(pred, int | str) and not isinstance(pred, bool):
+            # Label Studio's Export button lists a task's predictions by id: nothing to keep
+            source.note("predictions given by id, not as objects (Label Studio's export)")
             continue
-        value = conv.value(pred.get("result", []), at)
-        if isinstance(value, list):
-            problems.extend(value)
+        if not isinstance(pred, dict):
+            problems.append(RowProblem(at, "", "a prediction is an object or a prediction id"))
+            continue
+        got = conv.value(pred.get("result", []), at, data)
+        if isinstance(got, list):
+            problems.extend(got)
             continue
         score = pred.get("score")
         if score is not None and (isinstance(score, bool) or not isinstance(score, int | float)):
             problems.append(RowProblem(at, "score", "must be a number"))
             continue
+        sizes.append((at, got))
+        model = str(pred.get("model_version") or "labelstudio")
+        kept = {
+            **got.source_meta(),
+            **_kept(pred, PREDICTION_READ, source, "tasks[].predictions[]"),
+        }
         rec.predictions.append(
-            {
-                "value": value,
-                "model": str(pred.get("model_version") or "labelstudio"),
-                "score": score,
-            }
+            {"value": got.value, "model": model, "score": score, "source_meta": kept}
         )
+    rec.image_size = _image_size(sizes, problems)
     return problems or rec
+
+
+def _listed(task: dict[str, Any], key: str, where: str, problems: list[RowProblem]) -> list[Any]:
+    found = task.get(key)
+    if found is None:
+        return []
+    if not isinstance(found, list):
+        problems.append(RowProblem(where, key, "must be a list"))
+        return []
+    return found
+
+
+def _kept(obj: dict[str, Any], read: frozenset[str], source: ImportSource, at: str) -> dict:
+    """The keys of a task, annotation or prediction the import does not read, to be written
+    back as they were: ``keys``, and apart, ``people`` (who did what: user ids, emails),
+    which an export writes only when it maps annotators (a migration)."""
+    keys, people = {}, {}
+    for k, v in obj.items():
+        if k in IDENTITY_KEYS:
+            people[k] = v
+            source.note(f"{at}.{k}: exported only with a completed_by mapping (pseudonyms else)")
+        elif k not in read:
+            keys[k] = v
+    return {"keys": keys, **({"people": people} if people else {})}
+
+
+def _annotation(
+    ann: dict[str, Any],
+    j: int,
+    got: Converted,
+    at: str,
+    problems: list[RowProblem],
+    source: ImportSource,
+) -> dict[str, Any]:
+    entry: dict[str, Any] = {"annotator": _annotator(ann, j), "value": got.value}
+    entry["source_meta"] = {
+        **got.source_meta(),
+        **_kept(ann, ANNOTATION_READ, source, "tasks[].annotations[]"),
+    }
+    try:
+        if ann.get("created_at"):
+            entry["created_at"] = parse_time(ann["created_at"])
+    except (ValueError, TypeError):
+        problems.append(RowProblem(at, "created_at", "not an ISO-8601 time"))
+    lead = ann.get("lead_time")
+    if isinstance(lead, int | float) and not isinstance(lead, bool) and lead >= 0:
+        entry["duration_ms"] = round(lead * 1000)
+    return entry
+
+
+def _image_size(
+    found: list[tuple[str, Converted]], problems: list[RowProblem]
+) -> tuple[int | float, int | float] | None:
+    """The task's image size, as its results give it: all of them the same."""
+    size = None
+    for at, got in found:
+        if got.image_size is None:
+            continue
+        if size is not None and got.image_size != size:
+            problems.append(
+                RowProblem(
+                    at,
+                    "original_width",
+                    f"image size {got.image_size[0]}×{got.image_size[1]} differs from "
+                    f"{size[0]}×{size[1]} given by another annotation of this task",
+                )
+            )
+        size = size or got.image_size
+    return size
 
 
 @register_guesser("labelstudio")
@@ -207,21 +300,26 @@ def guess_labelstudio(source: ImportSource) -> dict[str, Any]:
     """One field per ``from_name``, typed by its results, listing every label used."""
     fields: dict[str, dict[str, Any]] = {}
     try:
-        for _, _, task in _tasks(source):
+        for number, line, task in _tasks(source):
             if isinstance(task, dict):
-                _guess_task(task, fields)
+                _guess_task(task, fields, f"{source.filename} line {line} (task {number})")
     except (JsonStreamError, _NotTasks, OSError) as exc:
         problem = _file_problem(source, exc)
         raise ValueError(f"{problem.location}: {problem.reason}") from None
-    out = []
+    out, to_name = [], {}
     for spec in fields.values():
+        if spec.get("_to_name") is not None:
+            to_name[spec["name"]] = str(spec["_to_name"])
+        spec.pop("_to_name", None)
         labels = list(spec.pop("_labels"))
         if spec["type"] in ("choice", "multichoice"):
             spec["options"] = labels or ["yes"]
         elif spec["type"] not in ("text", "number"):
             spec["labels"] = labels or ["object"]
         out.append(spec)
-    return {"fields": out or [{"name": "label", "type": "text", "required": False}]}
+    if not out:
+        return {"fields": [{"name": "label", "type": "text", "required": False}]}
+    return {"fields": out, **({"labelstudio": {"to_name": to_name}} if to_name else {})}
 
 
 _GUESS_TYPES = {
@@ -236,67 +334,32 @@ _GUESS_TYPES = {
 }
 
 
-def _guess_task(task: dict[str, Any], fields: dict[str, dict[str, Any]]) -> None:
-    """Add the fields and labels the results of ``task`` use to ``fields``."""
+def _guess_task(task: dict[str, Any], fields: dict[str, dict[str, Any]], where: str) -> None:
+    """Add the fields and labels the results of ``task`` use to ``fields``; a result of a
+    type no field type holds is a ValueError saying where."""
     for group in (task.get("annotations") or []) + (task.get("predictions") or []):
         for r in (group or {}).get("result") or [] if isinstance(group, dict) else []:
             if not isinstance(r, dict) or r.get("type") == "relation":
                 continue
             t = _GUESS_TYPES.get(_base(r))
-            if t is None or "from_name" not in r:
+            if t is None:
+                raise ValueError(
+                    f"{where}: a result of type {r.get('type')!r} (from_name "
+                    f"{r.get('from_name')!r}) has no labelfarm field type; types read: "
+                    f"{sorted(_GUESS_TYPES)}"
+                )
+            if "from_name" not in r:
                 continue
             spec = fields.setdefault(
                 r["from_name"],
                 {"name": r["from_name"], "type": t, "required": False, "_labels": {}},
             )
+            spec.setdefault("_to_name", r.get("to_name"))
             v = r.get("value") or {}
+            texts = v.get("text") if t == "text" else None
+            if isinstance(texts, list) and len(texts) == 1 and "\n" in str(texts[0]):
+                spec["multiline"] = True  # one entry of several lines, not several entries
             labels = v.get("choices") or v.get(LABEL_KEY.get(r["type"], "labels")) or []
             if t == "choice" and len(labels) > 1:
                 spec["type"] = "multichoice"
             spec["_labels"].update(dict.fromkeys(labels))
-
-
-@register_writer("labelstudio", "application/json", extension="json", context=True)
-def write_labelstudio(
-    records: Iterable[ExportRecord], schema: Schema, ctx: ExportContext
-) -> Iterator[bytes]:
-    """A JSON list of tasks Label Studio imports: data, annotations (one per annotation
-    stored, annotators by pseudonym) and predictions."""
-    conv = ResultConverter(schema)
-    yield b"["
-    buf: list[bytes] = []
-    for n, rec in enumerate(records):
-        task: dict[str, Any] = {
-            "id": int(rec.external_id)
-            if rec.external_id and rec.external_id.isdigit()
-            else rec.item_id,
-            "data": rec.data,
-        }
-        task["annotations"] = [
-            {
-                "id": a["id"],
-                "labelfarm_annotator": a["annotator"],
-                "result": conv.results(a["value"], rec.data),
-                "was_cancelled": False,
-                "created_at": a.get("created_at"),
-                **(
-                    {"lead_time": a["duration_ms"] / 1000}
-                    if a.get("duration_ms") is not None
-                    else {}
-                ),
-            }
-            for a in rec.annotations
-        ]
-        task["predictions"] = [
-            {
-                "model_version": p["model"],
-                "score": p["score"],
-                "result": conv.results(p["value"], rec.data),
-            }
-            for p in rec.predictions
-        ]
-        buf.append((b"," if n else b"") + b"\n" + orjson.dumps(task))
-        if len(buf) >= 500:
-            yield b"".join(buf)
-            buf.clear()
-    yield b"".join(buf) + b"\n]\n"

@@ -2,18 +2,25 @@
 
 Image formats read their files into :class:`Parsed` items whose ``objects`` are plain
 dicts ``{"kind": box | polygon | polyline | points | mask | tag, "label": ..., geometry,
-"attributes"?, "group"?, "score"?, "meta"?}``. :func:`build_value` puts each object into the
+"attributes"?, "group"?, "score"?, "meta"?, "at"?}`` (``at``: the line or element it was
+read from, where its problems are reported). :func:`build_value` puts each object into the
 schema field of its kind (the first one that lists its label) and validates the result;
-:func:`value_objects` is the way back, for exporters. :func:`guess_schema` proposes a
-schema that keeps everything a file holds.
+:func:`value_objects` is the way back, for exporters. Numbers a format converts on import
+keep the text they were read from (:func:`keep_text`), which an export in that format
+writes back while the shape is unchanged (:func:`text_as_read`). :func:`guess_schema`
+proposes a schema that keeps everything a file holds, and refuses a file it cannot read.
 """
 
 from __future__ import annotations
 
+import hashlib
+import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from labelfarm.errors import InvalidInput
 from labelfarm.formats.registry import ImportSource, ItemRecord, ReadResult, RowProblem
@@ -99,43 +106,36 @@ def _target(schema: Schema, kind: str, label: str) -> FieldType | None:
 
 
 def build_value(schema: Schema, objects: Iterable[dict[str, Any]], where: str) -> Any:
-    """The annotation value holding ``objects``, validated; or a list of located problems."""
+    """The annotation value holding ``objects``, validated; or a list of located problems.
+    A problem is located at its object's ``at`` (the line or element it was read from)
+    when the object has one, else at ``where``."""
     value: dict[str, Any] = {}
     problems: list[RowProblem] = []
+    located: dict[tuple[str, int], str] = {}  # (field, index in the field) → where read
     for obj in objects:
-        kind = obj["kind"]
+        kind, at = obj["kind"], obj.get("at") or where
         f = _target(schema, kind, str(obj.get("label")))
         if f is None:
-            problems.append(
-                RowProblem(
-                    where,
-                    kind,
-                    f"the schema has no field for {kind}s (of type {' or '.join(KINDS[kind])})",
-                )
-            )
+            reason = f"the schema has no field for {kind}s (of type {' or '.join(KINDS[kind])})"
+            problems.append(RowProblem(at, kind, reason))
             continue
-        shape = {k: v for k, v in obj.items() if k != "kind" and v not in (None, {}, [])}
-        if f.type_name == "bbox":
-            if shape.get("rotation"):
-                problems.append(
-                    RowProblem(
-                        where,
-                        f.name,
-                        "a bbox field cannot keep rotated boxes; use a field of type 'rectangle'",
-                    )
-                )
-                continue
-            shape = {k: shape[k] for k in ("x", "y", "w", "h", "label", "score") if k in shape}
-        if f.type_name in ("choice", "multichoice"):
-            value.setdefault(f.name, []).append(obj.get("label"))
-        else:
-            value.setdefault(f.name, []).append(shape)
+        shape = {
+            k: v for k, v in obj.items() if k not in ("kind", "at") and v not in (None, {}, [])
+        }
+        if f.type_name == "bbox" and shape.get("rotation"):
+            reason = "a bbox field cannot keep rotated boxes; use a field of type 'rectangle'"
+            problems.append(RowProblem(at, f.name, reason))
+            continue
+        entries = value.setdefault(f.name, [])
+        located[(f.name, len(entries))] = at
+        entries.append(obj.get("label") if f.type_name in ("choice", "multichoice") else shape)
     for f in schema.fields:
         if f.type_name == "choice" and f.name in value:
             chosen = value[f.name]
             if len(chosen) > 1:
+                at = located.get((f.name, 1), where)
                 problems.append(
-                    RowProblem(where, f.name, f"{len(chosen)} tags for a single-choice field")
+                    RowProblem(at, f.name, f"{len(chosen)} tags for a single-choice field")
                 )
             value[f.name] = chosen[0]
     if problems:
@@ -143,11 +143,15 @@ def build_value(schema: Schema, objects: Iterable[dict[str, Any]], where: str) -
     try:
         return schema.validate(value)
     except FieldError as exc:
-        return [RowProblem(where, exc.path, exc.reason)]
+        m = re.match(r"(\w+)\[(\d+)\]", exc.path)
+        at = located.get((m.group(1), int(m.group(2))), where) if m else where
+        return [RowProblem(at, exc.path, exc.reason)]
 
 
 def value_objects(schema: Schema, value: dict[str, Any] | None) -> list[dict[str, Any]]:
-    """The objects of an annotation value, field by field in schema order."""
+    """The objects of an annotation value, field by field in schema order. What a format
+    kept of the text it read a shape from (:func:`keep_text`) is the object's ``as_read``,
+    no longer part of its ``meta``."""
     out: list[dict[str, Any]] = []
     if not value:
         return out
@@ -161,8 +165,52 @@ def value_objects(schema: Schema, value: dict[str, Any] | None) -> list[dict[str
         elif f.type_name == "multichoice":
             out.extend({"kind": "tag", "label": label} for label in v)
         else:
-            out.extend({"kind": kind, **shape} for shape in v)
+            out.extend(_object(kind, shape) for shape in v)
     return out
+
+
+AS_READ = "as_read"
+_GEOMETRY = ("x", "y", "w", "h", "rotation", "points")
+
+
+def _object(kind: str, shape: dict[str, Any]) -> dict[str, Any]:
+    obj = {"kind": kind, **shape}
+    meta = shape.get("meta")
+    if isinstance(meta, dict) and AS_READ in meta:
+        obj[AS_READ] = meta[AS_READ]
+        obj["meta"] = {k: v for k, v in meta.items() if k != AS_READ} or None
+    return obj
+
+
+def _fingerprint(obj: dict[str, Any]) -> str:
+    """A digest of a shape's geometry, numbers compared as floats (0 rotation as none)."""
+
+    def norm(v: Any) -> Any:
+        if isinstance(v, list):
+            return [norm(x) for x in v]
+        return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else v
+
+    geometry = [norm(obj.get(k)) if k != "rotation" or obj.get(k) else None for k in _GEOMETRY]
+    return hashlib.blake2b(orjson.dumps(geometry), digest_size=8).hexdigest()
+
+
+def keep_text(obj: dict[str, Any], fmt: str, text: Any) -> dict[str, Any]:
+    """Remember in ``obj``'s meta the text format ``fmt`` read its geometry from, so that an
+    export in that format writes the same decimals while the shape is unchanged (numbers
+    that were converted on import, to pixels or degrees, would not come back exactly)."""
+    meta = dict(obj.get("meta") or {})
+    meta[AS_READ] = {"format": fmt, "text": text, "of": _fingerprint(obj)}
+    obj["meta"] = meta
+    return obj
+
+
+def text_as_read(obj: dict[str, Any], fmt: str) -> Any:
+    """The text :func:`keep_text` kept for ``obj`` in format ``fmt``, or None when there is
+    none or the shape has changed since (an export then writes the shape's own numbers)."""
+    memo = obj.get(AS_READ)
+    if isinstance(memo, dict) and memo.get("format") == fmt and memo.get("of") == _fingerprint(obj):
+        return memo.get("text")
+    return None
 
 
 def schema_labels(schema: Schema, kinds: Iterable[str] | None = None) -> list[str]:
@@ -222,9 +270,13 @@ def guess_schema(scan: Scan) -> dict[str, Any]:
     """A schema that keeps everything a scan holds: one field per kind of object found,
     each listing every label (declared or used), none of them required."""
     used: dict[str, dict[str, None]] = {}
+    problems: list[RowProblem] = []
     for p in scan.items:
+        problems.extend(p.problems[: max(0, 100 - len(problems))])
         for obj in p.objects or []:
             used.setdefault(obj["kind"], {})[obj["label"]] = None
+    if problems:
+        raise_unreadable(problems)
     if not used:
         used["box"] = {}
     fields = []
@@ -248,8 +300,30 @@ def guess_schema(scan: Scan) -> dict[str, Any]:
     return {"fields": fields}
 
 
-def suggest_schema(fmt: str, path: Path, *, scratch: Path | None = None) -> dict[str, Any]:
-    """The schema :func:`guess_schema` proposes for a file or folder in format ``fmt``."""
+def raise_unreadable(problems: list[RowProblem], filename: str = "") -> None:
+    """Refuse to guess a schema from a file that cannot be read, saying where and why
+    (locations that do not name a file are given ``filename``)."""
+    if filename:
+        problems = [
+            p
+            if p.location.startswith(filename)
+            else RowProblem(f"{filename} {p.location}", p.field, p.reason)
+            for p in problems
+        ]
+    first = problems[0]
+    raise InvalidInput(
+        f"cannot propose a schema: {first.location}: {first.reason}"
+        + (f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1 else ""),
+        [p.to_dict() for p in problems],
+    )
+
+
+def suggest_schema(
+    fmt: str, path: Path, *, scratch: Path | None = None, filename: str | None = None
+) -> dict[str, Any]:
+    """The schema :func:`guess_schema` proposes for a file or folder in format ``fmt``
+    (named ``filename`` by the user). A file that cannot be read is an InvalidInput saying
+    where, never a placeholder schema."""
     from labelfarm.formats.registry import load_builtin
     from labelfarm.schema import Schema as _Schema
 
@@ -263,4 +337,14 @@ def suggest_schema(fmt: str, path: Path, *, scratch: Path | None = None) -> dict
     options: dict[str, Any] = {"base_dir": path if path.is_dir() else path.parent}
     if scratch is not None:
         options["scratch"] = scratch
-    return _GUESSERS[fmt](ImportSource(path, path.name, placeholder, options))
+    try:
+        proposed = _GUESSERS[fmt](ImportSource(path, filename or path.name, placeholder, options))
+    except InvalidInput:
+        raise
+    except (ValueError, OSError) as exc:
+        raise InvalidInput(
+            f"cannot propose a schema: {exc}",
+            [{"location": filename or path.name, "reason": str(exc)}],
+        ) from None
+    _Schema(proposed)  # a proposal is a valid schema, or the guesser is at fault
+    return proposed

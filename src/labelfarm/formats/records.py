@@ -3,7 +3,9 @@
 Reserved keys: ``data`` (the item's data; without it every other key is data),
 ``external_id`` (or ``id``), ``priority``, ``deadline`` (ISO-8601), ``media`` (a file path
 relative to the imported file), ``prediction`` / ``predictions`` (model output to pre-fill),
-``gold`` (the known answer: the item becomes a gold task, mixed in blind).
+``gold`` (the known answer: the item becomes a gold task, mixed in blind) and ``gold_kind``
+(``control``, the default: never shown, measures annotators; ``training``: its answer is shown,
+to annotators in qualification). Tables carry gold in columns (:func:`gold_from_cells`).
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from __future__ import annotations
 import math
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from labelfarm.formats.registry import ItemRecord, RowProblem
 from labelfarm.jsonutil import parse_time
@@ -27,8 +31,11 @@ RESERVED = frozenset(
         "prediction",
         "predictions",
         "gold",
+        "gold_kind",
     }
 )
+GOLD_KINDS = ("control", "training")
+GOLD_PREFIX = "gold."  # a table column per field of the gold answer: gold.<field>
 
 
 def record_from_object(
@@ -82,12 +89,90 @@ def record_from_object(
     else:
         for i, pred in enumerate(preds):
             _prediction(pred, f"predictions[{i}]", schema, record, bad)
-    if obj.get("gold") is not None:
-        try:
-            record.gold = schema.validate(obj["gold"])
-        except FieldError as exc:
-            bad(f"gold.{exc.path}".rstrip("."), exc.reason)
+    problems += read_gold(obj, where, schema, record)
     return problems or record
+
+
+def read_gold(
+    obj: dict[str, Any], where: str, schema: Schema, record: ItemRecord
+) -> list[RowProblem]:
+    """Set the record's gold answer and kind from ``gold`` and ``gold_kind``; the problems."""
+    problems = []
+    kind = obj.get("gold_kind")
+    if kind is not None and kind not in GOLD_KINDS:
+        reason = f"must be one of {list(GOLD_KINDS)}, got {kind!r}"
+        problems.append(RowProblem(where, "gold_kind", reason))
+    if obj.get("gold") is None:
+        if kind is not None:
+            reason = "a gold kind needs the gold answer ('gold')"
+            problems.append(RowProblem(where, "gold_kind", reason))
+        return problems
+    try:
+        record.gold = schema.validate(obj["gold"])
+    except FieldError as exc:
+        problems.append(RowProblem(where, f"gold.{exc.path}".rstrip("."), exc.reason))
+    if kind in GOLD_KINDS:
+        record.gold_kind = kind
+    return problems
+
+
+def gold_from_cells(cells: dict[str, str], schema: Schema) -> dict[str, Any]:
+    """A table row's gold cells (:func:`is_gold_column`) as :func:`record_from_object`
+    reads them: ``gold`` and ``gold_kind``.
+
+    The answer comes either whole, as a JSON object in a ``gold`` column, or a field at a
+    time in ``gold.<field>`` columns, each cell written as the CSV export writes the field
+    (a choice or text as it is, a number, multichoice options separated by ``|``, other
+    types as JSON). Empty cells say nothing: a row whose gold cells are all empty is not
+    gold. ``gold_kind`` is ``control`` (the default) or ``training``. A cell that cannot
+    be read is left as text, for the check to report where it is.
+    """
+    out: dict[str, Any] = {}
+    per_field: dict[str, Any] = {}
+    for name, cell in cells.items():
+        if name.startswith(GOLD_PREFIX):
+            if cell != "":
+                key = name[len(GOLD_PREFIX) :]
+                f = schema.by_name.get(key)
+                per_field[key] = _cell_value(cell, f.type_name if f else "")
+        elif cell != "":
+            out[name] = _json(cell) if name == "gold" else cell
+    if per_field:
+        out["gold"] = per_field
+    return out
+
+
+def is_gold_column(name: str) -> bool:
+    return name in ("gold", "gold_kind") or name.startswith(GOLD_PREFIX)
+
+
+def gold_header_problems(names: list[str], schema: Schema) -> list[RowProblem]:
+    """What is wrong with a table header's gold columns (checked once, before the rows)."""
+    problems = []
+    per_field = [n for n in names if n.startswith(GOLD_PREFIX)]
+    if per_field and "gold" in names:
+        reason = "use either a 'gold' column (a JSON object) or 'gold.<field>' columns"
+        problems.append(RowProblem("line 1", "gold", reason))
+    for name in per_field:
+        if name[len(GOLD_PREFIX) :] not in schema.by_name:
+            reason = f"no such field; the schema's fields are {list(schema.by_name)}"
+            problems.append(RowProblem("line 1", name, reason))
+    return problems
+
+
+def _cell_value(cell: str, type_name: str) -> Any:
+    if type_name in ("choice", "text"):
+        return cell
+    if type_name == "multichoice":
+        return cell.split("|")
+    return _json(cell)
+
+
+def _json(cell: str) -> Any:
+    try:
+        return orjson.loads(cell)
+    except orjson.JSONDecodeError:
+        return cell
 
 
 def _media(value: Any, base_dir: Path | None, record: ItemRecord, bad: Any) -> None:

@@ -19,9 +19,13 @@ BUILTIN = (
     "coco_reader",
     "coco_writer",
     "yolo",
+    "yolo_writer",
     "voc",
     "cvat",
+    "cvat_writer",
     "labelstudio",
+    "labelstudio_writer",
+    "labelstudio_config",
     "textcls",
     "tables",
 )
@@ -67,6 +71,17 @@ class ImportSource:
     bytes_read: int = 0  # advanced by readers, for progress bars
     limits: ImportLimits = field(default_factory=ImportLimits)
     cancel: threading.Event | None = None
+    # what the file holds beside its items, by format (``{"coco": {"info": ...}}``), kept
+    # with the import and handed to exports in that format as ``ExportContext.file_meta``
+    file_meta: dict[str, Any] = field(default_factory=dict)
+    # what the file held that the import leaves out on purpose: reason -> how many times,
+    # said in the import's report (see :meth:`note`)
+    notes: dict[str, int] = field(default_factory=dict)
+
+    def note(self, reason: str, n: int = 1) -> None:
+        """Count something the file holds that the import does not keep. ``reason`` starts
+        with the key path of what is left out (``annotations[].reviews: …``)."""
+        self.notes[reason] = self.notes.get(reason, 0) + n
 
     def check_cancel(self) -> None:
         """Raise :class:`ImportInterrupted` once ``cancel`` is set."""
@@ -92,7 +107,14 @@ class ItemRecord:
     predictions: list[dict[str, Any]] = field(default_factory=list)
     annotations: list[dict[str, Any]] = field(default_factory=list)
     gold: dict[str, Any] | None = None  # the known answer of a gold item
+    gold_kind: str = "control"  # of a gold item: "training" (answer shown) or "control"
     data_json: str | None = None  # ``data`` as JSON text, once its size has been checked
+    # the image's (width, height) in pixels as the source file gives it; the size decoded
+    # from ``media_path`` takes precedence
+    image_size: tuple[int | float, int | float] | None = None
+    # what the source said of the item beyond its data (kept verbatim for an export in that
+    # format); annotations and predictions may carry their own "source_meta" likewise
+    source_meta: dict[str, Any] | None = None
 
 
 @dataclass
@@ -118,6 +140,8 @@ class ExportRecord:
     annotations: list[dict[str, Any]]
     label: dict[str, Any] | None
     predictions: list[dict[str, Any]] = field(default_factory=list)
+    image_size: tuple[int | float, int | float] | None = None  # stored at import, in pixels
+    source_meta: dict[str, Any] | None = None  # ItemRecord.source_meta, as imported
 
 
 @dataclass
@@ -130,6 +154,7 @@ class ExportContext:
     exported_at: float = 0.0
     open_media: Callable[[str], IO[bytes]] | None = None  # by sha256
     options: dict[str, Any] = field(default_factory=dict)  # e.g. {"media": True}
+    file_meta: dict[str, Any] = field(default_factory=dict)  # the imports' file_meta, merged
 
 
 ReadResult = tuple[str, "ItemRecord | list[RowProblem]"]

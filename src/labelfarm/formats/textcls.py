@@ -2,10 +2,11 @@
 
 ``doccano`` (JSONL): one object per line with ``text``, the labels under ``label`` or
 ``labels`` (a list of names for classification, or ``[start, end, label]`` triples /
-``{"start_offset", "end_offset", "label"}`` objects for spans; doccano's ``entities`` too)
-and any other keys (``meta``…) kept as item data. ``doccano-csv`` / ``doccano-tsv``: a
-header with ``text`` and ``label`` (several labels separated by ``|`` for a multichoice
-field), other columns as data.
+``{"start_offset", "end_offset", "label"}`` objects for spans; doccano's ``entities`` too),
+``gold`` and ``gold_kind`` as in any import, and any other keys (``meta``…) kept as item
+data. ``doccano-csv`` / ``doccano-tsv``: a header with ``text`` and ``label`` (several labels
+separated by ``|`` for a multichoice field), gold columns as in a CSV import, other columns
+as data.
 
 The label key's name is matched to a schema field of that name; otherwise labels go to the
 first ``choice``/``multichoice`` field and spans to the first ``spans`` field. An empty label
@@ -22,7 +23,13 @@ from typing import Any
 import orjson
 
 from labelfarm.formats.lines import json_lines, open_table
-from labelfarm.formats.objects import register_guesser
+from labelfarm.formats.objects import raise_unreadable, register_guesser
+from labelfarm.formats.records import (
+    gold_from_cells,
+    gold_header_problems,
+    is_gold_column,
+    read_gold,
+)
 from labelfarm.formats.registry import (
     ExportContext,
     ExportRecord,
@@ -70,10 +77,11 @@ def record(obj: dict[str, Any], where: str, schema: Schema) -> ItemRecord | list
     if not isinstance(text, str):
         return [RowProblem(where, "text", f"expected the text (a string), got {text!r}")]
     key = next((k for k in LABEL_KEYS if k in obj), None)
-    data = {k: v for k, v in obj.items() if k not in (key, "id", "data")}
+    data = {k: v for k, v in obj.items() if k not in (key, "id", "data", "gold", "gold_kind")}
     data["text"] = text
     problems += [RowProblem(where, f"data.{k}", r) for k, r in schema.validate_data(data)]
     rec = ItemRecord(data=data)
+    problems += read_gold(obj, where, schema, rec)
     if obj.get("id") is not None:
         rec.external_id = str(obj["id"])
     labels = obj.get(key) if key else None
@@ -153,10 +161,18 @@ def _rows(source: ImportSource, delimiter: str) -> Iterator[tuple[str, Any]]:
 
 def _read_table(source: ImportSource, delimiter: str) -> Iterator[ReadResult]:
     schema = source.schema
+    first = True
     for where, row in _rows(source, delimiter):
         if isinstance(row, list):
             yield where, row
             continue
+        if first and (problems := gold_header_problems(list(row), schema)):
+            yield "line 1", problems
+            return
+        first = False
+        gold_cells = {k: row.pop(k) for k in [k for k in row if is_gold_column(k)]}
+        if gold_cells:
+            row.update(gold_from_cells(gold_cells, schema))
         key = next((k for k in LABEL_KEYS if k in row), None)
         if key is not None and row[key].startswith("[["):
             try:
@@ -189,8 +205,13 @@ def read_doccano_tsv(source: ImportSource) -> Iterator[ReadResult]:
 
 def _guess(source: ImportSource, rows: Iterable[Any]) -> dict[str, Any]:
     key, labels, multi, spans = "label", {}, False, False
-    for _where, row in rows:
+    problems: list[RowProblem] = []
+    for where, row in rows:
+        if isinstance(row, RowProblem | list):
+            problems.extend(row if isinstance(row, list) else [row])
+            continue
         if not isinstance(row, dict):
+            problems.append(RowProblem(where, "", "a row is a JSON object"))
             continue
         k = next((k for k in LABEL_KEYS if k in row), None)
         if k is None:
@@ -204,6 +225,8 @@ def _guess(source: ImportSource, rows: Iterable[Any]) -> dict[str, Any]:
             labels.update(dict.fromkeys(v))
         elif v != "":
             labels[v] = None
+    if problems:
+        raise_unreadable(problems, source.filename)
     if spans:
         field = {"name": key, "type": "spans", "labels": list(labels) or ["entity"]}
     else:

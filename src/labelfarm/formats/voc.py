@@ -29,8 +29,10 @@ from labelfarm.formats.manifest import manifest, media_entries, safe_name
 from labelfarm.formats.objects import (
     Parsed,
     Scan,
+    keep_text,
     read_parsed,
     register_scanner,
+    text_as_read,
     value_objects,
 )
 from labelfarm.formats.registry import (
@@ -42,7 +44,7 @@ from labelfarm.formats.registry import (
     register_reader,
     register_writer,
 )
-from labelfarm.formats.xmlutil import num, parse, scalar, sub
+from labelfarm.formats.xmlutil import fmt, num, parse, scalar, sub
 from labelfarm.schema import Schema
 
 FLAGS = ("pose", "truncated", "difficult", "occluded")
@@ -167,12 +169,14 @@ def _object(obj: ET.Element, where: str, problems: list[RowProblem]) -> dict[str
         if out["w"] < 0 or out["h"] < 0:
             problems.append(RowProblem(where, "bndbox", "xmax/ymax must not be below xmin/ymin"))
             return None
+        _keep_text(out, box, _BOX)
     elif robox is not None:
         v = _numbers(robox, _ROBOX, where, problems)
         if v is None:
             return None
         cx, cy, w, h, angle = v
         out.update(x=cx - w / 2, y=cy - h / 2, w=w, h=h, rotation=math.degrees(angle))
+        _keep_text(out, robox, _ROBOX)
     else:
         problems.append(RowProblem(where, "bndbox", "an object needs a <bndbox> or <robndbox>"))
         return None
@@ -187,15 +191,34 @@ def _object(obj: ET.Element, where: str, problems: list[RowProblem]) -> dict[str
             for a in child.findall("attribute"):
                 attrs[(a.findtext("name") or "").strip()] = scalar(a.findtext("value"))
         elif child.tag == "part":
-            part = _numbers(child.find("bndbox"), _BOX, where, problems)
+            pbox = child.find("bndbox")
+            part = _numbers(pbox, _BOX, where, problems)
+            if part is not None and pbox is not None:  # numbers as written ('1.50' stays)
+                part = [scalar(pbox.findtext(k)) for k in _BOX]
             meta.setdefault("parts", []).append(
                 {"name": (child.findtext("name") or "").strip(), "bndbox": part}
             )
         else:
             meta[child.tag] = _element_value(child)
     out["attributes"] = attrs or None
-    out["meta"] = meta or None
+    out["meta"] = {**(out.get("meta") or {}), **meta} or None
+    out["at"] = where
     return out
+
+
+def _box_numbers(o: dict[str, Any]) -> tuple[str, list[Any]]:
+    """The element and numbers an export writes for box ``o``."""
+    if o.get("rotation"):
+        cx, cy = o["x"] + o["w"] / 2, o["y"] + o["h"] / 2
+        return "robndbox", [cx, cy, o["w"], o["h"], math.radians(o["rotation"])]
+    return "bndbox", [o["x"], o["y"], o["x"] + o["w"], o["y"] + o["h"]]
+
+
+def _keep_text(obj: dict[str, Any], el: ET.Element, keys: tuple[str, ...]) -> None:
+    """Keep the coordinates' text when converting them back would not write it again."""
+    text = [(el.findtext(k) or "").strip() for k in keys]
+    if [fmt(v) for v in _box_numbers(obj)[1]] != text:
+        keep_text(obj, "voc", text)
 
 
 @register_reader("voc")
@@ -243,24 +266,11 @@ def voc_xml(rec: ExportRecord, objects: list[dict[str, Any]]) -> bytes:
         for flag in FLAGS:
             if flag in attrs:
                 sub(el, flag, attrs.pop(flag))
-        if o.get("rotation"):
-            rb = sub(el, "robndbox")
-            for k, v in zip(
-                _ROBOX,
-                (
-                    o["x"] + o["w"] / 2,
-                    o["y"] + o["h"] / 2,
-                    o["w"],
-                    o["h"],
-                    math.radians(o["rotation"]),
-                ),
-                strict=True,
-            ):
-                sub(rb, k, v)
-        else:
-            bb = sub(el, "bndbox")
-            for k, v in zip(_BOX, (o["x"], o["y"], o["x"] + o["w"], o["y"] + o["h"]), strict=True):
-                sub(bb, k, v)
+        tag, numbers = _box_numbers(o)
+        text = text_as_read(o, "voc")
+        bb = sub(el, tag)
+        for k, v in zip(_ROBOX if tag == "robndbox" else _BOX, text or numbers, strict=True):
+            sub(bb, k, v)
         for part in ometa.pop("parts", []):
             pe = sub(el, "part")
             sub(pe, "name", part["name"])

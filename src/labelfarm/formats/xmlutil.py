@@ -70,13 +70,16 @@ def num(text: str | None) -> int | float:
 
 
 def scalar(text: str | None) -> Any:
-    """Text as a number when it is one, else the text."""
+    """Text as a number when it is one and writes back the same ('7', '2.5'), else the
+    text ('1.50', '1e3' and 'left' stay text)."""
     if text is None:
         return None
+    t = text.strip()
     try:
-        return num(text)
+        v = num(t)
     except ValueError:
-        return text.strip()
+        return t
+    return v if fmt(v) == t else t
 
 
 def fmt(v: Any) -> str:

@@ -8,47 +8,53 @@ sixth number is a confidence) or ``class x1 y1 x2 y2 …`` (a segmentation polyg
 line ending is accepted. The image is read for its size, to turn coordinates into pixels.
 A missing label file leaves an image unlabelled; an empty one labels it "no objects".
 
-Exports (zip): ``yolo`` writes one box line per object (a polygon's bounding box when it
-has no box), ``yolo-seg`` one polygon line per object (a box as its four corners); both
-with ``data.yaml``, the images and ``manifest.json``.
+A pose row (``kpt_shape`` in data.yaml) is a box and its keypoints, tied by a ``group``.
+Problems are located at the label file's line. Exports: :mod:`labelfarm.formats.yolo_writer`.
 """
 
 from __future__ import annotations
 
 import math
-import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-import orjson
 import yaml
 from PIL import Image, UnidentifiedImageError
 
 from labelfarm.formats import archive
 from labelfarm.formats.folder import IMAGE
-from labelfarm.formats.manifest import manifest, media_entries, safe_name
-from labelfarm.formats.objects import (
-    Parsed,
-    Scan,
-    label_ids,
-    read_parsed,
-    register_scanner,
-    schema_labels,
-    value_objects,
-)
-from labelfarm.formats.registry import (
-    ExportContext,
-    ExportRecord,
-    ImportSource,
-    ReadResult,
-    RowProblem,
-    register_reader,
-    register_writer,
-)
-from labelfarm.schema import Schema
+from labelfarm.formats.objects import Parsed, Scan, keep_text, read_parsed, register_scanner
+from labelfarm.formats.registry import ImportSource, ReadResult, RowProblem, register_reader
+from labelfarm.formats.yolo_writer import object_lines
 
 MAX_CLASSES = 100_000  # class indices (a list of names is made as long as the largest)
+
+
+def _data_yaml(root: Path) -> dict[str, Any]:
+    """The dataset's data.yaml (the first YAML file with ``names``), or {}."""
+    for cfg in sorted(root.glob("*.yaml")) + sorted(root.glob("*.yml")):
+        try:
+            doc = yaml.safe_load(cfg.read_text(encoding="utf-8"))
+        except (yaml.YAMLError, UnicodeDecodeError):
+            return {}
+        if isinstance(doc, dict) and "names" in doc:
+            return doc
+    return {}
+
+
+def _kpt_shape(doc: dict[str, Any]) -> tuple[int, int] | None:
+    """``kpt_shape`` of data.yaml (points per object, 2 or 3 numbers each), if given."""
+    shape = doc.get("kpt_shape")
+    if (
+        isinstance(shape, list)
+        and len(shape) == 2
+        and all(isinstance(v, int) and not isinstance(v, bool) for v in shape)
+        and shape[0] > 0
+        and shape[1] in (2, 3)
+    ):
+        return shape[0], shape[1]
+    return None
 
 
 def _names(root: Path) -> tuple[list[str], dict[str, dict[str, Any]], list[RowProblem]]:
@@ -120,10 +126,22 @@ def scan_yolo(source: ImportSource) -> Scan:
     names, meta, problems = _names(root)
     if problems:
         return Scan(iter([Parsed(source.filename, {}, problems=problems)]))
-    return Scan(_items(root, names, source), labels=[n for n in names if n], label_meta=meta)
+    doc = _data_yaml(root)
+    if doc:  # path, splits, kpt_shape and the like: written back by an export in YOLO
+        source.file_meta["yolo"] = {
+            "data": {k: v for k, v in doc.items() if k != "names"},
+            "names": "list" if isinstance(doc.get("names"), list) else "dict",
+        }
+    return Scan(
+        _items(root, names, source, _kpt_shape(doc)),
+        labels=[n for n in names if n],
+        label_meta=meta,
+    )
 
 
-def _items(root: Path, names: list[str], source: ImportSource) -> Iterator[Parsed]:
+def _items(
+    root: Path, names: list[str], source: ImportSource, kpt: tuple[int, int] | None
+) -> Iterator[Parsed]:
     images = sorted(
         p
         for p in root.rglob("*")
@@ -155,7 +173,7 @@ def _items(root: Path, names: list[str], source: ImportSource) -> Iterator[Parse
         txt = _label_file(root, image)
         if txt.is_file():
             used_labels.add(txt)
-            p.objects = _parse_labels(txt, root, names, width, height, p.problems)
+            p.objects = _parse_labels(txt, root, names, (width, height), kpt, p.problems)
         source.bytes_read += 1
         yield p
     for txt in sorted(root.rglob("*.txt")):
@@ -173,9 +191,15 @@ def _items(root: Path, names: list[str], source: ImportSource) -> Iterator[Parse
 
 
 def _parse_labels(
-    txt: Path, root: Path, names: list[str], width: int, height: int, problems: list[RowProblem]
+    txt: Path,
+    root: Path,
+    names: list[str],
+    size: tuple[int, int],
+    kpt: tuple[int, int] | None,
+    problems: list[RowProblem],
 ) -> list[dict[str, Any]]:
     rel = txt.relative_to(root).as_posix()
+    width, height = size
     objects: list[dict[str, Any]] = []
     try:
         lines = txt.read_text(encoding="utf-8").splitlines()
@@ -201,153 +225,72 @@ def _parse_labels(
         if not all(math.isfinite(v) for v in values):
             problems.append(RowProblem(where, "", "coordinates must be finite numbers"))
             continue
-        label = names[cls]
-        if len(values) in (4, 5):
-            cx, cy, w, h = values[:4]
-            obj: dict[str, Any] = {
-                "kind": "box",
-                "label": label,
-                "x": (cx - w / 2) * width,
-                "y": (cy - h / 2) * height,
-                "w": w * width,
-                "h": h * height,
-            }
-            if len(values) == 5:
-                obj["score"] = values[4]
-        elif len(values) >= 6 and len(values) % 2 == 0:
-            pts = [[values[i] * width, values[i + 1] * height] for i in range(0, len(values), 2)]
-            obj = {"kind": "polygon", "label": label, "points": pts}
-        else:
-            problems.append(
-                RowProblem(
-                    where,
-                    "",
-                    f"{len(values)} numbers: a box has 4, a polygon an even number of at least 6",
-                )
-            )
+        found = _line_objects(names[cls], values, size, kpt, n)
+        if found is None:
+            problems.append(RowProblem(where, "", _shape_help(len(values), kpt)))
             continue
-        objects.append(obj)
+        text = " ".join(parts[1:])
+        polygon = found[0]["kind"] == "polygon"
+        for obj in found:
+            obj["at"] = where
+            # kept when pixels converted back would not give the same decimals, and always
+            # for a polygon: an export in YOLO writes it as a polygon again, not as its box
+            if polygon or object_lines(found, width, height, polygon) != [text]:
+                keep_text(obj, "yolo", text)
+        objects.extend(found)
     return objects
+
+
+def _shape_help(n: int, kpt: tuple[int, int] | None) -> str:
+    pose = f", a pose row 4 + {kpt[0]}×{kpt[1]}" if kpt else ""
+    return (
+        f"{n} numbers: a box has 4 (5 with a confidence){pose}, "
+        "a polygon an even number of at least 6"
+    )
+
+
+def _line_objects(
+    label: str, values: list[float], size: tuple[int, int], kpt: tuple[int, int] | None, n: int
+) -> list[dict[str, Any]] | None:
+    """The objects of one label line (a box; a box and its keypoints; a polygon), in pixels."""
+    width, height = size
+    if kpt is not None and len(values) == 4 + kpt[0] * kpt[1]:
+        box = _box(label, values[:4], size)
+        k, d = kpt
+        rest = values[4:]
+        pts = [[rest[i * d] * width, rest[i * d + 1] * height] for i in range(k)]
+        points: dict[str, Any] = {"kind": "points", "label": label, "points": pts}
+        if d == 3:
+            points["meta"] = {"visibility": [_whole(rest[i * d + 2]) for i in range(k)]}
+        box["group"] = points["group"] = n  # the line: one object
+        return [box, points]
+    if len(values) in (4, 5):
+        box = _box(label, values[:4], size)
+        if len(values) == 5:
+            box["score"] = values[4]
+        return [box]
+    if len(values) >= 6 and len(values) % 2 == 0:
+        pts = [[values[i] * width, values[i + 1] * height] for i in range(0, len(values), 2)]
+        return [{"kind": "polygon", "label": label, "points": pts}]
+    return None
+
+
+def _whole(v: float) -> int | float:
+    return int(v) if v.is_integer() else v
+
+
+def _box(label: str, v: list[float], size: tuple[int, int]) -> dict[str, Any]:
+    (cx, cy, w, h), (width, height) = v, size
+    return {
+        "kind": "box",
+        "label": label,
+        "x": (cx - w / 2) * width,
+        "y": (cy - h / 2) * height,
+        "w": w * width,
+        "h": h * height,
+    }
 
 
 @register_reader("yolo")
 def read_yolo(source: ImportSource) -> Iterator[ReadResult]:
     return read_parsed(source, scan_yolo(source))
-
-
-# -- export -------------------------------------------------------------------------------
-
-
-def _f(v: float) -> str:
-    return f"{v:.6f}"
-
-
-def label_lines(
-    objects: list[dict[str, Any]],
-    ids: dict[str, int],
-    width: float,
-    height: float,
-    *,
-    segments: bool,
-) -> list[str]:
-    groups: dict[Any, list[dict[str, Any]]] = {}
-    for n, obj in enumerate(objects):
-        if obj["kind"] in ("box", "polygon") and obj["label"] in ids:
-            key = ("g", obj["group"], obj["label"]) if obj.get("group") is not None else n
-            groups.setdefault(key, []).append(obj)
-    lines = []
-    for objs in groups.values():
-        cls = ids[objs[0]["label"]]
-        box = next((o for o in objs if o["kind"] == "box"), None)
-        polys = [o for o in objs if o["kind"] == "polygon"]
-        if segments:
-            rings = [o["points"] for o in polys] or (
-                [
-                    [
-                        [box["x"], box["y"]],
-                        [box["x"] + box["w"], box["y"]],
-                        [box["x"] + box["w"], box["y"] + box["h"]],
-                        [box["x"], box["y"] + box["h"]],
-                    ]
-                ]
-                if box
-                else []
-            )
-            for ring in rings:
-                coords = " ".join(f"{_f(x / width)} {_f(y / height)}" for x, y in ring)
-                lines.append(f"{cls} {coords}")
-            continue
-        if box is not None:
-            x, y, w, h = box["x"], box["y"], box["w"], box["h"]
-        else:
-            xs = [p[0] for o in polys for p in o["points"]]
-            ys = [p[1] for o in polys for p in o["points"]]
-            x, y, w, h = min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys)
-        line = (
-            f"{cls} {_f((x + w / 2) / width)} {_f((y + h / 2) / height)} {_f(w / width)} "
-            f"{_f(h / height)}"
-        )
-        score = (box or objs[0]).get("score")
-        lines.append(line + (f" {_f(score)}" if score is not None and box is not None else ""))
-    return lines
-
-
-def _paths(rec: ExportRecord) -> tuple[str, str, str]:
-    """(subset, image path, label path) inside the archive."""
-    meta = rec.data.get("meta") if isinstance(rec.data.get("meta"), dict) else {}
-    subset = safe_name(str((meta or {}).get("subset") or "train"))
-    name = PurePosixPath(safe_name(str(rec.data.get("image") or f"{rec.item_id}.jpg"))).name
-    stem = PurePosixPath(name).stem
-    return subset, f"images/{subset}/{name}", f"labels/{subset}/{stem}.txt"
-
-
-def _write(
-    records: Iterable[ExportRecord], schema: Schema, ctx: ExportContext, fmt: str, segments: bool
-) -> Iterator[bytes]:
-    labels = schema_labels(schema, ("box", "polygon"))
-    ids = label_ids(schema, labels, "index", 0)
-    z = archive.ZipStream()
-    counts = {"images": 0, "labels": 0, "objects": 0, "no_size": 0}
-    subsets: dict[str, None] = {}
-    with tempfile.TemporaryFile() as media_list:
-        for rec in records:
-            subset, image_path, label_path = _paths(rec)
-            subsets[subset] = None
-            counts["images"] += 1
-            if rec.media_sha256:
-                media_list.write(orjson.dumps([image_path, rec.media_sha256]) + b"\n")
-            if rec.label is None:
-                continue
-            w, h = rec.data.get("width"), rec.data.get("height")
-            if not w or not h:
-                counts["no_size"] += 1
-                continue
-            lines = label_lines(
-                value_objects(schema, rec.label["value"]), ids, w, h, segments=segments
-            )
-            counts["labels"] += 1
-            counts["objects"] += len(lines)
-            yield from z.add(label_path, ["".join(f"{ln}\n" for ln in lines).encode()])
-        names = {i: label for label, i in sorted(ids.items(), key=lambda t: t[1])}
-        doc = {"path": ".", **{s: f"images/{s}" for s in subsets}, "names": names}
-        if "train" not in doc:
-            doc["train"] = f"images/{next(iter(subsets), 'train')}"
-        yield from z.add("data.yaml", [yaml.safe_dump(doc, sort_keys=False).encode()])
-        media_list.seek(0)
-        files = (orjson.loads(line) for line in media_list)
-        yield from media_entries(z, ((n, sha) for n, sha in files), ctx, counts)
-    yield from z.finish(manifest(fmt, ctx, counts))
-
-
-@register_writer("yolo", "application/zip", extension="zip", context=True)
-def write_yolo(
-    records: Iterable[ExportRecord], schema: Schema, ctx: ExportContext
-) -> Iterator[bytes]:
-    return _write(records, schema, ctx, "yolo", segments=False)
-
-
-@register_writer("yolo-seg", "application/zip", extension="zip", context=True)
-def write_yolo_seg(
-    records: Iterable[ExportRecord], schema: Schema, ctx: ExportContext
-) -> Iterator[bytes]:
-    return _write(records, schema, ctx, "yolo-seg", segments=True)

@@ -1,7 +1,9 @@
 """``bbox``: axis-aligned boxes on an image, each with a label.
 
 A value is a list of boxes ``{"x", "y", "w", "h", "label"}`` in pixels of the original
-image, origin at the top-left corner; an optional ``score`` (model confidence) is kept.
+image, origin at the top-left corner; an optional ``score`` (model confidence) is kept, and
+so are the ``attributes``, ``group`` and ``meta`` other tools give a box (see
+:mod:`labelfarm.schema.shapes`), so an import exported again loses nothing.
 """
 
 from __future__ import annotations
@@ -12,8 +14,9 @@ from typing import Any, ClassVar
 
 from labelfarm.schema.base import FieldError, FieldType, register, weighted_medoid
 from labelfarm.schema.choice import parse_options
+from labelfarm.schema.shapes import shape_extras
 
-_BOX_KEYS = frozenset({"x", "y", "w", "h", "label", "score"})
+_BOX_KEYS = frozenset({"x", "y", "w", "h", "label", "score", "attributes", "group", "meta"})
 
 
 def box_iou(a: dict[str, float], b: dict[str, float]) -> float:
@@ -86,7 +89,7 @@ class BBox(FieldType):
             v = box.get(key)
             if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
                 raise FieldError(f"'{key}' must be a finite number, got {v!r}", f"{where}.{key}")
-            out[key] = float(v)
+            out[key] = v  # as given: whole numbers stay whole, so an export writes them back
         if out["w"] <= self.min_size or out["h"] <= self.min_size:
             raise FieldError(f"width and height must be greater than {self.min_size}", where)
         if out["x"] < 0 or out["y"] < 0:
@@ -95,8 +98,7 @@ class BBox(FieldType):
         if label not in self._valid:
             raise FieldError(f"label {label!r} is not one of {self.labels}", f"{where}.label")
         out["label"] = label
-        if "score" in box:
-            out["score"] = float(box["score"])
+        out.update(shape_extras(box, label, where, {}))
         return out
 
     def similarity(self, a: Any, b: Any) -> float:

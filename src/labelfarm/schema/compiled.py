@@ -14,7 +14,9 @@ from labelfarm.schema.base import FieldError, FieldType, field_type
 
 DATA_KINDS = ("text", "image", "audio", "url", "number", "json")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]{0,63}$")
-_TOP_KEYS = frozenset({"fields", "data", "languages", "version"})
+# labelstudio: what a Label Studio label config said beyond the fields (its object tags,
+# which object each field labels), kept for a round trip (labelfarm.formats.labelstudio_schema)
+_TOP_KEYS = frozenset({"fields", "data", "languages", "version", "labelstudio"})
 
 
 def parse_schema_text(source: str) -> dict[str, Any]:
@@ -39,23 +41,40 @@ def parse_schema_text(source: str) -> dict[str, Any]:
         raise
 
 
+def _entry(mapping: Any, key: str) -> tuple[Any, Any] | None:
+    """The (key node, value node) of ``key`` in a YAML mapping node, if it is there."""
+    if isinstance(mapping, yaml.MappingNode):
+        for k, v in mapping.value:
+            if isinstance(k, yaml.ScalarNode) and k.value == key:
+                return k, v
+    return None
+
+
+def _line_of(node: Any, detail: dict[str, Any]) -> int | None:
+    """The line a schema error detail is about: the key it names (``type``, ``options``,
+    ``data.image``...) inside the field it names (``index``), else that field, else the
+    top-level key it names, else the ``fields`` list."""
+    path = str(detail.get("field") or "")
+    head, _, rest = re.split(r"(?=\[)", path, maxsplit=1)[0].partition(".")
+    fields = _entry(node, "fields")
+    index = detail.get("index")
+    listed = fields[1].value if fields and isinstance(fields[1], yaml.SequenceNode) else []
+    if isinstance(index, int) and 0 <= index < len(listed):
+        named = _entry(listed[index], head) if head else None
+        return (named[0] if named else listed[index]).start_mark.line + 1
+    top = _entry(node, head) if head else None
+    if top is not None:
+        inner = _entry(top[1], rest) if rest else None
+        return (inner[0] if inner else top[0]).start_mark.line + 1
+    return fields[0].start_mark.line + 1 if fields is not None else None
+
+
 def _add_lines(exc: SchemaError, node: Any) -> None:
-    """Point each error detail that names a field index at that field's line."""
-    fields_node = None
-    if isinstance(node, yaml.MappingNode):
-        for key, value in node.value:
-            if key.value == "fields":
-                fields_node = value
+    """Give each error detail the line of the schema text it is about."""
     for detail in exc.details:
-        index = detail.get("index")
-        if (
-            isinstance(index, int)
-            and isinstance(fields_node, yaml.SequenceNode)
-            and index < len(fields_node.value)
-        ):
-            detail["line"] = fields_node.value[index].start_mark.line + 1
-        elif fields_node is not None and "line" not in detail:
-            detail["line"] = fields_node.start_mark.line + 1
+        line = _line_of(node, detail)
+        if line is not None:
+            detail.setdefault("line", line)
 
 
 class Schema:
@@ -78,6 +97,7 @@ class Schema:
         self.by_name = {f.name: f for f in self.fields}
         self.data = self._data_spec(raw.get("data") or {})
         self.languages = list(raw.get("languages") or [])
+        _check_labelstudio(raw.get("labelstudio"), self.by_name)
         self.raw = raw
 
     @staticmethod
@@ -162,6 +182,38 @@ class Schema:
             "data": self.data,
             "languages": self.languages,
         }
+
+
+_LABELSTUDIO_KEYS = frozenset({"objects", "to_name", "controls", "relations"})
+
+
+def _check_labelstudio(section: Any, fields: dict[str, FieldType]) -> None:
+    """The ``labelstudio`` section: ``objects`` (tag, name, value), ``to_name`` and
+    ``controls`` naming fields of the schema, ``relations`` (relation labels)."""
+    if section is None:
+        return
+
+    def fail(reason: str) -> SchemaError:
+        return SchemaError(f"labelstudio: {reason}", [{"field": "labelstudio", "reason": reason}])
+
+    if not isinstance(section, dict) or set(section) - _LABELSTUDIO_KEYS:
+        raise fail(f"an object with keys among {sorted(_LABELSTUDIO_KEYS)}")
+    relations = section.get("relations") or []
+    if not isinstance(relations, list) or not all(isinstance(r, str) for r in relations):
+        raise fail("'relations' is a list of relation labels")
+    objects = section.get("objects") or []
+    if not isinstance(objects, list) or not all(
+        isinstance(o, dict) and all(isinstance(o.get(k), str) for k in ("tag", "name", "value"))
+        for o in objects
+    ):
+        raise fail("'objects' is a list of {tag, name, value}")
+    for key in ("to_name", "controls"):
+        found = section.get(key) or {}
+        if not isinstance(found, dict) or not all(isinstance(v, str) for v in found.values()):
+            raise fail(f"'{key}' maps field names to names")
+        unknown = sorted(set(found) - set(fields))
+        if unknown:
+            raise fail(f"'{key}' names no field {unknown}")
 
 
 @lru_cache(maxsize=256)

@@ -1,4 +1,5 @@
-"""``multichoice``: any subset of a list of options (stored sorted in option order)."""
+"""``multichoice``: any subset of a list of options, kept in the order chosen (another tool's
+order survives a round trip; agreement and aggregation do not depend on it)."""
 
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ class MultiChoice(FieldType):
         for i, v in enumerate(value):
             if not isinstance(v, str) or v not in self._order:
                 raise FieldError(f"{v!r} is not an option; valid: {self.options}", f"[{i}]")
-        chosen = sorted(set(value), key=self._order.__getitem__)
+        chosen = list(dict.fromkeys(value))
         if len(chosen) != len(value):
             raise FieldError("an option is chosen more than once")
         if not self.min <= len(chosen) <= self.max:

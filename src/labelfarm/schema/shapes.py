@@ -116,6 +116,52 @@ def check_attribute(spec: dict[str, Any], value: Any, where: str) -> None:
         )
 
 
+def shape_extras(
+    shape: dict[str, Any], label: str, where: str, specs: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
+    """The common ``attributes``, ``group``, ``score`` and ``meta`` of a shape, checked
+    (attributes against ``specs``, the field's declared attributes)."""
+    out: dict[str, Any] = {}
+    if shape.get("attributes") is not None:
+        out["attributes"] = _attributes(shape["attributes"], label, f"{where}.attributes", specs)
+    if shape.get("group") is not None:
+        g = shape["group"]
+        if isinstance(g, bool) or not isinstance(g, int | str):
+            raise FieldError("'group' is a whole number or a string", f"{where}.group")
+        out["group"] = g
+    if shape.get("score") is not None:
+        out["score"] = number(shape["score"], f"{where}.score")
+    if shape.get("meta") is not None:
+        meta = shape["meta"]
+        if not isinstance(meta, dict):
+            raise FieldError("'meta' is a JSON object", f"{where}.meta")
+        try:
+            size = len(orjson.dumps(meta))
+        except TypeError as exc:
+            raise FieldError(f"'meta' is not JSON: {exc}", f"{where}.meta") from None
+        if size > _MAX_META:
+            raise FieldError(f"'meta' is {size} bytes; at most {_MAX_META}", f"{where}.meta")
+        out["meta"] = meta
+    return out
+
+
+def _attributes(
+    attrs: Any, label: str, where: str, specs: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
+    if not isinstance(attrs, dict):
+        raise FieldError("'attributes' maps names to values", where)
+    for name, v in attrs.items():
+        if v is not None and (
+            not isinstance(v, str | int | float | bool)
+            or (isinstance(v, float) and not math.isfinite(v))
+        ):
+            raise FieldError(f"a string, number, boolean or null, got {v!r}", f"{where}.{name}")
+        spec = specs.get(name)
+        if spec is not None and (not spec.get("labels") or label in spec["labels"]):
+            check_attribute(spec, v, f"{where}.{name}")
+    return dict(attrs)
+
+
 class ShapeList(FieldType):
     """A list of labelled shapes. Subclasses set ``shape_keys`` and ``_geometry``."""
 
@@ -161,41 +207,8 @@ class ShapeList(FieldType):
             raise FieldError(f"label {label!r} is not one of {self.labels}", f"{where}.label")
         out: dict[str, Any] = {"label": label}
         out.update(self._geometry(shape, where))
-        if shape.get("attributes") is not None:
-            out["attributes"] = self._attributes(shape["attributes"], label, f"{where}.attributes")
-        if shape.get("group") is not None:
-            g = shape["group"]
-            if isinstance(g, bool) or not isinstance(g, int | str):
-                raise FieldError("'group' is a whole number or a string", f"{where}.group")
-            out["group"] = g
-        if shape.get("score") is not None:
-            out["score"] = number(shape["score"], f"{where}.score")
-        if shape.get("meta") is not None:
-            meta = shape["meta"]
-            if not isinstance(meta, dict):
-                raise FieldError("'meta' is a JSON object", f"{where}.meta")
-            try:
-                size = len(orjson.dumps(meta))
-            except TypeError as exc:
-                raise FieldError(f"'meta' is not JSON: {exc}", f"{where}.meta") from None
-            if size > _MAX_META:
-                raise FieldError(f"'meta' is {size} bytes; at most {_MAX_META}", f"{where}.meta")
-            out["meta"] = meta
+        out.update(shape_extras(shape, label, where, self.attributes))
         return out
-
-    def _attributes(self, attrs: Any, label: str, where: str) -> dict[str, Any]:
-        if not isinstance(attrs, dict):
-            raise FieldError("'attributes' maps names to values", where)
-        for name, v in attrs.items():
-            if v is not None and (
-                not isinstance(v, str | int | float | bool)
-                or (isinstance(v, float) and not math.isfinite(v))
-            ):
-                raise FieldError(f"a string, number, boolean or null, got {v!r}", f"{where}.{name}")
-            spec = self.attributes.get(name)
-            if spec is not None and (not spec.get("labels") or label in spec["labels"]):
-                check_attribute(spec, v, f"{where}.{name}")
-        return dict(attrs)
 
     def _geometry(self, shape: dict[str, Any], where: str) -> dict[str, Any]:
         return {}

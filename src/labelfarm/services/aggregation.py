@@ -21,7 +21,9 @@ Annotator weights for the non-choice fields come from gold: the Beta posterior m
 ``(1 + Σ score) / (2 + n)`` of their scores on gold items (0.5 for someone without gold).
 
 A reviewer's decision (the newest row in ``reviews`` of the item) overrides everything, and a
-gold item's label is its gold answer.
+gold item's label is its gold answer. Annotations left out of labels
+(``annotations.excluded``: from a paused or failed annotator, or sent back for relabelling)
+are not read.
 
 A label is ``{"value", "confidence", "item_confidence", "method", "methods",
 "n_annotators"}``: ``confidence`` maps each field to its confidence in [0, 1] (as the
@@ -239,7 +241,7 @@ def item_label(
 # -- many items ------------------------------------------------------------------------------
 _ITEM_ANNOTATIONS = text(
     "SELECT id, item_id, user_id, value FROM annotations "
-    "WHERE project_id = :p AND item_id IN :ids ORDER BY id"
+    "WHERE project_id = :p AND item_id IN :ids AND excluded IS NULL ORDER BY id"
 ).bindparams(bindparam("ids", expanding=True))
 _ITEM_REVIEWS = text(
     "SELECT id, item_id, reviewer_id, decision, annotation_id, value, note, created_at "

@@ -1,21 +1,39 @@
 """Agreement between annotators, per field of a project: the field section of the quality
 report (:mod:`labelfarm.services.quality`).
 
+Which labels are compared (:func:`agreement_sample`): every label, except with adaptive
+overlap. There an item gets a label beyond its minimum ``overlap`` *because* its first
+labels disagreed, so the items with exactly ``overlap`` labels are the ones that agreed and
+the extra labels sit on the ones that did not: any coefficient over them measures the
+selection, not the annotators. With adaptive overlap, agreement is measured on each item's
+first ``overlap`` labels (in the order the annotators first submitted), which every item
+gets whatever its labels say; with adaptive overlap from a single label it cannot be
+measured at all (a second label is only asked for when the first is doubtful).
+
+On that sample:
+
 - Krippendorff's alpha (``nominal`` for choice and, per option, multichoice; ``interval``
-  for number and rating), Fleiss' kappa on the items with the most common number of raters
-  (its precondition), per class Fleiss' kappa and specific agreement;
+  for number and rating), the headline coefficient: it is defined for any number of labels
+  per item (each item's pairs weighted by 1 / (labels - 1)) and, with the same number on
+  every item, is Fleiss' kappa with a small-sample correction;
+- Fleiss' kappa, which needs the same number of labels on every item, on the items with the
+  most common number in the sample (the report says which number and how many items), per
+  class Fleiss' kappa and specific agreement (defined for any number per item);
 - for every field type, the mean pairwise similarity of the field type (``similarity``)
   between annotators on the same item, overall and per annotator;
-- for choice fields, the pairwise agreement matrix of annotators (up to ``MAX_MATRIX``) and
-  the class confusion: rows are the reference class (gold, else the reviewer's decision,
-  else the Dawid-Skene consensus), columns the annotators' answers.
+- for choice fields, the pairwise agreement matrix of annotators (up to ``MAX_MATRIX``).
+
+The class confusion of choice fields counts every label (it compares answers with a
+reference, it is not an agreement figure): rows are the reference class (gold, else the
+reviewer's decision, else the Dawid-Skene consensus), columns the annotators' answers.
 """
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import Any, Literal
 
 import numpy as np
 
@@ -30,6 +48,43 @@ MAX_MATRIX = 50  # annotators beyond which the pairwise matrix is left out of th
 _INTERVAL_TYPES = frozenset({"number", "rating"})
 
 Votes = dict[int, list[tuple[int, Any]]]  # item -> [(user, answer), ...]
+
+
+@dataclass(frozen=True)
+class AgreementSample:
+    """The labels agreement is measured on: ``basis`` is ``"all"`` (every label), ``"first"``
+    (each item's first ``labels_per_item`` labels, adaptive overlap) or ``"none"`` (not
+    measurable: adaptive overlap from one label); ``n_left_out`` labels are not compared."""
+
+    labels: ProjectLabels
+    basis: Literal["all", "first", "none"]
+    labels_per_item: int | None
+    n_left_out: int
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "basis": self.basis,
+            "labels_per_item": self.labels_per_item,
+            "n_left_out": self.n_left_out,
+        }
+
+
+def agreement_sample(data: ProjectLabels, *, overlap: int, max_overlap: int) -> AgreementSample:
+    """The labels of ``data`` that agreement may be measured on (see the module docstring)."""
+    if max_overlap <= overlap:
+        return AgreementSample(data, "all", None, 0)
+    if overlap < 2:
+        nothing = replace(data, latest={})
+        return AgreementSample(nothing, "none", overlap, len(data.latest))
+    taken: Counter[int] = Counter()
+    kept: dict[tuple[int, int], dict[str, Any]] = {}
+    # ``latest`` is in the order of each annotator's first annotation of the item
+    for (item, user), value in data.latest.items():
+        if taken[item] < overlap:
+            kept[(item, user)] = value
+            taken[item] += 1
+    sample = replace(data, latest=kept)
+    return AgreementSample(sample, "first", overlap, len(data.latest) - len(kept))
 
 
 def json_number(x: float | None) -> float | None:
@@ -192,21 +247,27 @@ def _confusion(
 
 # -- the field's section -----------------------------------------------------------------------
 def field_report(
-    f: FieldType, data: ProjectLabels, models: AnnotatorModels, people: dict[int, dict]
+    f: FieldType,
+    sample: AgreementSample,
+    models: AnnotatorModels,
+    people: dict[int, dict],
+    *,
+    every_label: ProjectLabels,
 ) -> tuple[dict[str, Any], dict[int, float]]:
-    """The field's agreement section of the project report, and each annotator's mean
-    similarity to co-annotators on the field."""
-    by_item = data.by_item(f.name)
+    """The field's agreement section of the project report, measured on ``sample``, and each
+    annotator's mean similarity to co-annotators on the field; the confusion of a choice
+    field counts ``every_label``."""
+    by_item = sample.labels.by_item(f.name)
     report: dict[str, Any] = {"field": f.name, "type": f.type_name}
     if f.type_name == "choice":
         report.update(_categorical(f, by_item))
-        report["confusion"] = _confusion(f, by_item, data, models)
+        report["confusion"] = _confusion(f, every_label.by_item(f.name), every_label, models)
     elif f.type_name == "multichoice":
         report.update(_multichoice(f, by_item))
     elif f.type_name in _INTERVAL_TYPES:
         report.update(_interval(f, by_item))
     per_annotator, mean_similarity, n_pairs = per_annotator_similarity(f, by_item)
-    report["mean_pairwise_similarity"] = json_number(mean_similarity) if mean_similarity else None
+    report["mean_pairwise_similarity"] = json_number(mean_similarity)
     report["n_pairs"] = n_pairs
     if f.type_name == "choice" and len(people) <= MAX_MATRIX:
         report["pairwise"] = _pairwise_matrix(f, by_item, people)

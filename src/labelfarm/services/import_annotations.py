@@ -96,6 +96,7 @@ def stage_annotations(
                     "from_prediction": False,
                     "duration_ms": ann.get("duration_ms"),
                     "created_at": ann.get("created_at") or now,
+                    "source_meta": dumps(ann["source_meta"]) if ann.get("source_meta") else None,
                 }
             )
     if rows:

@@ -139,6 +139,7 @@ def stage(
 ) -> int:
     """Write one batch of staged items (and their media and predictions); returns n preds."""
     stored, media_rows = store_media(media, project, batch)
+    sizes = [image_size(rec, media_rows.get(stored.get(i, ""))) for i, rec in enumerate(batch)]
     status = "ready" if sink.single else "staged"
     rows = [  # in COLUMNS order: COPY and executemany take these tuples as they are
         (
@@ -154,9 +155,12 @@ def stage(
             status,
             rec.gold is not None,
             dumps(rec.gold) if rec.gold is not None else None,
+            rec.gold_kind if rec.gold is not None else None,
             0,
             0,
             now,
+            *sizes[i],
+            dumps(rec.source_meta) if rec.source_meta is not None else None,
         )
         for i, rec in enumerate(batch)
     ]
@@ -164,7 +168,7 @@ def stage(
     with_anns = stage is not None and any(rec.annotations for rec in batch)
     with sink.batch() as tx:
         if media_rows:
-            register_media(tx, media_rows, now)
+            register_media(tx, list(media_rows.values()), now)
         ids = insert_items(tx, rows, returning=with_preds or with_anns)
         if with_anns:
             assert stage is not None
@@ -179,6 +183,7 @@ def stage(
                 "value": dumps(p["value"]),
                 "score": p["score"],
                 "created_at": now,
+                "source_meta": dumps(p["source_meta"]) if p.get("source_meta") else None,
             }
             for rec, item_id in zip(batch, ids, strict=True)
             for p in rec.predictions
@@ -191,11 +196,19 @@ def stage(
 _CHECKS = ThreadPoolExecutor(min(4, os.cpu_count() or 1), thread_name_prefix="labelfarm-check")
 
 
+def image_size(
+    rec: ItemRecord, stored: tuple[str, int, Verdict] | None
+) -> tuple[float | None, float | None]:
+    """An item's image size: decoded from its stored media, else as its source gave it."""
+    size = (stored[2].size if stored is not None else None) or rec.image_size
+    return (float(size[0]), float(size[1])) if size else (None, None)
+
+
 def store_media(
     media: MediaStore, project: Project, batch: list[ItemRecord]
-) -> tuple[dict[int, str], list[tuple[str, int, Verdict]]]:
+) -> tuple[dict[int, str], dict[str, tuple[str, int, Verdict]]]:
     """Check the content of each record's media file, then store it: ``{index: sha}`` and
-    the rows to register. A file the project cannot hold (not the image or audio its schema
+    the rows to register, by sha. A file the project cannot hold (not the image or audio its schema
     expects, or a decompression bomb) is refused: ImportFailed names every such file of the
     batch, and none of the batch is stored."""
     expected = expected_kinds(project.schema)
@@ -215,7 +228,7 @@ def store_media(
             sha, size = media.put_file(rec.media_path)
             stored[i] = sha
             rows[sha] = (sha, size, verdicts[rec.media_path])
-    return stored, list(rows.values())
+    return stored, rows
 
 
 def insert_items(tx: CoreTx, rows: list[tuple[Any, ...]], *, returning: bool) -> list[int]:
@@ -251,9 +264,13 @@ COLUMNS = (
     "status",
     "is_gold",
     "gold",
+    "gold_kind",
     "n_leased",
     "n_submitted",
     "created_at",
+    "image_width",
+    "image_height",
+    "source_meta",
 )
 
 

@@ -63,6 +63,8 @@ class ImportResult:
     n_items: int
     n_predictions: int
     n_annotations: int = 0
+    # what the file held that was left out on purpose: [{"reason", "count"}]
+    notes: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -71,6 +73,7 @@ class ImportResult:
             "n_items": self.n_items,
             "n_predictions": self.n_predictions,
             "n_annotations": self.n_annotations,
+            "notes": self.notes,
         }
 
 
@@ -168,11 +171,16 @@ def import_items(
     if tally.problems:
         _fail(db, sink, import_id, tally, filename, now)
     publish(sink, project, import_id, tally.n_items, now, user_id, fmt, filename)
+    if source.file_meta:
+        db.run(_keep_file_meta, import_id, source.file_meta)
     if analyze:
         refresh_statistics(db, tally.n_items)
     if on_progress is not None:
         on_progress(tally.n_rows, total_bytes, total_bytes)
-    return ImportResult(import_id, "done", tally.n_items, n_preds, stage.n_annotations)
+    notes = [{"reason": r, "count": n} for r, n in source.notes.items()]
+    if notes:
+        db.run(_keep_notes, import_id, notes)
+    return ImportResult(import_id, "done", tally.n_items, n_preds, stage.n_annotations, notes)
 
 
 @transaction("write")
@@ -194,6 +202,18 @@ def _start(
             .returning(imports.c.id)
         ).scalar_one()
     )
+
+
+@transaction("write")
+def _keep_file_meta(tx: CoreTx, import_id: int, file_meta: dict[str, Any]) -> None:
+    """Keep what the file held beside its items, for exports in its format."""
+    tx.execute(imports.update().where(imports.c.id == import_id).values(file_meta=dumps(file_meta)))
+
+
+@transaction("write")
+def _keep_notes(tx: CoreTx, import_id: int, notes: list[dict[str, Any]]) -> None:
+    """Keep the report of what the file held that the import left out."""
+    tx.execute(imports.update().where(imports.c.id == import_id).values(notes=dumps(notes)))
 
 
 def _read_rows(
@@ -298,8 +318,10 @@ def refresh_statistics(db: Database, n_items: int) -> None:
 
 @transaction("read")
 def list_imports(tx: CoreTx, project_id: int) -> list[dict[str, Any]]:
-    """A project's imports, newest first, with their problems."""
+    """A project's imports, newest first, with their problems (what a file held beside its
+    items, ``file_meta``, is for exports and stays out)."""
+    columns = [c for c in imports.c if c.name != "file_meta"]
     rows = tx.execute(
-        select(imports).where(imports.c.project_id == project_id).order_by(imports.c.id.desc())
+        select(*columns).where(imports.c.project_id == project_id).order_by(imports.c.id.desc())
     ).mappings()
-    return [{**r, "errors": loads(r["errors"])} for r in rows]
+    return [{**r, "errors": loads(r["errors"]), "notes": loads(r["notes"] or "[]")} for r in rows]

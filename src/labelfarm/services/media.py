@@ -1,14 +1,20 @@
 """Media files: stored content-addressed (SHA-256) on any fsspec filesystem, served only
 through short-lived signed URLs bound to a live lease or a role.
 
-Layout: ``<root>/ab/cd/abcd…`` for SHA-256 ``abcd…``. A signed URL names the file, the user
-it was issued to, what grants it (``item``: the user's lease on that item; ``workspace``:
-the user's role there) and its expiry; the signature is an HMAC over all of them with the
-instance's secret key, so it cannot be widened or extended by the holder. Each request
-checks the grant is still live (:func:`media_access`, one indexed lookup): a submitted,
-skipped or expired lease, a removed member or a deactivated user ends the URL at once.
-How a file may be served (inline or as an attachment) was decided when it was stored
-(:mod:`labelfarm.services.media_check`).
+Layout: ``<root>/ab/cd/abcd…`` for SHA-256 ``abcd…``. A signed URL names the user it was
+issued to, what grants it and its expiry; the signature is an HMAC over all of them with the
+instance's secret key, so it cannot be widened or extended by the holder. There are two:
+
+* by role (managers, reviewers, clients): ``/media/{sha}?workspace=…``, the user's role in
+  the workspace;
+* by lease (annotators): ``/media/tasks/{project}/{handle}``, the user's live lease on the
+  task (:mod:`labelfarm.services.tasks.handles`). It names neither the file nor the item,
+  so an annotator's URLs carry nothing common to all annotators (gold stays blind).
+
+Each request checks the grant is still live (:func:`media_access`, :func:`task_media`: one
+indexed lookup): a submitted, skipped or expired lease, a removed member or a deactivated
+user ends the URL at once. How a file may be served (inline or as an attachment) was
+decided when it was stored (:mod:`labelfarm.services.media_check`).
 """
 
 from __future__ import annotations
@@ -68,50 +74,43 @@ class MediaStore:
         return self.path(sha) if self.is_local else None
 
     # -- signed URLs -------------------------------------------------------------------
-    def _sig(self, sha: str, user_id: int, grant: str, expires: int) -> str:
-        msg = f"{sha}:{user_id}:{grant}:{expires}".encode()
+    def _sig(self, name: str, user_id: int, grant: str, expires: int) -> str:
+        msg = f"{name}:{user_id}:{grant}:{expires}".encode()
         return hmac.new(self._secret, msg, hashlib.sha256).hexdigest()[:32]
 
-    def sign(
-        self,
-        sha: str,
-        user_id: int,
-        expires: float,
-        *,
-        item: int | None = None,
-        workspace: int | None = None,
-    ) -> str:
-        """A URL for ``sha`` granted by the user's live lease on ``item`` or by the user's
-        role in ``workspace`` (exactly one of the two)."""
-        name, value = _grant(item, workspace)
+    def sign(self, sha: str, user_id: int, expires: float, *, workspace: int) -> str:
+        """A URL for ``sha`` granted by the user's role in ``workspace`` (managers,
+        reviewers, clients: they see content hashes and item ids)."""
         exp = int(expires)
-        sig = self._sig(sha, user_id, f"{name}={value}", exp)
-        query = f"user={user_id}&{name}={value}&expires={exp}&signature={sig}"
+        sig = self._sig(sha, user_id, f"workspace={workspace}", exp)
+        query = f"user={user_id}&workspace={workspace}&expires={exp}&signature={sig}"
         return f"{self.origin}/media/{sha}?{query}"
+
+    def sign_task(self, project_id: int, handle: str, user_id: int, expires: float) -> str:
+        """A URL for the media of the annotator's task ``handle``, granted by their live
+        lease on it: it names neither the item nor the file (the server resolves both)."""
+        exp = int(expires)
+        sig = self._sig(handle, user_id, f"project={project_id}", exp)
+        query = f"user={user_id}&expires={exp}&signature={sig}"
+        return f"{self.origin}/media/tasks/{project_id}/{handle}?{query}"
 
     def check(
         self,
-        sha: str,
+        name: str,
         user_id: int,
         expires: int,
         sig: str,
         now: float,
         *,
-        item: int | None = None,
         workspace: int | None = None,
+        project: int | None = None,
     ) -> bool:
-        if expires < now or (item is None) == (workspace is None) or not sig.isascii():
+        """Whether ``sig`` is the signature of a URL for ``name`` (a file's sha, with
+        ``workspace``; a task handle, with ``project``) and has not expired."""
+        if expires < now or (project is None) == (workspace is None) or not sig.isascii():
             return False  # compare_digest compares ASCII text only
-        name, value = _grant(item, workspace)
-        return hmac.compare_digest(self._sig(sha, user_id, f"{name}={value}", expires), sig)
-
-
-def _grant(item: int | None, workspace: int | None) -> tuple[str, int]:
-    if item is not None and workspace is None:
-        return "item", item
-    if workspace is not None and item is None:
-        return "workspace", workspace
-    raise ValueError("a media URL is granted by an item's lease or a workspace role, one of them")
+        grant = f"workspace={workspace}" if workspace is not None else f"project={project}"
+        return hmac.compare_digest(self._sig(name, user_id, grant, expires), sig)
 
 
 REGISTER = Sql(
@@ -141,16 +140,24 @@ class MediaAccess(NamedTuple):
     allowed: bool
 
 
+class TaskMedia(NamedTuple):
+    """The file of an annotator's task, and how a request may have it."""
+
+    sha: str
+    access: MediaAccess
+
+
 _FILE = "SELECT m.mime, m.inline, m.checked_at IS NOT NULL, "
 # the user's lease on the item is live, the user active and still a member of its workspace
 BY_LEASE = Sql(
-    _FILE + "EXISTS (SELECT 1 FROM assignments a JOIN users u ON u.id = a.user_id "
+    "SELECT m.sha256, m.mime, m.inline, m.checked_at IS NOT NULL, "
+    "EXISTS (SELECT 1 FROM assignments a JOIN users u ON u.id = a.user_id "
     "JOIN projects p ON p.id = a.project_id "
-    "WHERE a.item_id = :item AND a.user_id = :u AND a.state = 'leased' AND a.expires_at > :now "
+    "WHERE a.item_id = i.id AND a.user_id = :u AND a.state = 'leased' AND a.expires_at > :now "
     "AND u.is_active AND (u.is_superuser OR EXISTS (SELECT 1 FROM memberships ms "
     "WHERE ms.workspace_id = p.workspace_id AND ms.user_id = a.user_id))) "
-    "FROM media m WHERE m.sha256 = :s",
-    row=MediaAccess,
+    "FROM items i JOIN media m ON m.sha256 = i.media_sha256 "
+    "WHERE i.id = :item AND i.project_id = :p"
 )
 # the user is active and a manager, reviewer, client or admin of the workspace (or superuser)
 BY_ROLE = Sql(
@@ -163,11 +170,18 @@ BY_ROLE = Sql(
 
 
 @transaction("lookup")
-def media_access(
-    tx: Tx, sha: str, user_id: int, now: float, *, item: int | None, workspace: int | None
-) -> MediaAccess | None:
-    """How ``sha`` may be served to a URL granted by ``item`` or ``workspace``; None when it
+def media_access(tx: Tx, sha: str, user_id: int, *, workspace: int) -> MediaAccess | None:
+    """How ``sha`` may be served to a URL granted by a role in ``workspace``; None when it
     is not stored. One statement, by primary and unique keys."""
-    if item is not None:
-        return tx.one(BY_LEASE, {"s": sha, "u": user_id, "item": item, "now": now})
     return tx.one(BY_ROLE, {"s": sha, "u": user_id, "ws": workspace})
+
+
+@transaction("lookup")
+def task_media(tx: Tx, project_id: int, item_id: int, user_id: int, now: float) -> TaskMedia | None:
+    """The file of an item of the project and how it may be served to the user (granted by
+    their live lease on it); None when the item has no stored file. One statement."""
+    row = tx.one(BY_LEASE, {"p": project_id, "item": item_id, "u": user_id, "now": now})
+    if row is None:
+        return None
+    sha, *access = row
+    return TaskMedia(sha, MediaAccess(*access))

@@ -57,7 +57,7 @@ AUDIO_TYPES = {
     "MP3": "audio/mpeg",
 }
 Image.init()  # every plugin registered, so that the formats below can be named
-_PILLOW_FORMATS = tuple(fmt for fmt in IMAGE_TYPES if fmt in Image.OPEN)
+PILLOW_FORMATS = tuple(fmt for fmt in IMAGE_TYPES if fmt in Image.OPEN)
 INLINE_TYPES = frozenset(IMAGE_TYPES.values()) | frozenset(AUDIO_TYPES.values())
 RASTER_TYPES = frozenset(IMAGE_TYPES.values())  # what the resizing route accepts
 AUDIO_SAMPLES_CHECKED = 96_000  # samples (frames × channels) decoded at each end of a file
@@ -73,6 +73,7 @@ class Verdict:
     mime: str  # the type it is served as
     reason: str = ""  # why it is not served inline
     hostile: bool = False  # refused wherever it comes from (a decompression bomb)
+    size: tuple[int, int] | None = None  # an image's (width, height) in pixels
 
     @property
     def inline(self) -> bool:
@@ -102,7 +103,7 @@ def _what_else(path: str | Path) -> str:
 
 
 def _check_image(path: str | Path) -> Verdict:
-    formats = _PILLOW_FORMATS
+    formats = PILLOW_FORMATS
     try:
         with Image.open(path, formats=formats) as im:
             fmt = im.format or ""
@@ -110,6 +111,7 @@ def _check_image(path: str | Path) -> Verdict:
         with Image.open(path, formats=formats) as im:
             if im.format != fmt:
                 raise OSError("the format changed between two reads")
+            size = im.size  # before a draft scales it down
             if fmt in ("JPEG", "MPO"):
                 im.draft(im.mode, (max(1, im.width // 8), max(1, im.height // 8)))
             im.load()  # the whole pixel stream decodes (a JPEG at 1/8 scale: every block)
@@ -119,7 +121,7 @@ def _check_image(path: str | Path) -> Verdict:
         return Verdict(None, ATTACHMENT)  # not one of the image formats served inline
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         return Verdict(None, ATTACHMENT, f"a damaged image: {exc}")
-    return Verdict("image", IMAGE_TYPES[fmt])
+    return Verdict("image", IMAGE_TYPES[fmt], size=size)
 
 
 def _check_audio(path: str | Path) -> Verdict:

@@ -2,7 +2,8 @@
 (:mod:`labelfarm.services.fitting`) and of the quality reports
 (:mod:`labelfarm.services.quality`, :mod:`labelfarm.services.agreement`).
 
-Off the hot path: it reads all of the project's annotations.
+Off the hot path: it reads all of the project's annotations, except those left out of labels
+(``annotations.excluded``).
 """
 
 from __future__ import annotations
@@ -45,7 +46,10 @@ class ProjectLabels:
 def read_project_labels(tx: CoreTx, project_id: int) -> ProjectLabels:
     latest: dict[tuple[int, int], dict[str, Any]] = {}
     rows = tx.execute(
-        text("SELECT item_id, user_id, value FROM annotations WHERE project_id = :p ORDER BY id"),
+        text(
+            "SELECT item_id, user_id, value FROM annotations "
+            "WHERE project_id = :p AND excluded IS NULL ORDER BY id"
+        ),
         {"p": project_id},
     )
     for item_id, user_id, value in rows:

@@ -13,6 +13,7 @@ from labelfarm.db.project_settings import from_row as settings_of
 from labelfarm.db.tables import predictions, projects, schema_versions
 from labelfarm.db.tx import CoreTx, transaction
 from labelfarm.errors import Conflict, InvalidInput, NotFound
+from labelfarm.formats.labelstudio_config import schema_from_label_config
 from labelfarm.jsonutil import dumps, loads
 from labelfarm.schema import Schema, compile_schema, parse_schema_text
 from labelfarm.services import audit
@@ -47,8 +48,8 @@ class Project(ProjectSettings):
 
     @property
     def needs_standing(self) -> bool:
-        """Whether annotators' standing (qualification, pause) gates their work."""
-        return self.qualification_n > 0 or self.accuracy_floor > 0
+        """Whether annotators' standing (qualification, training, pause) gates their work."""
+        return self.qualification_n > 0 or self.training or self.accuracy_floor > 0
 
 
 def _check_settings(values: dict[str, Any]) -> None:
@@ -58,6 +59,10 @@ def _check_settings(values: dict[str, Any]) -> None:
 
 
 def _schema_dict(schema: dict[str, Any] | str) -> dict[str, Any]:
+    """A schema given as a dict, as YAML or JSON text, or as a Label Studio label config
+    (XML text: :func:`labelfarm.formats.labelstudio_config.schema_from_label_config`)."""
+    if isinstance(schema, str) and schema.lstrip().startswith("<"):
+        return schema_from_label_config(schema)
     if isinstance(schema, str):
         return parse_schema_text(schema)
     Schema(schema)  # validates; raises SchemaError naming the field

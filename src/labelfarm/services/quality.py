@@ -27,12 +27,19 @@ from labelfarm.db.tables import MAX_INT
 from labelfarm.db.tx import CoreTx, transaction
 from labelfarm.errors import NotFound
 from labelfarm.jsonutil import iso, loads
-from labelfarm.services.agreement import field_report, json_number, per_annotator_similarity
+from labelfarm.services.agreement import (
+    agreement_sample,
+    field_report,
+    json_number,
+    per_annotator_similarity,
+)
 from labelfarm.services.annotator_models import AnnotatorModels, load_annotator_models
 from labelfarm.services.project_labels import read_project_labels
 from labelfarm.services.projects import Project
+from labelfarm.services.tasks.standing_history import history, public_evidence
 
 CREDIBLE = 0.9
+RECENT_FAILURES = 20  # gold failures on an annotator's page
 
 _PEOPLE = text(
     "SELECT DISTINCT u.id, u.pseudonym, u.display_name FROM users u "
@@ -90,7 +97,7 @@ def _statuses(tx: CoreTx, project_id: int, identities: bool) -> list[dict[str, A
             "annotator": r.pseudonym,
             "state": r.state,
             "reason": r.reason,
-            "evidence": loads(r.evidence) if r.evidence else {},
+            "evidence": public_evidence(loads(r.evidence)) if r.evidence else {},
             "since": iso(r.updated_at),
         }
         if identities:
@@ -103,11 +110,12 @@ def _statuses(tx: CoreTx, project_id: int, identities: bool) -> list[dict[str, A
 def project_report(tx: CoreTx, project: Project, *, identities: bool = False) -> dict[str, Any]:
     """The project's quality report (see the module docstring)."""
     data = read_project_labels(tx, project.id)
+    sample = agreement_sample(data, overlap=project.overlap, max_overlap=project.max_overlap)
     models = load_annotator_models(tx, project.id)
     people = _people(tx, project.id, identities)
     fields, agreement_of = [], {}
     for f in project.schema.fields:
-        report, per_annotator = field_report(f, data, models, people)
+        report, per_annotator = field_report(f, sample, models, people, every_label=data)
         fields.append(report)
         agreement_of[f.name] = per_annotator
     gold = _gold_by_user(tx, project.id)
@@ -138,6 +146,7 @@ def project_report(tx: CoreTx, project: Project, *, identities: bool = False) ->
         "n_annotators": len(people),
         "n_gold_results": len(every_gold),
         "gold": _gold_accuracy(every_gold),
+        "agreement_sample": sample.summary(),
         "fields": fields,
         "annotators": annotators,
         "paused": [s for s in statuses if s["state"] in ("paused", "failed")],
@@ -180,6 +189,7 @@ def annotator_report(
     ``who`` is a pseudonym, or a user id when ``identities`` may be shown."""
     user_id = resolve_annotator(tx, project, who, allow_id=identities)
     data = read_project_labels(tx, project.id)
+    sample = agreement_sample(data, overlap=project.overlap, max_overlap=project.max_overlap)
     models = load_annotator_models(tx, project.id)
     people = _people(tx, project.id, identities)
     if user_id not in people:
@@ -187,7 +197,7 @@ def annotator_report(
     fields = []
     for f in project.schema.fields:
         by_item = data.by_item(f.name)
-        per, _, _ = per_annotator_similarity(f, by_item)
+        per, _, _ = per_annotator_similarity(f, sample.labels.by_item(f.name))
         entry: dict[str, Any] = {
             "field": f.name,
             "type": f.type_name,
@@ -230,7 +240,7 @@ def annotator_report(
         "gold_per_class": [
             {"class": c, **_beta(ok, n)} for c, (ok, n) in sorted(per_class.items())
         ],
-        "gold_failures": [
+        "gold_failures": [  # newest first
             {
                 "item_id": r.item_id,
                 "gold_class": r.gold_class,
@@ -238,9 +248,10 @@ def annotator_report(
                 "qualification": bool(r.qualification),
                 "at": iso(r.created_at),
             }
-            for r in results
+            for r in reversed(results)
             if r.score < 1.0
-        ][-20:],
+        ][:RECENT_FAILURES],
         "fields": fields,
         "credible": CREDIBLE,
+        "history": history(tx, project.id, user_id, identities=identities),
     }

@@ -9,10 +9,14 @@ The queue is fed by three sources, each an indexed query:
   ``target_confidence``;
 - ``disagreement``: items whose annotators' newest answers differ.
 
-An item leaves the queue once a review is newer than its newest annotation (and newest gold
-failure). A decision accepts one annotation or writes the final answer (validated by the
-schema); decisions are append-only rows of ``reviews`` (who, when, what) and each one is
-audited. The newest decision is the item's label (see :mod:`labelfarm.services.aggregation`).
+A decision accepts one annotation or writes the final answer (validated by the schema);
+decisions are append-only rows of ``reviews`` (who, when, what) and each one is audited. The
+newest decision is the item's label (see :mod:`labelfarm.services.aggregation`), and it
+closes the item (``items.is_reviewed``): the queue hands it to nobody again, whatever
+adaptive overlap would ask (:mod:`labelfarm.services.tasks.openness`), and it leaves the
+review queue for good, except a gold item that someone fails again after the decision.
+Annotations left out of labels (``annotations.excluded``) are shown, marked, but neither
+make a disagreement nor count as annotators.
 """
 
 from __future__ import annotations
@@ -38,27 +42,30 @@ MAX_NOTE = 2000
 
 _GOLD_FAILURES = text(
     "SELECT item_id, COUNT(*) AS n, MAX(created_at) AS last FROM gold_results "
-    "WHERE project_id = :p AND score < 1 GROUP BY item_id ORDER BY MAX(created_at) DESC "
+    # a skip is a miss for the annotator, but leaves no answer to review
+    "WHERE project_id = :p AND score < 1 AND annotation_id IS NOT NULL "
+    "GROUP BY item_id ORDER BY MAX(created_at) DESC "
     "LIMIT :cap"
 )
 _LOW_CONFIDENCE = text(
     "SELECT id, label_confidence FROM items WHERE project_id = :p AND status = 'ready' "
-    "AND is_gold = :no AND n_submitted > 0 AND label_confidence < :t "
+    "AND is_gold = :no AND is_reviewed = :no AND n_submitted > 0 AND label_confidence < :t "
     "ORDER BY label_confidence, id LIMIT :cap"
 )
 _DISAGREEMENTS = text(
     "SELECT a.item_id FROM annotations a JOIN items i ON i.id = a.item_id "
-    "WHERE a.project_id = :p AND i.is_gold = :no AND a.id IN ("
-    "  SELECT MAX(id) FROM annotations WHERE project_id = :p GROUP BY item_id, user_id) "
+    "WHERE a.project_id = :p AND i.is_gold = :no AND i.is_reviewed = :no AND a.id IN ("
+    "  SELECT MAX(id) FROM annotations WHERE project_id = :p AND excluded IS NULL "
+    "  GROUP BY item_id, user_id) "
     "GROUP BY a.item_id HAVING COUNT(DISTINCT a.value) > 1 ORDER BY a.item_id LIMIT :cap"
 )
 _LAST_REVIEW = text(
     "SELECT item_id, MAX(created_at) FROM reviews WHERE project_id = :p AND item_id IN :ids "
     "GROUP BY item_id"
 ).bindparams(bindparam("ids", expanding=True))
-_LAST_WORK = text(
-    "SELECT item_id, MAX(created_at), COUNT(DISTINCT user_id) FROM annotations "
-    "WHERE project_id = :p AND item_id IN :ids GROUP BY item_id"
+_ANNOTATORS = text(
+    "SELECT item_id, COUNT(DISTINCT user_id) FROM annotations "
+    "WHERE project_id = :p AND item_id IN :ids AND excluded IS NULL GROUP BY item_id"
 ).bindparams(bindparam("ids", expanding=True))
 _TARGET = text("SELECT target_confidence FROM projects WHERE id = :p")
 
@@ -88,24 +95,24 @@ def review_queue(tx: CoreTx, project: Project, *, limit: int = 50) -> dict[str, 
         add(r.item_id, "disagreement")
     ids = sorted(entries)
     reviewed: dict[int, float] = {}
-    work: dict[int, tuple[float, int]] = {}
+    annotators: dict[int, int] = {}
     for chunk in chunks(ids):
         for item_id, last in tx.execute(_LAST_REVIEW, {"p": project.id, "ids": chunk}):
             reviewed[item_id] = float(last)
-        for item_id, last, n in tx.execute(_LAST_WORK, {"p": project.id, "ids": chunk}):
-            work[item_id] = (float(last), int(n))
+        for item_id, n in tx.execute(_ANNOTATORS, {"p": project.id, "ids": chunk}):
+            annotators[item_id] = int(n)
     open_entries = []
     for item_id, entry in entries.items():
-        last_work, n = work.get(item_id, (0.0, 0))
-        latest = max(last_work, failed_at.get(item_id, 0.0))
-        if item_id in reviewed and reviewed[item_id] >= latest:
+        # the other sources leave reviewed items out; a gold item comes back on a new failure
+        if item_id in reviewed and reviewed[item_id] >= failed_at.get(item_id, 0.0):
             continue
-        entry["n_annotators"] = n
+        entry["n_annotators"] = annotators.get(item_id, 0)
         open_entries.append(entry)
     rank = {reason: k for k, reason in enumerate(REASONS)}
-    open_entries.sort(
+    open_entries.sort(  # gold failures newest first, then the least confident
         key=lambda e: (
             min(rank[r] for r in e["reasons"]),
+            -failed_at.get(e["item_id"], 0.0),
             e["confidence"] if e["confidence"] is not None else 2.0,
             e["item_id"],
         )
@@ -124,8 +131,9 @@ _ITEM = text(
     "WHERE id = :i AND project_id = :p AND status = 'ready'"
 )
 _ANNOTATIONS = text(
-    "SELECT a.id, a.user_id, a.value, a.status, a.late_reason, a.corrects_id, a.created_at, "
-    "a.duration_ms, a.from_prediction, u.pseudonym, u.display_name FROM annotations a "
+    "SELECT a.id, a.user_id, a.value, a.status, a.late_reason, a.excluded, a.corrects_id, "
+    "a.created_at, a.duration_ms, a.from_prediction, u.pseudonym, u.display_name "
+    "FROM annotations a "
     "JOIN users u ON u.id = a.user_id WHERE a.item_id = :i AND a.project_id = :p ORDER BY a.id"
 )
 _PREDICTION = text(
@@ -165,6 +173,7 @@ def review_item(
             "value": value,
             "status": r.status,
             "late_reason": r.late_reason,
+            "excluded": r.excluded,
             "corrects": r.corrects_id,
             "current": newest[r.user_id] == r.id,
             "from_prediction": bool(r.from_prediction),
@@ -271,7 +280,13 @@ def decide(
         )
         .returning(reviews.c.id)
     ).scalar_one()
-    tx.execute(text("UPDATE items SET label_confidence = 1.0 WHERE id = :i"), {"i": item_id})
+    tx.execute(  # the decision is the label, and closes the item
+        text(
+            "UPDATE items SET label_confidence = 1.0, is_reviewed = true, is_open = false "
+            "WHERE id = :i"
+        ),
+        {"i": item_id},
+    )
     audit.record(
         tx,
         action="review.decide",

@@ -27,6 +27,9 @@ from labelfarm.web.pages import router as pages_router
 from labelfarm.web.policies import Policy, declared_policy
 from labelfarm.web.responses import JSON
 from labelfarm.web.routes import admin, annotate, auth, data, media, projects, quality, system
+from labelfarm.web.routes import from_file as project_from_file
+from labelfarm.web.routes import progress as my_progress
+from labelfarm.web.routes import standing as my_standing
 from labelfarm.web.security import SecurityHeaders, page_csp
 
 log = logging.getLogger("labelfarm")
@@ -73,7 +76,19 @@ def create_app(
     )
     app.state.ctx = ctx
     # Routes are matched in order: the annotators' hot path (next, submit, media) first.
-    for module in (annotate, media, system, auth, admin, projects, data, quality):
+    for module in (
+        annotate,
+        media,
+        system,
+        auth,
+        admin,
+        projects,
+        project_from_file,
+        data,
+        quality,
+        my_progress,
+        my_standing,
+    ):
         app.include_router(module.router)
     app.include_router(pages_router)  # web pages, static files, resized images, checkout
     _error_handlers(app)

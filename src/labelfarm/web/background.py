@@ -13,9 +13,9 @@ from typing import Any
 
 import anyio.to_thread
 
-from labelfarm.services import fitting, media_check
+from labelfarm.services import fitting, image_sizes, media_check
 from labelfarm.services.projects import load_project
-from labelfarm.services.tasks import adaptive
+from labelfarm.services.tasks import adaptive, standing_history
 from labelfarm.web.context import AppContext
 from labelfarm.web.shutdown import watch_stop_signals
 
@@ -54,6 +54,19 @@ async def tally_loop(ctx: AppContext) -> None:
             log.exception("writing the audit tally failed")
 
 
+async def audit_standing_changes(ctx: AppContext) -> None:
+    """Audit the changes of standing a rule made (the submit path cannot write the audit
+    log; :mod:`labelfarm.services.tasks.standing_history`). Costs nothing when this process
+    made none; a failure leaves them for the next call."""
+    if not standing_history.pending():
+        return
+    try:
+        await ctx.run(standing_history.audit_pending, now=ctx.now())
+    except Exception:
+        standing_history.note_pending()
+        log.exception("auditing changes of standing failed")
+
+
 async def check_unchecked_media(ctx: AppContext) -> None:
     """Check the files stored before media checks existed (served as attachments until
     checked), once at start, in a thread; `labelfarm media check` does the same."""
@@ -61,6 +74,9 @@ async def check_unchecked_media(ctx: AppContext) -> None:
         report = await ctx.run(media_check.check_media, ctx.media, now=ctx.now())
         if report.checked:
             log.info("checked %s stored media files: %s", report.checked, report.to_dict())
+        sized = await ctx.run(image_sizes.fill_image_sizes, ctx.media)
+        if sized:
+            log.info("stored the size of %s images imported before sizes were kept", sized)
     except Exception:  # keep serving; they stay attachments until the next start or the CLI
         log.exception("checking stored media failed")
 

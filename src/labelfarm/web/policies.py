@@ -194,8 +194,10 @@ def require(policy: Policy) -> Callable[[Request], Awaitable[Access]]:
             raise NotFound(f"no such {what}")
         if role not in policy.roles:
             refused(request, principal, workspace_id)
+            allowed = sorted(policy.roles)
             raise PermissionDenied(
-                f"a {role} may not do this ({policy.name}: {sorted(policy.roles)})"
+                f"a {role} may not do this; it is for: {', '.join(allowed)}",
+                [{"reason": "role", "role": role, "allowed": allowed}],
             )
         return Access(principal, role, workspace_id, project)
 

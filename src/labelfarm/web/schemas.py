@@ -6,7 +6,14 @@ from collections.abc import Callable
 from typing import Annotated, Any, TypeVar, cast
 
 from fastapi import Path, Query
-from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    create_model,
+    field_validator,
+    model_validator,
+)
 
 from labelfarm.db.project_settings import DEFAULTS, SETTING_TYPES, meaning
 from labelfarm.db.tables import MAX_INT
@@ -126,10 +133,20 @@ class NextBody(Body):
 
 class SubmitBody(Body):
     annotations: list[Any] = Field(
-        description="entries {id (client-generated), item_id, value, duration_ms?, corrects?}"
+        description="entries {id (client-generated), task (the handle from next or checkout), "
+        "value, duration_ms?, corrects?, from_prediction?}"
     )
 
 
 class SkipBody(Body):
-    item_id: int = Field(ge=1, le=MAX_INT)
+    task: str = Field(max_length=64, description="the handle from next or checkout")
     reason: str
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_item_id(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "item_id" in data:
+            raise ValueError(
+                "send the task's handle as 'task' (item ids are not part of the annotator's API)"
+            )
+        return data

@@ -3,7 +3,9 @@
 A project with ``max_overlap > overlap`` asks for ``overlap`` labels per item at least;
 once an item has them, its label confidence is computed and stored, and the item stays
 open for one more annotator at a time while the confidence is below the project's
-``target_confidence``, up to ``max_overlap`` labels (:mod:`.openness`).
+``target_confidence``, up to ``max_overlap`` labels (:mod:`.openness`). Annotations left out
+of labels (``annotations.excluded``) do not count; a reviewed item is closed, its label the
+decision, and its confidence is no longer recomputed.
 
 Once the project's annotator models are fitted (:mod:`labelfarm.services.fitting`:
 Dawid-Skene confusion matrices, refitted by the server in the background), the item's
@@ -33,9 +35,11 @@ MODELS_TTL = 30.0  # seconds a server process keeps a project's fitted models
 PRIOR_ACCURACY = 0.8
 PRIOR_WEIGHT = 4.0  # pseudo-answers behind the prior
 
-COUNTS = Sql("SELECT id, n_submitted FROM items WHERE id IN :ids")
+# a reviewed item's label is the decision (confidence 1): its annotations no longer matter
+COUNTS = Sql("SELECT id, n_submitted FROM items WHERE id IN :ids AND is_reviewed = false")
 ANNOTATIONS = Sql(
-    "SELECT item_id, user_id, value FROM annotations WHERE item_id IN :ids ORDER BY id"
+    "SELECT item_id, user_id, value FROM annotations WHERE item_id IN :ids "
+    "AND excluded IS NULL ORDER BY id"
 )
 ACCURACY = Sql(
     "SELECT user_id, COUNT(*), SUM(score) FROM gold_results "

@@ -38,7 +38,7 @@ from labelfarm.db.tx import Sql, Tx, transaction
 from labelfarm.errors import InvalidInput
 from labelfarm.jsonutil import loads
 from labelfarm.services.projects import Project
-from labelfarm.services.tasks import gold, standing
+from labelfarm.services.tasks import gold, standing, standing_summary
 from labelfarm.services.tasks.openness import BUMP_ITEM, NOT_MINE, open_expr
 
 _rng = random.Random()
@@ -161,20 +161,39 @@ def next_with_standing(
 
     Returns ``[{"item_id", "data", "media_sha256", "lease_expires_at", "prediction"}]`` and,
     in a project with qualification or an accuracy floor, the annotator's standing.
-    Gold items are mixed in blind at the project's ``gold_rate`` (``rng`` decides); an
-    annotator still qualifying gets only gold, a paused or failed one gets nothing.
+    Gold items are mixed in blind at the project's ``gold_rate`` (``rng`` decides, and
+    shuffles each batch that may hold gold); an annotator still qualifying gets only gold,
+    a paused or failed one gets nothing.
     """
     if not 1 <= n <= MAX_N:
         raise InvalidInput(f"n must be from 1 to {MAX_N}", [{"field": "n"}])
     current = None
     if tx.dialect is Dialect.POSTGRESQL and not (project.needs_standing or project.gold_rate > 0):
         tasks = lease_in_one_statement(tx, project, user_id, n, now)
+        if not tasks:
+            current = stopped(tx, project, user_id)
     else:
         with tx.transaction():
             tasks, current = lease(tx, project, user_id, n, now, rng or _rng)
     if tasks and project.has_predictions:
         _attach_predictions(tx, tasks)
     return tasks, current
+
+
+STOPPED = Sql(
+    "SELECT state, reason, evidence FROM annotator_status WHERE project_id = :p AND user_id = :u "
+    "AND state IN ('paused', 'failed')",
+    row=standing.StandingRow,
+)
+
+
+def stopped(tx: Tx, project: Project, user_id: int) -> standing.Standing | None:
+    """The standing of an annotator a manager paused (or failed) in a project where no
+    rule decides standing, else None: such an annotator gets nothing."""
+    row = tx.one(STOPPED, {"p": project.id, "u": user_id})
+    if row is None:
+        return None
+    return standing.Standing(row.state, row.reason, loads(row.evidence or "{}"))
 
 
 def lease(
@@ -191,20 +210,28 @@ def lease(
         if current.state in ("paused", "failed"):
             return [], current
         if current.state == "qualifying":  # only gold until the qualification is done
-            n = min(n, max(0, project.qualification_n - current.qualification_done))
+            n = min(n, max(0, current.qualification_of - current.qualification_done))
             n_gold = n
+    else:  # no rule pauses anyone here, a manager may: one primary-key read
+        current = stopped(tx, project, user_id)
+        if current is not None:
+            return [], current
     held = tx.rows(HELD, {"u": user_id, "p": project.id, "now": now, "n": n})
     # HELD reads up to n live leases: below n, every one the caller holds
     need = min(n, project.max_live_leases) - len(held)
     picked: list[gold.GoldItem | Candidate] = []
     if need > 0 and (n_gold or project.gold_rate > 0):
         k = need if n_gold else sum(rng.random() < project.gold_rate for _ in range(need))
-        picked.extend(gold.pick(tx, project, user_id, k, rng))
+        picked.extend(gold.pick_for(tx, project, user_id, k, rng, qualifying=bool(n_gold)))
         need = 0 if n_gold else need - len(picked)
     if need > 0:
         params = {"p": project.id, "open": True, "u": user_id, "n": need}
         candidates = tx.rows(CANDIDATES[project.ordering], params)
         picked.extend(candidates)
+    if n_gold or project.gold_rate > 0:
+        # a batch that may hold gold comes in random order, so no place in it tells gold;
+        # leases are stored in this order, and held leases come back in it
+        rng.shuffle(picked)
     expires = now + project.lease_seconds
     if picked:
         tx.many(
@@ -217,7 +244,7 @@ def lease(
         tx.run(LEASE_ITEMS, {"ids": [r.id for r in picked], **project.open_params})
     tasks = [_task(r.id, r.data, r.media_sha256, r.expires_at) for r in held]
     tasks += [_task(r.id, r.data, r.media_sha256, expires) for r in picked]
-    return tasks, current
+    return tasks, standing_summary.with_quality(tx, project, user_id, current, now)
 
 
 # -- PostgreSQL fast path ---------------------------------------------------------------------
@@ -266,19 +293,22 @@ def _one_statement(ordering: str) -> str:
         "unlease AS (UPDATE items SET n_leased = n_leased - freed.k, "
         f"is_open = {open_expr('-freed.k')} FROM freed JOIN locked ON locked.id = freed.item_id "
         "WHERE items.id = freed.item_id), "
+        "stop AS (SELECT 1 FROM annotator_status WHERE project_id = :p AND user_id = :u "
+        "AND state IN ('paused', 'failed')), "
         f"gate AS ({_GATE}), "
         "seen AS (SELECT COALESCE(MAX(version), 0) AS version FROM lease_gates "
         "WHERE project_id = :p AND user_id = :u), "
         "clear AS (SELECT (SELECT version FROM gate) = (SELECT version FROM seen) + 1 AS ok), "
         "held AS (SELECT i.id, i.data, i.media_sha256, a.expires_at FROM assignments a "
         "JOIN items i ON i.id = a.item_id WHERE a.user_id = :u AND a.project_id = :p "
-        "AND a.state = 'leased' AND a.expires_at > :now ORDER BY a.id LIMIT :n), "
+        "AND a.state = 'leased' AND a.expires_at > :now AND NOT EXISTS (SELECT 1 FROM stop) "
+        "ORDER BY a.id LIMIT :n), "
         # a plain LIMIT, so the planner walks the queue index (an expression here makes it
         # cost a large fetch and sort); the caller's live leases are subtracted after
         f"cand AS ({_CANDIDATE} AND NOT EXISTS (SELECT 1 FROM freed) "
         f"ORDER BY {order.index_order('i')} LIMIT :room FOR UPDATE OF i SKIP LOCKED), "
         f"take AS (SELECT * FROM cand ORDER BY {order.plain_order} "
-        "LIMIT CASE WHEN (SELECT ok FROM clear) "
+        "LIMIT CASE WHEN (SELECT ok FROM clear) AND NOT EXISTS (SELECT 1 FROM stop) "
         "THEN GREATEST(:room - (SELECT COUNT(*) FROM held), 0) ELSE 0 END), "
         "ins AS (INSERT INTO assignments (project_id, item_id, user_id, state, leased_at, "
         "expires_at) SELECT :p, id, :u, 'leased', :now, :exp FROM take), "
@@ -287,7 +317,8 @@ def _one_statement(ordering: str) -> str:
         "SELECT 0, id, data, media_sha256, expires_at, 0, 0 FROM held "
         "UNION ALL SELECT 1, id, data, media_sha256, :exp, priority, deadline_key FROM take "
         "UNION ALL SELECT 2, COUNT(*), NULL, NULL, NULL, 0, 0 FROM mark "
-        "UNION ALL SELECT 3, CASE WHEN ok THEN 0 ELSE 1 END, NULL, NULL, NULL, 0, 0 FROM clear"
+        "UNION ALL SELECT 3, CASE WHEN ok THEN 0 ELSE 1 END, NULL, NULL, NULL, 0, 0 FROM clear "
+        "UNION ALL SELECT 4, COUNT(*), NULL, NULL, NULL, 0, 0 FROM stop"
     )
 
 
@@ -314,7 +345,9 @@ def lease_in_one_statement(
     rows = tx.rows(statement, {**params, "reclaim": True})
     # leases were reclaimed, or another call of the caller's committed meanwhile: now lease
     # (should that happen again, nothing new: the cap holds)
-    if any(r.id for r in rows if r.part >= 2):
+    if any(r.id for r in rows if r.part == 4):
+        return []  # paused or failed by a manager (the caller reads the standing)
+    if any(r.id for r in rows if r.part in (2, 3)):
         rows = tx.rows(statement, {**params, "reclaim": False})
     held = [r for r in rows if r.part == 0]
     new = sorted((r for r in rows if r.part == 1), key=ORDERINGS[project.ordering].sort_key)

@@ -15,7 +15,8 @@ from labelfarm.db.tx import CoreTx, Sql
 def open_expr(dl: str = "0", ds: str = "0", conf: str = "COALESCE(label_confidence, 0)") -> str:
     """SQL for ``items.is_open`` after changing the counters by ``dl`` and ``ds``.
 
-    Open means: not gold (gold is served by its own path), and either below the minimum
+    Open means: not gold (gold is served by its own path), not reviewed (a review decision
+    closes its item for good), and either below the minimum
     overlap counting live leases and submissions, or, with adaptive overlap, nothing in
     flight, below ``max_overlap`` and the label's confidence below the target.
     Parameters: ``:overlap``, ``:max_overlap`` (0 when adaptive overlap is off), ``:target``
@@ -24,8 +25,8 @@ def open_expr(dl: str = "0", ds: str = "0", conf: str = "COALESCE(label_confiden
     """
     n = f"(n_leased + {dl} + n_submitted + {ds})"
     return (
-        f"(is_gold = false AND ({n} < :overlap OR ((n_leased + {dl}) = 0 AND "
-        f"(n_submitted + {ds}) < :max_overlap AND {conf} < :target)))"
+        f"(is_gold = false AND is_reviewed = false AND ({n} < :overlap OR "
+        f"((n_leased + {dl}) = 0 AND (n_submitted + {ds}) < :max_overlap AND {conf} < :target)))"
     )
 
 

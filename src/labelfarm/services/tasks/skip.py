@@ -1,7 +1,8 @@
 """``skip``: give a task back with a reason; the annotator will not get the item again.
 
 A skipped lease frees its place at once (the item reopens for someone else); skipping an
-item never leased stores the decision too, so the queue does not offer it later.
+item never leased stores the decision too, so the queue does not offer it later. Skipping a
+gold item one was given (leased, or checked out) counts as a miss (:mod:`.gold`).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import Any, NamedTuple
 from labelfarm.db.tx import Sql, Tx, transaction
 from labelfarm.errors import Conflict, InvalidInput, NotFound
 from labelfarm.services.projects import Project
+from labelfarm.services.tasks import gold
 from labelfarm.services.tasks.openness import BUMP_ITEM
 
 MAX_REASON = 500
@@ -51,12 +53,13 @@ def skip(
         own = tx.one(OWN, {"i": item_id, "u": user_id, "p": project.id})
         if own is None:
             if tx.one(ITEM_EXISTS, {"i": item_id, "p": project.id}) is None:
-                raise NotFound(f"no item {item_id} in this project", [{"field": "item_id"}])
+                raise NotFound("no such task in this project", [{"field": "task"}])
             tx.run(SKIP_NEW, {"p": project.id, "i": item_id, "u": user_id, "now": now, "r": reason})
         elif own.state == "submitted":
-            raise Conflict(f"item {item_id} is already submitted; submit a correction instead")
+            raise Conflict("the task is already submitted; submit a correction instead")
         elif own.state != "skipped":
             tx.run(SKIP_MARK, {"now": now, "r": reason, "id": own.id})
             if own.state == "leased":
                 tx.run(BUMP_ITEM, {"id": item_id, "dl": -1, "ds": 0, **project.open_params})
+            gold.record_skip(tx, project, user_id, item_id, now)
     return {"item_id": item_id, "status": "skipped"}

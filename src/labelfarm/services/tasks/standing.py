@@ -1,10 +1,16 @@
 """An annotator's standing in a project: qualifying, active, paused or failed.
 
-In a project with ``qualification_n`` an annotator first answers that many gold items;
-passing the mark makes them active, failing it stops their work on the project. When the
-Beta-posterior estimate of an active annotator's gold accuracy falls below the project's
-``accuracy_floor`` they are paused, with the evidence, and listed for a manager, who may
-resume them (or pause someone) by hand, audited.
+In a project with ``qualification_n`` or ``training`` an annotator first qualifies: they
+work through the project's training items (with ``training`` on; answers shown, not
+scored), then answer ``qualification_n`` control gold items; passing the mark makes them
+active, failing it stops their work on the project (a project that only trains lets them
+start once training is done). When the Beta-posterior estimate of an active annotator's
+control gold accuracy falls below the project's ``accuracy_floor`` they are paused, with the
+evidence, and listed for a manager, who may resume them (or pause someone) by hand, audited.
+What annotators see of their own standing is :mod:`.standing_summary`. Every change is
+kept in the annotator's history and audited (:mod:`.standing_history`); the evidence names
+no user (``kind``: ``qualification``, ``accuracy_floor`` or ``manual``, with the role of the
+manager, who is the history's ``actor``).
 """
 
 from __future__ import annotations
@@ -18,8 +24,10 @@ from labelfarm.jsonutil import dumps, loads
 from labelfarm.ml.reliability import beta_accuracy
 from labelfarm.services import audit
 from labelfarm.services.projects import Project
+from labelfarm.services.tasks import standing_history
 
 MIN_GOLD_FOR_PAUSE = 5
+MAX_REASON = 2000  # characters of a manager's reason
 
 
 class StandingRow(NamedTuple):
@@ -51,7 +59,17 @@ GOLD_TALLY = Sql(
     "WHERE project_id = :p AND user_id = :u AND qualification = :q",
     row=Tally,
 )
-N_GOLD = Sql("SELECT COUNT(*) FROM items WHERE project_id = :p AND is_gold")
+# gold items of each kind (NULL: from before kinds, control)
+N_GOLD = Sql(
+    "SELECT COALESCE(gold_kind, 'control'), COUNT(*) FROM items "
+    "WHERE project_id = :p AND is_gold AND status = 'ready' GROUP BY COALESCE(gold_kind, 'control')"
+)
+# training items the annotator is done with: answered, skipped, or let expire
+TRAINING_DONE = Sql(
+    "SELECT COUNT(*) FROM assignments a JOIN items i ON i.id = a.item_id "
+    "WHERE a.project_id = :p AND a.user_id = :u AND a.state <> 'leased' "
+    "AND i.is_gold AND i.gold_kind = 'training'"
+)
 
 
 class Failure(NamedTuple):
@@ -71,28 +89,83 @@ class Standing:
     state: str  # active | qualifying | paused | failed
     reason: str = ""
     evidence: dict[str, Any] = field(default_factory=dict)
-    qualification_done: int = 0
+    qualification_done: int = 0  # while qualifying: training and control items done
+    qualification_of: int = 0  # ... of this many
+    #: what the annotator may see of their measured quality (:mod:`.standing_summary`)
+    quality: dict[str, Any] | None = None
 
-    def to_dict(self, project: Project) -> dict[str, Any]:
-        out: dict[str, Any] = {"state": self.state}
-        if self.reason:
-            out["reason"] = self.reason
-        if self.state == "qualifying":
-            out["qualification"] = {"done": self.qualification_done, "of": project.qualification_n}
-        return out
+    def to_dict(self) -> dict[str, Any]:
+        """What the annotator sees: state, reason, qualification progress, quality band."""
+        qualifying = self.state == "qualifying"
+        return {
+            "state": self.state,
+            "reason": self.reason or None,
+            "qualification": (
+                {"done": self.qualification_done, "of": self.qualification_of}
+                if qualifying
+                else None
+            ),
+            "quality": self.quality,
+        }
+
+
+class Progress(NamedTuple):
+    """Where a qualification stands: training items done of all, control answers of needed."""
+
+    training_done: int
+    training_of: int
+    control: Tally
+    control_of: int
+
+    @property
+    def done(self) -> int:
+        return self.training_done + self.control.n
+
+    @property
+    def of(self) -> int:
+        return self.training_of + self.control_of
+
+    @property
+    def complete(self) -> bool:
+        return self.training_done >= self.training_of and self.control.n >= self.control_of
+
+
+def first_state(project: Project) -> str:
+    """The standing of an annotator new to the project."""
+    return "qualifying" if project.qualification_n > 0 or project.training else "active"
+
+
+def progress(tx: Tx, project: Project, user_id: int) -> Progress:
+    """How far the annotator is in the qualification. Control answers needed: the
+    project's ``qualification_n``, or fewer when it has fewer control items (but at least
+    one; none yet: the annotator waits)."""
+    n_of = dict(tx.rows(N_GOLD, {"p": project.id}))
+    training_of = int(n_of.get("training", 0)) if project.training else 0
+    training_done = 0
+    if training_of:
+        row = tx.one(TRAINING_DONE, {"p": project.id, "u": user_id})
+        training_done = min(int(row[0]) if row else 0, training_of)
+    n_control = int(n_of.get("control", 0))
+    control_of = min(project.qualification_n, n_control or project.qualification_n)
+    return Progress(training_done, training_of, _tally(tx, project, user_id, True), control_of)
 
 
 def current(tx: Tx, project: Project, user_id: int, now: float) -> Standing:
-    """The annotator's standing in the project, created (qualifying or active) on first use."""
+    """The annotator's standing in the project, created (qualifying or active) on first use;
+    a qualification with nothing left to do (a project that trains, without training
+    items) ends here."""
     row = tx.one(STANDING, {"p": project.id, "u": user_id})
     if row is None:
-        state = "qualifying" if project.qualification_n > 0 else "active"
+        state = first_state(project)
         new = {"p": project.id, "u": user_id, "state": state, "reason": "", "evidence": "{}"}
         tx.run(NEW_STANDING, {**new, "now": now})
         row = StandingRow(state, "", "{}")
     result = Standing(row.state, row.reason, loads(row.evidence))
     if result.state == "qualifying":
-        result.qualification_done = _tally(tx, project, user_id, True).n
+        done = progress(tx, project, user_id)
+        if done.complete:
+            return _finish_qualification(tx, project, user_id, done, now)
+        result.qualification_done, result.qualification_of = done.done, done.of
     return result
 
 
@@ -105,20 +178,24 @@ def update(tx: Tx, project: Project, user_id: int, before: Standing, now: float)
     """After new gold answers: finish a qualification, or pause an annotator whose
     estimated accuracy fell below the floor."""
     if before.state == "qualifying":
-        _finish_qualification(tx, project, user_id, now)
+        done = progress(tx, project, user_id)
+        if done.complete:
+            _finish_qualification(tx, project, user_id, done, now)
     elif before.state == "active" and project.accuracy_floor > 0:
         _pause_if_below_floor(tx, project, user_id, now)
 
 
-def _finish_qualification(tx: Tx, project: Project, user_id: int, now: float) -> None:
-    n, total = _tally(tx, project, user_id, True)
-    n_gold = tx.one(N_GOLD, {"p": project.id})
-    needed = min(project.qualification_n, int(n_gold[0]) if n_gold else 0)
-    if n < max(needed, 1):
-        return
-    mean = total / n if n else 0.0
+def _finish_qualification(
+    tx: Tx, project: Project, user_id: int, done: Progress, now: float
+) -> Standing:
+    """Pass or fail a complete qualification (a training-only one passes)."""
+    n, total = done.control
+    mean = total / n if n else 1.0
     passed = mean >= project.qualification_pass
     evidence: dict[str, Any] = {
+        "kind": "qualification",
+        "previous": "qualifying",
+        "training_items": done.training_done,
         "qualification_answers": n,
         "mean_score": round(mean, 4),
         "pass_mark": project.qualification_pass,
@@ -126,7 +203,9 @@ def _finish_qualification(tx: Tx, project: Project, user_id: int, now: float) ->
     reason = (
         "" if passed else f"qualification score {mean:.0%} below {project.qualification_pass:.0%}"
     )
-    _set(tx, project.id, user_id, "active" if passed else "failed", reason, evidence, now)
+    state = "active" if passed else "failed"
+    _set(tx, project.id, user_id, state, reason, evidence, now)
+    return Standing(state, reason, evidence)
 
 
 def _pause_if_below_floor(tx: Tx, project: Project, user_id: int, now: float) -> None:
@@ -144,6 +223,8 @@ def _pause_if_below_floor(tx: Tx, project: Project, user_id: int, now: float) ->
         for r in tx.rows(RECENT_FAILURES, {"p": project.id, "u": user_id})
     ]
     evidence = {
+        "kind": "accuracy_floor",
+        "previous": "active",
         "gold_answers": n,
         "accuracy_mean": round(mean, 4),
         "credible_90": [round(lower, 4), round(upper, 4)],
@@ -162,8 +243,13 @@ def _set(
     reason: str,
     evidence: dict[str, Any],
     now: float,
-) -> None:
-    """Set a standing, creating its row if the annotator has none yet."""
+    *,
+    actor_id: int | None = None,
+    audit_id: int | None = None,
+) -> int:
+    """Set a standing, creating its row if the annotator has none yet, and append it to the
+    history (a change by a rule, ``actor_id`` None, waits there for its audit); the
+    event's id."""
     params = {
         "p": project_id,
         "u": user_id,
@@ -174,6 +260,17 @@ def _set(
     }
     tx.run(NEW_STANDING, params)
     tx.run(SET_STANDING, params)
+    return standing_history.append(
+        tx,
+        project_id=project_id,
+        user_id=user_id,
+        state=state,
+        reason=reason,
+        evidence=evidence,
+        actor_id=actor_id,
+        now=now,
+        audit_id=audit_id,
+    )
 
 
 # -- for managers -----------------------------------------------------------------------------
@@ -193,7 +290,7 @@ _LISTED = ("user_id", "pseudonym", "display_name", "state", "reason", "evidence"
 def list_standing(tx: Tx, project_id: int) -> list[dict[str, Any]]:
     """Each annotator's standing in the project (qualifying, active, paused, failed)."""
     rows = [dict(zip(_LISTED, r, strict=True)) for r in tx.rows(LIST_STANDING, {"p": project_id})]
-    return [{**r, "evidence": loads(r["evidence"])} for r in rows]
+    return [{**r, "evidence": standing_history.public_evidence(loads(r["evidence"]))} for r in rows]
 
 
 @transaction("write")
@@ -207,16 +304,26 @@ def set_standing(
     now: float,
     actor_id: int | None,
     workspace_id: int | None,
+    actor_role: str | None = None,
 ) -> dict[str, Any]:
-    """Resume a paused annotator, or pause one, with a reason (audited)."""
+    """Resume a paused annotator, or pause one, with a reason (audited). The history keeps
+    what came before; the evidence names the actor's role (``actor_role``), never their id."""
     if state not in ("active", "paused"):
         raise InvalidInput("state must be 'active' or 'paused'", [{"field": "state"}])
+    if len(reason) > MAX_REASON:
+        raise InvalidInput(
+            f"the reason is text of at most {MAX_REASON} characters", [{"field": "reason"}]
+        )
     if tx.one(MEMBER_OF_PROJECT, {"p": project_id, "u": user_id}) is None:
         raise NotFound(f"user {user_id} is not a member of this project's workspace")
+    standing_history.audit_pending(tx, now=now)  # what a rule changed before comes first
     old = tx.one(STANDING, {"p": project_id, "u": user_id})
-    evidence = {"set_by": actor_id, "previous": old.state if old else None}
-    _set(tx, project_id, user_id, state, reason, evidence, now)
-    audit.record(
+    evidence = {
+        "kind": "manual",
+        "by_role": actor_role or "admin",
+        "previous": old.state if old else None,
+    }
+    audit_id = audit.record(
         tx,
         action="annotator.standing",
         target=f"user:{user_id}",
@@ -229,5 +336,8 @@ def set_standing(
             "to": state,
             "reason": reason,
         },
+    )
+    _set(
+        tx, project_id, user_id, state, reason, evidence, now, actor_id=actor_id, audit_id=audit_id
     )
     return {"project_id": project_id, "user_id": user_id, "state": state}

@@ -6,8 +6,14 @@ stores nothing twice and answers the same (the stored rows are the answer). An e
 whose lease expired, whose item is already full, or that had no lease at all (offline
 work) is stored with ``status = 'late'`` and a reason, never refused. A later entry of the
 same annotator for the same item is a correction: a new row pointing at the one it
-corrects. Gold answers are scored (:mod:`.gold`); with adaptive overlap the items' label
+corrects. Answers to gold items the annotator was given are scored (:mod:`.gold`; work on
+gold never handed out is stored, not scored); with adaptive overlap the items' label
 confidence is refreshed (:mod:`.adaptive`).
+
+Work from an annotator who is paused or failed is stored for the record, marked
+``excluded`` with their standing, and left out of labels: it counts in no item's
+``n_submitted``, so its items stay open for other annotators (:mod:`.relabel` does the same
+for work already counted).
 """
 
 from __future__ import annotations
@@ -22,7 +28,8 @@ from labelfarm.errors import InvalidInput
 from labelfarm.services.projects import Project
 from labelfarm.services.tasks import adaptive, gold
 from labelfarm.services.tasks.entries import Entry
-from labelfarm.services.tasks.openness import BUMP_ITEM, open_expr
+from labelfarm.services.tasks.openness import BUMP_ITEM
+from labelfarm.services.tasks.submit_fast import add_replays, submit_in_one_statement
 
 
 class RetrySubmit(Exception):
@@ -37,19 +44,6 @@ class Assignment(NamedTuple):
     gold: str | None
 
 
-class Inserted(NamedTuple):
-    client_id: str | None  # None in the row that tells whether the batch was the usual case
-    id: int
-
-
-class Stored(NamedTuple):
-    client_id: str
-    id: int
-    item_id: int
-    status: str
-    late_reason: str | None
-
-
 ASSIGNMENTS = Sql(
     "SELECT a.item_id, a.id, a.state, a.expires_at, i.gold FROM assignments a "
     "JOIN items i ON i.id = a.item_id WHERE a.user_id = :u AND a.project_id = :p "
@@ -61,14 +55,23 @@ ASSIGNMENTS = Sql(
 KNOWN_ITEMS = Sql(
     "SELECT id, gold FROM items WHERE project_id = :p AND status = 'ready' AND id IN :ids"
 )
-STORED = Sql(
-    "SELECT client_id, id, item_id, status, late_reason FROM annotations "
-    "WHERE user_id = :u AND client_id IN :cids",
-    row=Stored,
-)
+
+
+class Own(NamedTuple):
+    item_id: int
+    latest: int  # the annotator's newest annotation of the item
+    counted: int  # how many of theirs count in labels (not excluded)
+
+
 LATEST_OWN = Sql(
-    "SELECT item_id, MAX(id) FROM annotations WHERE user_id = :u AND item_id IN :ids "
-    "GROUP BY item_id"
+    "SELECT item_id, MAX(id), SUM(CASE WHEN excluded IS NULL THEN 1 ELSE 0 END) "
+    "FROM annotations WHERE user_id = :u AND item_id IN :ids GROUP BY item_id",
+    row=Own,
+)
+# the annotator's standing when it excludes their work from labels
+EXCLUDING_STANDING = Sql(
+    "SELECT state FROM annotator_status WHERE project_id = :p AND user_id = :u "
+    "AND state IN ('paused', 'failed')"
 )
 FINISH = Sql("UPDATE assignments SET state = 'submitted', finished_at = :now WHERE id IN :ids")
 SET_CORRECTS = Sql("UPDATE annotations SET corrects_id = :c WHERE id = :id")
@@ -87,6 +90,7 @@ COLUMNS = (
     "schema_version",
     "status",
     "late_reason",
+    "excluded",
     "corrects_id",
     "from_prediction",
     "duration_ms",
@@ -109,8 +113,18 @@ def submit(
     tx: Tx, project: Project, user_id: int, entries: list[Entry], now: float
 ) -> list[dict[str, Any]]:
     """Store a checked batch; one result per entry, in order. Retried in a fresh
-    transaction when a concurrent submission takes a place first."""
-    if tx.dialect is Dialect.POSTGRESQL and tx.durable and not project.adaptive:
+    transaction when a concurrent submission takes a place first.
+
+    In a project that hands out gold, every batch takes the general path: gold answers
+    cannot take the one-statement path, and a faster answer for real items would tell
+    them from gold."""
+    hands_out_gold = project.gold_rate > 0 or project.needs_standing
+    if (
+        tx.dialect is Dialect.POSTGRESQL
+        and tx.durable
+        and not project.adaptive
+        and not hands_out_gold
+    ):
         results = submit_in_one_statement(tx, project, user_id, entries, now)
         if results is not None:
             return results
@@ -123,12 +137,16 @@ def store(
 ) -> list[dict[str, Any]]:
     """The general path, on both databases, inside the caller's transaction."""
     assignments, gold_of = _assignments(tx, project, user_id, entries)
-    plan = _plan(tx, project, user_id, entries, assignments, now)
+    excluding = tx.one(EXCLUDING_STANDING, {"p": project.id, "u": user_id})
+    plan, counted = _plan(tx, project, user_id, entries, assignments, now)
+    if excluding is not None:
+        for row in plan:
+            row["excluded"] = excluding[0]
     inserted: dict[str, int] = {}  # client_id -> id; replays are absent
     for chunk in chunks(plan, INSERT_CHUNK):
         params = {f"{c}_{i}": row[c] for i, row in enumerate(chunk) for c in COLUMNS}
         inserted.update(tx.rows(_insert_annotations(len(chunk)), params))
-    effects = _effects(plan, assignments)
+    effects = _effects(plan, assignments, counted, inserted)
     results = _apply(tx, project, user_id, plan, effects, inserted, now)
     answers = [
         {
@@ -138,14 +156,19 @@ def store(
             "gold": gold_of[r["item_id"]],
         }
         for r, effect in zip(plan, effects, strict=True)
-        if r["item_id"] in gold_of and r["client_id"] in results and effect[0] != "none"
+        # scored: the first answer to a gold item handed to the annotator (leased or checked
+        # out, live or expired); not work on an item never given, nor given back by a skip
+        if r["item_id"] in gold_of
+        and r["client_id"] in results
+        and effect[0] == "finish"
+        and assignments[r["item_id"]].state != "skipped"
     ]
     if answers:
         feedback = gold.record_answers(tx, project, user_id, answers, now)
         for r in results.values():
             if r["item_id"] in feedback:
                 r["feedback"] = feedback[r["item_id"]]
-    _add_replays(tx, user_id, entries, results)
+    add_replays(tx, user_id, entries, results)
     return [{"id": e.client_id, **results[e.client_id]} for e in entries]
 
 
@@ -167,7 +190,7 @@ def _assignments(
         if gold_answer is not None:
             gold_of[item] = gold_answer
     missing = [
-        {"index": i, "field": "item_id", "reason": f"no item {e.item_id} in this project"}
+        {"index": i, "field": "task", "reason": "no such task in this project"}
         for i, e in enumerate(entries)
         if e.item_id not in assignments and e.item_id not in known
     ]
@@ -183,12 +206,15 @@ def _plan(
     entries: list[Entry],
     assignments: dict[int, Assignment],
     now: float,
-) -> list[dict[str, Any]]:
-    """The rows to insert, with each entry's status decided from its assignment."""
+) -> tuple[list[dict[str, Any]], set[int]]:
+    """The rows to insert, with each entry's status decided from its assignment, and the
+    items of the batch on which the annotator has work counting in labels already."""
     resubmitted = [
         e.item_id for e in entries if (a := assignments.get(e.item_id)) and a.state == "submitted"
     ]
-    previous = dict(tx.rows(LATEST_OWN, {"u": user_id, "ids": resubmitted})) if resubmitted else {}
+    own = tx.rows(LATEST_OWN, {"u": user_id, "ids": resubmitted}) if resubmitted else []
+    previous = {o.item_id: o.latest for o in own}
+    counted = {o.item_id for o in own if o.counted}
     rows: list[dict[str, Any]] = []
     seen: dict[int, str] = {}  # item -> client id of its latest entry in this batch
     for e in entries:
@@ -216,6 +242,7 @@ def _plan(
                 "schema_version": project.schema_version,
                 "status": status,
                 "late_reason": reason,
+                "excluded": None,
                 "corrects_id": corrects,
                 "from_prediction": e.from_prediction,
                 "duration_ms": e.duration_ms,
@@ -223,33 +250,42 @@ def _plan(
                 "corrects_entry": corrects_entry,
             }
         )
-    return rows
+    return rows, counted
 
 
 Effect = tuple[str, int | None, int, int]
 
 
-def _effects(plan: list[dict[str, Any]], assignments: dict[int, Assignment]) -> list[Effect]:
+def _effects(
+    plan: list[dict[str, Any]],
+    assignments: dict[int, Assignment],
+    counted: set[int],
+    inserted: dict[str, int],
+) -> list[Effect]:
     """Per planned row: (kind, assignment id, Δn_leased, Δn_submitted).
 
-    Only an item's first submission by this annotator changes its counters; corrections
-    change nothing. ``kind`` is ``finish`` (close the assignment), ``new`` (no assignment:
-    create one, so the item is never handed to this annotator) or ``none``.
+    ``n_submitted`` counts the annotators whose work on the item counts in its label: it
+    grows with the first such row of an annotator (an excluded row never counts); a lease
+    ends with the item's first row. ``kind`` is ``finish`` (close the assignment), ``new``
+    (no assignment: create one, so the item is never handed to this annotator) or ``none``.
     """
     out: list[Effect] = []
     seen = set()
     for row in plan:
         item = row["item_id"]
         a = assignments.get(item)
+        counts = int(row["excluded"] is None and item not in counted)
         if item in seen or (a is not None and a.state == "submitted"):
-            out.append(("none", None, 0, 0))
+            out.append(("none", None, 0, counts))
         elif a is None:
-            out.append(("new", None, 0, 1))
+            out.append(("new", None, 0, counts))
         elif a.state == "leased":
-            out.append(("finish", a.id, -1, 1))
+            out.append(("finish", a.id, -1, counts))
         else:  # expired (already reclaimed) or skipped: the place was freed earlier
-            out.append(("finish", a.id, 0, 1))
+            out.append(("finish", a.id, 0, counts))
         seen.add(item)
+        if counts and row["client_id"] in inserted:
+            counted.add(item)
     return out
 
 
@@ -275,6 +311,8 @@ def _apply(
             "status": row["status"],
             "late_reason": row["late_reason"],
         }
+        if row["excluded"] is not None:
+            results[cid]["excluded"] = row["excluded"]
         if kind == "finish":
             finished.append(target)
         elif kind == "new":
@@ -300,91 +338,3 @@ def _apply(
     if bumps and project.adaptive:
         adaptive.refresh(tx, project, [i for i, (_dl, ds) in ordered if ds])
     return results
-
-
-def _add_replays(
-    tx: Tx, user_id: int, entries: list[Entry], results: dict[str, dict[str, Any]]
-) -> None:
-    """Entries whose client id was already stored answer with the stored row."""
-    replays = [e.client_id for e in entries if e.client_id not in results]
-    if replays:
-        for s in tx.rows(STORED, {"u": user_id, "cids": replays}):
-            results[s.client_id] = {
-                "annotation_id": s.id,
-                "item_id": s.item_id,
-                "status": s.status,
-                "late_reason": s.late_reason,
-            }
-
-
-# -- PostgreSQL fast path ---------------------------------------------------------------------
-# What store() does for the usual batch, in one statement (one round trip, durable on its
-# own): every entry is for a distinct, non-gold item the annotator holds a live lease on.
-# The leases (and their items, in item order, as store()'s updates go) are locked first; if
-# any entry is not such a case, the statement writes nothing and the batch takes the general
-# path. It must agree with store(): tests run both on the same inputs and compare the rows.
-SUBMIT_LEASED = Sql(
-    "WITH lease AS (SELECT a.id, a.item_id FROM assignments a JOIN items i ON i.id = a.item_id "
-    "WHERE a.user_id = :u AND a.project_id = :p AND a.item_id = ANY(:items) "
-    "AND a.state = 'leased' AND a.expires_at > :now AND i.gold IS NULL "
-    "ORDER BY a.item_id FOR NO KEY UPDATE OF a, i), "
-    "ok AS (SELECT COUNT(*) = :k AS ok FROM lease), "
-    "ins AS (INSERT INTO annotations (project_id, item_id, user_id, client_id, value, "
-    "schema_version, status, corrects_id, from_prediction, duration_ms, created_at) "
-    "SELECT :p, e.item_id, :u, e.client_id, e.value, :sv, 'accepted', e.corrects, "
-    "e.from_prediction, e.duration_ms, :now FROM unnest(:items::int[], :cids::text[], "
-    ":vals::text[], :corrects::int[], :fromp::bool[], :durs::int[]) "
-    "AS e(item_id, client_id, value, corrects, from_prediction, duration_ms) "
-    "WHERE (SELECT ok FROM ok) "
-    "ON CONFLICT (user_id, client_id) DO NOTHING RETURNING client_id, id, item_id), "
-    "fin AS (UPDATE assignments SET state = 'submitted', finished_at = :now FROM ins "
-    "JOIN lease ON lease.item_id = ins.item_id WHERE assignments.id = lease.id), "
-    "bump AS (UPDATE items SET n_leased = n_leased - 1, n_submitted = n_submitted + 1, "
-    f"is_open = {open_expr('-1', '1')} FROM ins WHERE items.id = ins.item_id) "
-    "SELECT client_id, id FROM ins "
-    "UNION ALL SELECT NULL, CASE WHEN ok THEN 1 ELSE 0 END FROM ok",
-    row=Inserted,
-    postgresql_only=True,
-)
-
-
-def submit_in_one_statement(
-    tx: Tx, project: Project, user_id: int, entries: list[Entry], now: float
-) -> list[dict[str, Any]] | None:
-    """The fast path of :func:`store`: the batch in one statement if it is the usual case;
-    None (nothing written) if not."""
-    items = [e.item_id for e in entries]
-    if len(set(items)) != len(items):  # corrections within the batch
-        return None
-    rows = tx.rows(
-        SUBMIT_LEASED,
-        {
-            "u": user_id,
-            "p": project.id,
-            "now": now,
-            "k": len(items),
-            "sv": project.schema_version,
-            "items": items,
-            "cids": [e.client_id for e in entries],
-            "vals": [e.value for e in entries],
-            "corrects": [e.corrects for e in entries],
-            "fromp": [e.from_prediction for e in entries],
-            "durs": [e.duration_ms for e in entries],
-            **project.open_params,
-        },
-    )
-    if not next(r.id for r in rows if r.client_id is None):
-        return None
-    inserted = {r.client_id: r.id for r in rows if r.client_id is not None}
-    results = {
-        e.client_id: {
-            "annotation_id": inserted[e.client_id],
-            "item_id": e.item_id,
-            "status": "accepted",
-            "late_reason": None,
-        }
-        for e in entries
-        if e.client_id in inserted
-    }
-    _add_replays(tx, user_id, entries, results)
-    return [{"id": e.client_id, **results[e.client_id]} for e in entries]

@@ -58,11 +58,22 @@ class ItemCounts(Out):
 
 
 class Progress(Out):
+    """Items done of the items to label (gold apart), labels done of the labels wanted."""
+
     project_id: int
     overlap: int
+    max_overlap: int | None = Field(description="with adaptive overlap: most labels per item")
     items: ItemCounts
-    labels_submitted: int
-    labels_needed: int
+    labels_done: int = Field(description="labels towards what items want (never above it)")
+    labels_wanted: int = Field(
+        description="labels items want now; with adaptive overlap it grows while labels "
+        "disagree, up to labels_most"
+    )
+    labels_extra: int = Field(description="labels beyond what items want (late submissions)")
+    labels_most: int = Field(description="the most labels items may want")
+    percent_done: float = Field(description="labels_done of labels_wanted, 0 to 100")
+    gold_items: int
+    gold_answers: int
     live_leases: int
     skips: int
     annotations: int
@@ -90,12 +101,23 @@ class StandingSet(Out):
     state: str
 
 
+class ImportNote(Out):
+    reason: str = Field(description="what the file held that the import left out, and why")
+    count: int
+
+
 class ImportDone(Out):
     id: int
     status: str
     n_items: int
     n_predictions: int
     n_annotations: int
+    notes: list[ImportNote] = Field(default_factory=list)
+
+
+class ProjectFromFile(Out):
+    project: Project = Field(description="the project created, with the schema proposed")
+    imported: ImportDone = Field(description="the import of the file into it")
 
 
 class ImportRecord(Out):
@@ -108,6 +130,7 @@ class ImportRecord(Out):
     n_items: int
     n_errors: int
     errors: list[dict[str, Any]] = Field(description="the first problems: line, field, reason")
+    notes: list[ImportNote] = Field(description="what the file held that was left out")
     started_at: float
     finished_at: float | None
 

@@ -16,14 +16,15 @@ Number = float | None  # a coefficient; None where it is undefined
 
 
 class Accuracy(Out):
-    """Gold accuracy: a Beta(1, 1) posterior with its credible interval."""
+    """Scored gold answers: what was observed, and the gold accuracy estimated from it (a
+    Beta(1, 1) posterior with its credible interval)."""
 
-    n: int
-    correct: float
-    mean: float
-    lower: float
-    upper: float
-    observed: Number
+    n: int = Field(description="gold answers scored")
+    correct: float = Field(description="the sum of their scores")
+    mean: float = Field(description="estimated gold accuracy: the posterior mean")
+    lower: float = Field(description="the credible interval's lower end")
+    upper: float = Field(description="the credible interval's upper end")
+    observed: Number = Field(description="gold answers right: correct / n (None when n = 0)")
 
 
 class ClassAccuracy(Accuracy):
@@ -92,6 +93,18 @@ class StatusRecord(Out):
     display_name: str | None = None
 
 
+class AgreementSample(Out):
+    """Which labels agreement is measured on (never a sample chosen by agreement)."""
+
+    basis: str = Field(
+        description="all: every label; first: each item's first labels_per_item labels "
+        "(adaptive overlap asks for more labels where the first disagree); none: not "
+        "measurable (adaptive overlap from one label)"
+    )
+    labels_per_item: int | None
+    n_left_out: int = Field(description="labels not compared")
+
+
 class ProjectQuality(Out):
     project_id: int
     n_items: int
@@ -99,6 +112,7 @@ class ProjectQuality(Out):
     n_annotators: int
     n_gold_results: int
     gold: Accuracy
+    agreement_sample: AgreementSample
     fields: list[FieldAgreement]
     annotators: list[AnnotatorSummary]
     paused: list[StatusRecord]
@@ -121,6 +135,23 @@ class AnnotatorField(Out):
     weight: Number = None
 
 
+class StandingActor(Out):
+    """Who changed a standing: a role and a pseudonym (their name and id except to clients)."""
+
+    role: str
+    pseudonym: str | None
+    user_id: int | None = None
+    display_name: str | None = None
+
+
+class StandingEvent(Out):
+    state: str
+    reason: str
+    evidence: dict[str, Any] = Field(description="what the change rests on; `kind` says which")
+    at: str | None
+    by: StandingActor | None = Field(description="none: a rule of the project")
+
+
 class GoldFailure(Out):
     item_id: int
     gold_class: str | None
@@ -140,6 +171,16 @@ class AnnotatorQuality(_Person):
     gold_failures: list[GoldFailure]
     fields: list[AnnotatorField]
     credible: float
+    history: list[StandingEvent] = Field(description="changes of standing, newest first")
+
+
+class Relabelled(Out):
+    project_id: int
+    user_id: int
+    since: str | None
+    items: int = Field(description="items whose label by the annotator was sent back")
+    annotations_excluded: int
+    items_open: int = Field(description="of those items, how many are open for others now")
 
 
 class FittedField(Out):
@@ -196,6 +237,9 @@ class AnnotationView(Out):
     value: Any
     status: str
     late_reason: str | None
+    excluded: str | None = Field(
+        default=None, description="why it is left out of labels: paused, failed or relabel"
+    )
     corrects: int | None
     current: bool = Field(description="the annotator's newest answer on the item")
     from_prediction: bool

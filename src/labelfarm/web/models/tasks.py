@@ -16,7 +16,10 @@ class Prediction(Out):
 
 
 class Task(Out):
-    item_id: int
+    task: str = Field(
+        description="the task's handle: opaque, personal to you and the project; "
+        "send it back with submit and skip"
+    )
     data: Any = Field(description="the item's data as imported")
     lease_expires_at: str = Field(description="ISO 8601; submit before, or it counts as late")
     prediction: Prediction | None = Field(description="the newest model answer, to pre-fill")
@@ -24,21 +27,30 @@ class Task(Out):
 
 
 class Qualification(Out):
-    done: int
+    done: int = Field(description="training and qualification tasks done")
     of: int
 
 
+class Quality(Out):
+    """The caller's measured quality, aggregated and delayed: it never moves with one task."""
+
+    band: str = Field(description="good, watch or low, against the project's bar")
+    checked: int = Field(description="gold answers counted, a whole number of blocks")
+    as_of: str = Field(description="ISO 8601; answers after this time are not counted yet")
+
+
 class Standing(Out):
-    """The caller's standing, in projects with qualification or an accuracy floor."""
+    """The caller's own standing in the project."""
 
     state: str = Field(description="qualifying, active, paused or failed")
     reason: str | None = None
-    qualification: Qualification | None = None
+    qualification: Qualification | None = Field(description="while qualifying")
+    quality: Quality | None = Field(description="once active, when enough is counted")
 
 
 class Tasks(Out):
     tasks: list[Task]
-    annotator: Standing | None = None
+    annotator: Standing
 
 
 class CheckedOut(Out):
@@ -46,7 +58,7 @@ class CheckedOut(Out):
 
 
 class GoldFeedback(Out):
-    """In training mode, what a gold item's answer was."""
+    """After a training item (never a control item): what its answer was."""
 
     correct: bool
     score: float
@@ -57,9 +69,13 @@ class GoldFeedback(Out):
 class Stored(Out):
     id: str = Field(description="the entry's client-generated id")
     annotation_id: int
-    item_id: int
+    task: str = Field(description="the handle of the task the entry was for")
     status: str = Field(description="accepted or late")
     late_reason: str | None
+    excluded: str | None = Field(
+        default=None,
+        description="paused or failed: stored, but left out of labels (the caller's standing)",
+    )
     feedback: GoldFeedback | None = None
 
 
@@ -68,5 +84,5 @@ class Submitted(Out):
 
 
 class Skipped(Out):
-    item_id: int
+    task: str
     status: str

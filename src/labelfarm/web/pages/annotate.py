@@ -15,6 +15,7 @@ from fastapi.responses import Response
 from labelfarm import i18n
 from labelfarm.services import projects
 from labelfarm.web.context import ctx_of
+from labelfarm.web.pages.field_support import schema_gaps
 from labelfarm.web.pages.images import SIZES
 from labelfarm.web.pages.render import current_user, language, page
 from labelfarm.web.pages.route import PageRoute
@@ -37,13 +38,14 @@ async def annotate(
     row = await ctx.run(projects.get_project_dict, project_id)
     user = await current_user(request, access)
     lang = language(request, user)
+    schema = access.project.schema.to_dict()
     boot: dict[str, Any] = {
         "project": {
             "id": project_id,
             "name": row["name"],
             "guidelines": row["guidelines"],
             "workspace_id": row["workspace_id"],
-            **access.project.schema.to_dict(),
+            **schema,
         },
         "user": {"id": access.user_id, "name": access.principal.username},
         "lang": lang,
@@ -53,7 +55,11 @@ async def annotate(
         "checkout": min(CHECKOUT_BATCH, access.project.max_live_leases),
         "sizes": list(SIZES),
     }
-    return await page(request, "annotate.html", access, user=user, project=row, boot=boot)
+    # a field or data kind the page cannot show: a notice instead of tasks (none are leased)
+    gaps = schema_gaps(schema)
+    return await page(
+        request, "annotate.html", access, user=user, project=row, boot=boot, gaps=gaps
+    )
 
 
 def _int_param(request: Request, name: str, default: int, low: int, high: int) -> int:

@@ -1,12 +1,14 @@
-"""Images resized for the screen: ``/media/{sha}/fit/{size}?user=&item=&expires=&signature=``.
+"""Images resized for the screen: ``/media/{sha}/fit/{size}?user=&workspace=&expires=&signature=``
+(by role) and ``/media/tasks/{project}/{handle}/fit/{size}?user=&expires=&signature=`` (an
+annotator's task, by lease).
 
-Same signed URL as the original (the signature names the file, the user, the lease or role
-that grants it, and the expiry); only images whose content was checked at import are resized,
-with the longest side bounded by ``size``, one of a few buckets so the disk cache stays
-small. Resized copies are made once with Pillow (JPEG, or PNG when the image has
-transparency) and kept in ``DATA_DIR/cache/resized`` by sha and size; an image already small
-enough is served as it is. The response names the original size (``X-Image-Width`` and
-``X-Image-Height``): boxes are stored in pixels of the original.
+Same signed URL as the original with ``/fit/{size}`` added (the signature names the file or
+task, the user, the lease or role that grants it, and the expiry); only images whose content
+was checked at import are resized, with the longest side bounded by ``size``, one of a few
+buckets so the disk cache stays small. Resized copies are made once with Pillow (JPEG, or
+PNG when the image has transparency) and kept in ``DATA_DIR/cache/resized`` by sha and
+size; an image already small enough is served as it is. The response names the original
+size (``X-Image-Width`` and ``X-Image-Height``): boxes are stored in pixels of the original.
 """
 
 from __future__ import annotations
@@ -24,16 +26,18 @@ from fastapi.responses import Response
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from labelfarm.errors import InvalidInput
-from labelfarm.services.media import MediaStore
+from labelfarm.services.media import MediaAccess, MediaStore
 from labelfarm.services.media_check import RASTER_TYPES
 from labelfarm.web.context import AppContext, ctx_of
 from labelfarm.web.policies import SIGNED, Access, require
 from labelfarm.web.responses import binary, documented
 from labelfarm.web.routes.media import (
-    GrantingLease,
     GrantingRole,
     SignedUser,
+    TaskHandle,
+    TaskProject,
     authorize_media,
+    authorize_task_media,
     serve_media,
     serves_inline,
 )
@@ -110,6 +114,10 @@ def _write_atomic(path: Path, data: bytes) -> None:
     tmp.replace(path)
 
 
+FIT_CONTENT = binary(*sorted(RASTER_TYPES))
+FIT_SIZE = Annotated[int, PathParam(json_schema_extra={"enum": list(SIZES)})]
+
+
 @router.get(
     "/media/{sha}/fit/{size}",
     **documented(
@@ -117,27 +125,58 @@ def _write_atomic(path: Path, data: bytes) -> None:
         403,
         404,
         422,
-        content=binary(*sorted(RASTER_TYPES)),
+        content=FIT_CONTENT,
         description="the image, its longest side at most `size`",
     ),
 )
 async def media_resized(
     request: Request,
     sha: str,
-    size: Annotated[int, PathParam(json_schema_extra={"enum": list(SIZES)})],
+    size: FIT_SIZE,
+    user: SignedUser,
+    workspace: GrantingRole,
+    expires: int,
+    signature: str,
+    _: Annotated[Access, Depends(require(SIGNED))],
+) -> Response:
+    """An image with its longest side at most ``size`` (one of the buckets in SIZES), for a
+    manager, reviewer or client."""
+    found = await authorize_media(request, sha, user, expires, signature, workspace)
+    return await _fit(ctx_of(request), sha, found, size)
+
+
+@router.get(
+    "/media/tasks/{project}/{handle}/fit/{size}",
+    **documented(
+        None,
+        403,
+        404,
+        422,
+        content=FIT_CONTENT,
+        description="the image, its longest side at most `size`",
+    ),
+)
+async def task_media_resized(
+    request: Request,
+    project: TaskProject,
+    handle: TaskHandle,
+    size: FIT_SIZE,
     user: SignedUser,
     expires: int,
     signature: str,
     _: Annotated[Access, Depends(require(SIGNED))],
-    item: GrantingLease = None,
-    workspace: GrantingRole = None,
 ) -> Response:
-    """An image with its longest side at most ``size`` (one of the buckets in SIZES).
+    """The image of an annotator's task with its longest side at most ``size``, while their
+    lease on it is live."""
+    found = await authorize_task_media(request, project, handle, user, expires, signature)
+    return await _fit(ctx_of(request), found.sha, found.access, size, name=handle)
 
-    Only images whose content was checked as an allowed raster type are resized; the
-    original, when small enough, is served by the same helper as ``/media/{sha}``."""
-    ctx = ctx_of(request)
-    found = await authorize_media(request, sha, user, expires, signature, item, workspace)
+
+async def _fit(
+    ctx: AppContext, sha: str, found: MediaAccess, size: int, *, name: str | None = None
+) -> Response:
+    """Only images whose content was checked as an allowed raster type are resized; the
+    original, when small enough, is served by the same helper as the media routes."""
     if size not in SIZES:
         raise InvalidInput(f"size must be one of {list(SIZES)}", [{"field": "size"}])
     if not serves_inline(found) or found.mime not in RASTER_TYPES:
@@ -146,6 +185,6 @@ async def media_resized(
         path, facts = await anyio.to_thread.run_sync(resized, ctx.media, sha, size, cache_dir(ctx))
     headers = {"X-Image-Width": str(facts["width"]), "X-Image-Height": str(facts["height"])}
     if path is None:
-        return serve_media(ctx, sha, found, headers=headers)
+        return serve_media(ctx, sha, found, headers=headers, name=name)
     kind = "image/png" if path.suffix == ".png" else "image/jpeg"
-    return serve_media(ctx, sha, found, file=path, mime=kind, headers=headers)
+    return serve_media(ctx, sha, found, file=path, mime=kind, headers=headers, name=name)

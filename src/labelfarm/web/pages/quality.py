@@ -3,10 +3,14 @@
 Reports are rendered on the server from :mod:`labelfarm.services.quality`; the review page
 lists the queue and draws one item at a time from the JSON API (``static/js/pages/review.js``:
 number keys accept annotation N, ``o`` opens the override form). Clients see pseudonyms only.
+
+The evidence behind a standing (why someone was paused, failed or resumed) is data; the pages
+show it as sentences in the reader's language (:func:`evidence_text`), never as a raw dict.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -26,7 +30,87 @@ def _roles(access: Access) -> dict[str, Any]:
         "can_manage": access.role in PROJECT_MANAGE.roles,
         "can_review": access.role in PROJECT_REVIEW.roles,
         "identities": access.role != "client",
+        "evidence_text": evidence_text,
+        "reason_text": reason_text,
     }
+
+
+Translate = Callable[..., str]
+
+
+def _pct(x: Any) -> str:
+    return f"{100 * float(x):.1f}%" if isinstance(x, int | float) else "—"
+
+
+def _state(t: Translate, state: Any) -> str:
+    return t(f"state.{state}") if state else "—"
+
+
+def evidence_text(evidence: Any, t: Translate) -> list[str]:
+    """The evidence of a standing as sentences in the catalogue ``t`` speaks: one per
+    fact, in order; facts of unknown kinds as ``name: value``."""
+    if not isinstance(evidence, dict) or not evidence:
+        return []
+    ev, lines = dict(evidence), []
+    kind = ev.pop("kind", None)
+    previous = ev.pop("previous", None)
+    if kind == "manual" or "by_role" in ev:
+        role = ev.pop("by_role", None) or "admin"
+        lines.append(t("standing.ev.manual", role=t(f"role.{role}"), previous=_state(t, previous)))
+    elif previous is not None:
+        lines.append(t("standing.ev.previous", previous=_state(t, previous)))
+    if "gold_answers" in ev:
+        lower, upper = [*(ev.pop("credible_90", None) or []), None, None][:2]
+        lines.append(
+            t(
+                "standing.ev.accuracy",
+                mean=_pct(ev.pop("accuracy_mean", None)),
+                lower=_pct(lower),
+                upper=_pct(upper),
+                n=ev.pop("gold_answers"),
+                floor=_pct(ev.pop("floor", None)),
+            )
+        )
+    failures = ev.pop("recent_failures", None)
+    if failures:
+        shown = ", ".join(
+            t("standing.ev.failure", item=f.get("item_id"), score=f"{float(f.get('score', 0)):.2f}")
+            for f in failures
+            if isinstance(f, dict)
+        )
+        lines.append(t("standing.ev.failures", failures=shown))
+    if "qualification_answers" in ev:
+        lines.append(
+            t(
+                "standing.ev.qualification",
+                n=ev.pop("qualification_answers"),
+                mean=_pct(ev.pop("mean_score", None)),
+                mark=_pct(ev.pop("pass_mark", None)),
+            )
+        )
+    if "training_items" in ev:
+        lines.append(t("standing.ev.training", n=ev.pop("training_items")))
+    lines.extend(f"{key}: {_plain(value)}" for key, value in ev.items())
+    return lines
+
+
+def _plain(value: Any) -> str:
+    """A value of an unknown fact as text: lists joined, mappings as ``name value``."""
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {_plain(v)}" for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return ", ".join(_plain(v) for v in value)
+    return str(value)
+
+
+def reason_text(status: dict[str, Any], t: Translate) -> str:
+    """Why a standing is what it is: a rule's reason in the reader's language, a manager's
+    in their own words."""
+    evidence = status.get("evidence") or {}
+    kind = evidence.get("kind") if isinstance(evidence, dict) else None
+    if kind in ("accuracy_floor", "qualification"):
+        return t(f"standing.reason.{kind}.{status.get('state')}")
+    return str(status.get("reason") or "")
 
 
 @router.get("/projects/{project_id}/quality")

@@ -14,13 +14,15 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from sqlalchemy.exc import SQLAlchemyError
 
 from labelfarm import i18n
 from labelfarm.errors import LabelfarmError
 from labelfarm.services import users
 from labelfarm.web.context import ctx_of
 from labelfarm.web.pages.assets import VERSION, module_urls, static_url
-from labelfarm.web.policies import Access
+from labelfarm.web.pages.field_support import schema_gaps
+from labelfarm.web.policies import SESSION_COOKIE, Access
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 LANG_COOKIE = "labelfarm_lang"
@@ -32,6 +34,7 @@ env = Environment(
     lstrip_blocks=True,
 )
 env.globals.update(static=static_url, module_urls=module_urls, static_version=VERSION)
+env.globals["schema_gaps"] = schema_gaps  # what the annotate page cannot show (a warning)
 
 
 async def current_user(request: Request, access: Access) -> dict[str, Any] | None:
@@ -88,19 +91,47 @@ async def page(
     return html(request, body, status, lang)
 
 
-def error_page(request: Request, exc: LabelfarmError) -> Response:
-    lang = language(request)
+async def _session_user(request: Request) -> tuple[dict[str, Any] | None, str]:
+    """The signed-in user of a browser request and their CSRF token, if any: an error page
+    speaks their language (the policy that refused them did not hand on who they are)."""
+    secret = request.cookies.get(SESSION_COOKIE)
+    if not secret:
+        return None, ""
+    ctx = ctx_of(request)
+    try:
+        principal = await ctx.run(users.principal_for_session, secret, ctx.now())
+        if principal is None:
+            return None, ""
+        return await ctx.run(users.get_user, principal.user_id), principal.csrf_token or ""
+    except (LabelfarmError, SQLAlchemyError):  # the error page itself must not fail
+        return None, ""
+
+
+def _refusal(exc: LabelfarmError, cat: i18n.Catalogue) -> dict[str, str]:
+    """What a refused page may say of why, translated: the caller's role and the roles
+    allowed (never the internal names of policies, nor the English meant for API clients)."""
+    for detail in exc.details:
+        if detail.get("reason") == "role" and "role" in detail:
+            allowed = ", ".join(cat.t(f"role.{r}") for r in detail.get("allowed", []))
+            return {"role": cat.t(f"role.{detail['role']}"), "allowed": allowed}
+    return {}
+
+
+async def error_page(request: Request, exc: LabelfarmError) -> Response:
+    """The error as a page in the caller's language: its title and a translated detail."""
+    user, csrf_token = await _session_user(request)
+    lang = language(request, user)
     cat = i18n.catalogue(lang)
     body = env.get_template("error.html").render(
         t=cat.t,
         lang=lang,
         direction=cat.direction,
         languages=i18n.languages(),
-        user=None,
-        csrf_token="",
+        user=user,
+        csrf_token=csrf_token,
         path=request.url.path,
         status=exc.status,
         code=exc.code,
-        message=exc.message,
+        refusal=_refusal(exc, cat),
     )
-    return html(request, body, exc.status)
+    return html(request, body, exc.status, lang)

@@ -37,6 +37,6 @@ class PageRoute(APIRoute):
                 login = f"/login?next={quote(back, safe='')}" if back else "/login"
                 return RedirectResponse(login, status_code=303)
             except LabelfarmError as exc:
-                return error_page(request, exc)
+                return await error_page(request, exc)
 
         return page_handler

@@ -18,6 +18,7 @@ from labelfarm.web.context import ctx_of
 from labelfarm.web.pages.redirects import same_origin_path
 from labelfarm.web.pages.render import page
 from labelfarm.web.pages.route import PageRoute
+from labelfarm.web.pages.setting_inputs import quality_inputs
 from labelfarm.web.policies import (
     AUTHENTICATED,
     PROJECT_MANAGE,
@@ -104,7 +105,14 @@ async def new_project(
     access: Annotated[Access, Depends(require(WORKSPACE_MANAGE))],
 ) -> Response:
     ws = await ctx_of(request).run(workspaces.get_workspace, workspace_id)
-    return await page(request, "project_new.html", access, workspace=ws, **_roles(access))
+    return await page(
+        request,
+        "project_new.html",
+        access,
+        workspace=ws,
+        quality_settings=quality_inputs(None),
+        **_roles(access),
+    )
 
 
 @router.get("/w/{workspace_id}/members")
@@ -145,6 +153,7 @@ async def settings(
         access,
         schema_yaml=schema_yaml,
         orderings=tuple(ORDERINGS),
+        quality_settings=quality_inputs(frame["project"]),
         **frame,
         **_roles(access),
     )

@@ -1,16 +1,26 @@
-"""The annotator's API: next, submit, skip and checkout (:mod:`labelfarm.services.tasks`)."""
+"""The annotator's API: next, submit, skip and checkout (:mod:`labelfarm.services.tasks`).
+
+Annotators never see item ids: each task is named by a handle personal to the annotator
+and the project (:mod:`labelfarm.services.tasks.handles`), translated here; the services
+below work with item ids, and managers, reviews and exports keep them."""
 
 from __future__ import annotations
 
+import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import Field
 
+from labelfarm.errors import InvalidInput
 from labelfarm.jsonutil import iso
-from labelfarm.services.tasks import checkout, entries, lease, skip, submit
+from labelfarm.services.projects import Project
+from labelfarm.services.tasks import checkout, entries, lease, skip, standing_summary, submit
+from labelfarm.services.tasks.handles import UnknownTask
+from labelfarm.web.background import audit_standing_changes
 from labelfarm.web.context import AppContext, ctx_of
 from labelfarm.web.models.tasks import CheckedOut, Skipped, Submitted, Tasks
+from labelfarm.web.pacing import pacer
 from labelfarm.web.policies import PROJECT_ANNOTATE, Access, require
 from labelfarm.web.responses import JSON, documented, ok
 from labelfarm.web.schemas import Body, Id, NextBody, SkipBody, SubmitBody
@@ -28,15 +38,38 @@ class CheckoutBody(Body):
     )
 
 
-def present(ctx: AppContext, user_id: int, tasks: list[dict[str, Any]], now: float) -> None:
-    """Leased tasks as the API answers them: a signed media URL tied to the lease (it works
-    while the lease is live, a checkout's included, and ends with it), times in ISO 8601."""
-    sign = ctx.media.sign
+def hands_out_gold(project: Project) -> bool:
+    """Whether the project's annotators get gold tasks (then next, submit and skip answers
+    are paced, :mod:`labelfarm.web.pacing`)."""
+    return project.gold_rate > 0 or project.needs_standing
+
+
+def present(
+    ctx: AppContext, project_id: int, user_id: int, tasks: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Leased tasks as the annotator sees them: a handle instead of the item id, a signed
+    media URL by handle tied to the lease (it works while the lease is live, a checkout's
+    included, and ends with it), times in ISO 8601. Nothing in it is common to all
+    annotators, so nothing tells a gold task from another."""
+    out = []
     for task in tasks:
-        sha = task.pop("media_sha256")
+        handle = ctx.handles.encode(project_id, user_id, task["item_id"])
         expires = task["lease_expires_at"]
-        task["media_url"] = sign(sha, user_id, expires, item=task["item_id"]) if sha else None
-        task["lease_expires_at"] = iso(expires)
+        url = (
+            ctx.media.sign_task(project_id, handle, user_id, expires)
+            if task["media_sha256"]
+            else None
+        )
+        out.append(
+            {
+                "task": handle,
+                "data": task["data"],
+                "lease_expires_at": iso(expires),
+                "prediction": task["prediction"],
+                "media_url": url,
+            }
+        )
+    return out
 
 
 @router.post("/next", **documented(Tasks, 401, 403, 404, 413, 422))
@@ -48,17 +81,19 @@ async def next_tasks(
 ) -> JSON:
     """Lease up to ``n`` tasks (live leases the caller holds come back first).
 
-    In a project with qualification or an accuracy floor, ``annotator`` tells the caller's
-    standing (qualifying with progress, active, paused or failed with the reason).
+    ``annotator`` tells the caller's standing: qualifying with progress, active with a
+    delayed quality band, paused or failed with the reason (see ``GET .../standing``).
     """
     ctx, project = ctx_of(request), access.project
     assert project is not None
     now, n = ctx.now(), min(body.n, ctx.settings.max_next_tasks)
+    started = time.perf_counter()
     tasks, standing = await ctx.run(lease.next_with_standing, project, access.user_id, n, now)
-    present(ctx, access.user_id, tasks, now)
-    out: dict[str, Any] = {"tasks": tasks}
-    if standing is not None:
-        out["annotator"] = standing.to_dict(project)
+    await audit_standing_changes(ctx)
+    out: dict[str, Any] = {"tasks": present(ctx, project.id, access.user_id, tasks)}
+    out["annotator"] = standing_summary.as_dict(standing)
+    if hands_out_gold(project):  # picking gold costs other statements than the queue
+        await pacer(ctx, project.id, f"next:{n}").pad(started)
     return ok(out)
 
 
@@ -69,11 +104,22 @@ async def submit_annotations(
     body: SubmitBody,
     access: Annotated[Access, Depends(annotate)],
 ) -> JSON:
-    """Store a batch of annotations; replays answer the same, late work is kept and marked."""
+    """Store a batch of annotations; replays answer the same, late work is kept and marked.
+
+    Each entry names its task by the handle ``next`` or ``checkout`` gave (``task``)."""
     ctx, project = ctx_of(request), access.project
     assert project is not None
-    batch = entries.validate_batch(project, body.annotations)
-    results = await ctx.run(submit.submit, project, access.user_id, batch, ctx.now())
+    user_id, handles = access.user_id, ctx.handles
+    batch = entries.validate_batch(
+        project, body.annotations, item_of=lambda h: handles.decode(project.id, user_id, h)
+    )
+    started = time.perf_counter()
+    results = await ctx.run(submit.submit, project, user_id, batch, ctx.now())
+    await audit_standing_changes(ctx)
+    for result in results:
+        result["task"] = handles.encode(project.id, user_id, result.pop("item_id"))
+    if hands_out_gold(project):
+        await pacer(ctx, project.id, "submit").pad(started)
     return ok({"results": results})
 
 
@@ -84,11 +130,21 @@ async def skip_task(
     body: SkipBody,
     access: Annotated[Access, Depends(annotate)],
 ) -> JSON:
-    """Give a task back with a reason; the caller will not get the item again."""
+    """Give a task back with a reason; the caller will not get it again."""
     ctx, project = ctx_of(request), access.project
     assert project is not None
-    done = await ctx.run(skip.skip, project, access.user_id, body.item_id, body.reason, ctx.now())
-    return ok(done)
+    try:
+        item_id = ctx.handles.decode(project.id, access.user_id, body.task)
+    except UnknownTask:
+        raise InvalidInput(
+            "unknown task: not one handed to you in this project", [{"field": "task"}]
+        ) from None
+    started = time.perf_counter()
+    done = await ctx.run(skip.skip, project, access.user_id, item_id, body.reason, ctx.now())
+    await audit_standing_changes(ctx)
+    if hands_out_gold(project):
+        await pacer(ctx, project.id, "skip").pad(started)
+    return ok({"task": body.task, "status": done["status"]})
 
 
 @router.post("/checkout", **documented(CheckedOut, 401, 403, 404, 413, 422))
@@ -112,5 +168,4 @@ async def check_out(
     tasks = await ctx.run(
         checkout.check_out, project, access.user_id, body.n, now, hours=body.hours
     )
-    present(ctx, access.user_id, tasks, now)
-    return ok({"tasks": tasks})
+    return ok({"tasks": present(ctx, project.id, access.user_id, tasks)})

@@ -20,8 +20,9 @@ from fastapi.responses import StreamingResponse
 from starlette.background import BackgroundTask
 
 from labelfarm.db.tables import MAX_INT
-from labelfarm.errors import InvalidInput
+from labelfarm.errors import InvalidInput, PermissionDenied
 from labelfarm.formats import reader_names, writer, writer_extension, writer_names
+from labelfarm.formats.detect import guess_format
 from labelfarm.services import exports, imports, items
 from labelfarm.web.context import ctx_of
 from labelfarm.web.models.projects import ImportDone, ImportList, Item, ItemPage
@@ -31,11 +32,12 @@ from labelfarm.web.schemas import Id
 
 router = APIRouter(prefix="/api/v1/projects/{project_id}", tags=["data"])
 
-UPLOAD_PATH = re.compile(r"/api/v1/projects/[^/]+/imports")  # bodies up to the upload limit
+# bodies up to the upload limit: imports, and new projects from a file
+UPLOAD_PATH = re.compile(r"/api/v1/(projects/[^/]+/imports|workspaces/[^/]+/projects/from-file)")
 UPLOADABLE = ("jsonl", "csv", "tsv", "coco", "yolo", "voc", "cvat", "labelstudio", "doccano")
 
 
-async def _spool(request: Request, dest: Path) -> str | None:
+async def spool_upload(request: Request, dest: Path) -> str | None:
     """Write the upload to ``dest``: a raw body, or the ``file`` part of a multipart form."""
     ctype = request.headers.get("content-type", "")
     if ctype.startswith("multipart/form-data"):
@@ -61,7 +63,13 @@ async def create_import(
     request: Request,
     project_id: Id,
     access: Annotated[Access, Depends(require(PROJECT_MANAGE))],
-    format: Annotated[str, Query(json_schema_extra={"enum": list(UPLOADABLE)})] = "jsonl",
+    format: Annotated[
+        str | None,
+        Query(
+            json_schema_extra={"enum": list(UPLOADABLE)},
+            description="the file's format; when left out, told from its name and content",
+        ),
+    ] = None,
     filename: Annotated[str | None, Query(max_length=500, pattern="^[^\x00]*$")] = None,
 ) -> JSON:
     """Import items from the request body (or a multipart ``file``), all or nothing."""
@@ -69,14 +77,22 @@ async def create_import(
     project = access.project
     assert project is not None
     uploadable = [n for n in reader_names() if n != "folder"]
-    if format not in uploadable:
+    if format is not None and format not in uploadable:
         raise InvalidInput(
             f"format {format!r} cannot be uploaded; use one of {uploadable}",
             [{"field": "format"}],
         )
     with tempfile.TemporaryDirectory(prefix="labelfarm-upload-") as tmp:
-        path = Path(tmp) / f"upload.{format}"
-        sent_name = await _spool(request, path)
+        path = Path(tmp) / "upload"
+        sent_name = await spool_upload(request, path)
+        if format is None:
+            format = await anyio.to_thread.run_sync(guess_format, path, filename or sent_name)
+            if format not in uploadable:
+                raise InvalidInput(
+                    f"unknown format: the upload looks like {format!r}, which cannot be "
+                    f"uploaded; give the format, one of {uploadable}",
+                    [{"field": "format", "reason": "unknown format"}],
+                )
         result = await ctx.run(
             imports.import_items,
             project,
@@ -122,11 +138,42 @@ async def export(
     project_id: Id,
     access: Annotated[Access, Depends(require(PROJECT_EXPORT))],
     format: Annotated[str, Query(json_schema_extra={"enum": writer_names()})] = "jsonl",
+    completed_by: Annotated[
+        str | None,
+        Query(
+            max_length=1 << 20,
+            description="for a migration: a JSON object mapping labelfarm usernames to the "
+            "annotators' user ids (or emails) in Label Studio (its completed_by); annotators "
+            "imported from it are carried back too. Default: pseudonyms only",
+        ),
+    ] = None,
+    media_url: Annotated[
+        str | None,
+        Query(
+            max_length=2000,
+            description="labelstudio: what goes before the path of media stored in labelfarm "
+            "(default /data/local-files/?d=, Label Studio's local files serving)",
+        ),
+    ] = None,
 ) -> StreamingResponse:
     """The project's items, annotations and current labels, streamed."""
     ctx = ctx_of(request)
     project = access.project
     assert project is not None
+    options: dict[str, Any] = {} if media_url is None else {"media_url": media_url}
+    if completed_by is not None:
+        if access.role not in PROJECT_MANAGE.roles:  # clients see pseudonyms only
+            raise PermissionDenied(
+                f"a {access.role} may not export annotators' identities (completed_by); "
+                f"it is for: {', '.join(sorted(PROJECT_MANAGE.roles))}",
+                [{"field": "completed_by", "reason": "role", "role": access.role}],
+            )
+        try:
+            options["completed_by"] = orjson.loads(completed_by)
+        except orjson.JSONDecodeError as exc:
+            raise InvalidInput(
+                f"completed_by is not JSON: {exc}", [{"field": "completed_by"}]
+            ) from None
     chunks, media_type = await ctx.run(
         exports.export_stream,
         project,
@@ -134,6 +181,7 @@ async def export(
         now=ctx.now(),
         actor_id=access.user_id,
         media=ctx.media,
+        options=options,
     )
     ext = writer_extension(format)
     return StreamingResponse(

@@ -142,5 +142,6 @@ async def set_annotator_standing(
         now=ctx.now(),
         actor_id=access.user_id,
         workspace_id=access.workspace_id,
+        actor_role=access.role,
     )
     return ok(result)

@@ -1,7 +1,9 @@
-"""Quality: reports, the review queue and decisions, refitting the annotator models."""
+"""Quality: reports, the review queue and decisions, refitting the annotator models, sending
+an annotator's labels back for relabelling."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -9,13 +11,14 @@ from pydantic import Field
 
 from labelfarm.db.tables import MAX_INT
 from labelfarm.services import fitting, quality, review
-from labelfarm.services.tasks import adaptive
+from labelfarm.services.tasks import adaptive, relabel
 from labelfarm.web.context import ctx_of
 from labelfarm.web.models.quality import (
     AnnotatorQuality,
     Decided,
     ProjectQuality,
     Refitted,
+    Relabelled,
     ReviewQueue,
     ReviewView,
 )
@@ -37,6 +40,15 @@ class DecisionBody(Body):
     annotation_id: int | None = Field(default=None, ge=1, le=MAX_INT)
     value: Any = None
     note: str = ""
+
+
+class RelabelBody(Body):
+    since: datetime | None = Field(
+        default=None,
+        description="ISO 8601 (UTC without an offset): send back the labels made from then "
+        "on; none: every label",
+    )
+    reason: str = Field(default="", max_length=relabel.MAX_REASON)
 
 
 def _identities(access: Access) -> bool:
@@ -146,3 +158,30 @@ async def decide(
         now=ctx.now(),
     )
     return ok(result, 201)
+
+
+@router.post("/annotators/{user_id}/relabel", **documented(Relabelled, 401, 403, 404, 413, 422))
+async def relabel_annotator(
+    request: Request,
+    project_id: Id,
+    user_id: Id,
+    body: RelabelBody,
+    access: Annotated[Access, Depends(require(PROJECT_MANAGE))],
+) -> JSON:
+    """Send the annotator's labels (since a time, or all) back for relabelling: they stay
+    stored, leave the items' labels, and the items reopen for other annotators (audited)."""
+    ctx = ctx_of(request)
+    assert access.project is not None
+    since = body.since
+    if since is not None and since.tzinfo is None:
+        since = since.replace(tzinfo=UTC)
+    result = await ctx.run(
+        relabel.relabel,
+        access.project,
+        user_id,
+        since=since.timestamp() if since is not None else None,
+        reason=body.reason,
+        now=ctx.now(),
+        actor_id=access.user_id,
+    )
+    return ok(result)

@@ -1,11 +1,16 @@
 // The annotate page. Keys first: digits pick, Enter submits, S skips, B goes back to
-// correct, G guidelines, ? shortcuts, O takes a batch offline. Submissions go to the outbox
-// (IndexedDB) and on in the background; the next tasks wait prefetched and decoded.
-import { createField } from "./fields/index.js";
+// correct, G guidelines, ? shortcuts, O takes a batch offline (letters by their place on
+// the keyboard, so they work on any layout). Submissions go to the outbox (IndexedDB) and
+// on in the background; the next tasks wait prefetched and decoded. A task cannot be
+// submitted before its image is on screen.
+import { createFields } from "./fields/index.js";
+import { digitIndex } from "./fields/section.js";
 import { help, number, setMessages, t, title } from "./lib/i18n.js";
 import { renderItem } from "./lib/item.js";
 import { isOnline, onStatus, setCsrf, uuid } from "./lib/net.js";
 import { Outbox } from "./lib/outbox.js";
+import { shortcut } from "./lib/keys.js";
+import { drawFeedback, drawStanding, drawStopped, fetchProgress, fetchStanding, STOPPED } from "./lib/standing.js";
 import { release, TaskQueue } from "./lib/tasks.js";
 
 const boot = JSON.parse(document.getElementById("boot").textContent);
@@ -16,16 +21,19 @@ const $ = (id) => document.getElementById(id);
 const ui = {
   main: $("workspace"), item: $("item"), fields: $("fields"), message: $("message"), banner: $("banner"),
   empty: $("empty"), count: $("count"), net: $("net"), pending: $("pending"),
+  feedback: $("feedback"), standing: $("standing"), progress: $("progress"),
   keys: $("keys-dialog"), guide: $("guide-dialog"), skip: $("skip-dialog"),
 };
 const HISTORY = 20;
 const metrics = [];
-let current = null;    // {entry, correction, started}
+let current = null;    // {entry, correction, started, media: "ready" | "loading" | "failed"}
 let held = null;       // the fresh task set aside while correcting an earlier one
 let history = [];      // [{entry, value, clientId}] most recent last
 let histIdx = -1;
-let labelled = 0;
 let active = null;
+let standing = null;   // the server's word on this annotator (see lib/standing.js)
+let progress = null;   // {today, total} labels from the server, plus `since` new ones here
+let since = 0;
 
 const env = {
   activate(widget, focus = true) {
@@ -36,7 +44,7 @@ const env = {
   },
   changed() { ui.message.hidden = true; },
 };
-const widgets = project.fields.map((f) => createField(f, env));
+const widgets = await createFields(project.fields, env);
 ui.fields.append(...widgets.map((w) => w.el));
 ui.fields.addEventListener("focusin", (e) => {
   const w = widgets.find((x) => x.el.contains(e.target));
@@ -46,9 +54,43 @@ ui.fields.addEventListener("focusin", (e) => {
 const outbox = new Outbox(boot.user.id, drawStatus);
 const queue = new TaskQueue({ project: project.id, user: boot.user.id, depth: boot.prefetch, sizes: boot.sizes,
   onChange: () => {
-    if (!current && queue.length) next(); else if (!current && !queue.refilling) showEmpty();
+    if (!current && queue.length && !stopped()) next(); else if (!current && !queue.refilling) showEmpty();
     drawStatus();
   } });
+queue.onStanding = setStanding;
+outbox.onFeedback = (feedback) => drawFeedback(ui.feedback, feedback, project.fields);
+
+const stopped = () => Boolean(standing && STOPPED.has(standing.state));
+
+// The tasks kept on this device and not labelled yet: one count for the footer and checkout.
+function onDevice() {
+  const mine = current && !current.correction ? [current.entry] : [];
+  return [...mine, ...(held ? [held] : []), ...queue.items];
+}
+
+function setStanding(s) {
+  standing = s;
+  drawStanding(ui.standing, s);
+  if (stopped() && current && !current.correction) {
+    queue.unshift(current.entry); // kept for when work resumes
+    current = null;
+    showEmpty();
+  }
+}
+
+async function refreshStanding() {
+  try { setStanding(await fetchStanding(project.id)); } catch { /* offline, or no standing here */ }
+}
+
+async function refreshProgress() {
+  const counted = since;
+  try {
+    const p = await fetchProgress(project.id);
+    progress = { today: p.since, total: p.total };
+    since -= counted;
+    drawStatus();
+  } catch { /* offline: shown when back */ }
+}
 
 function drawStatus() {
   const online = isOnline();
@@ -59,15 +101,25 @@ function drawStatus() {
   ui.pending.textContent = (n ? t("annotate.pending", { n: number(n) }) : t("annotate.synced"))
     + (outbox.rejected ? ` · ${t("annotate.rejected", { n: number(outbox.rejected) })}` : "")
     + (outbox.state === "signed_out" ? ` · ${t("annotate.signed_out")}` : "");
-  ui.count.textContent = t("annotate.count", { n: number(labelled), queued: number(queue.length) });
+  ui.count.textContent = t("annotate.count", { queued: number(onDevice().length) });
+  ui.progress.textContent = progress
+    ? t("annotate.progress", { today: number(progress.today + since), total: number(progress.total + since) }) : "";
 }
 
 function show(entry, { correction = null, keyTs = null } = {}) {
-  current = { entry, correction, started: performance.now() };
+  const shownTask = { entry, correction, started: performance.now(), media: "loading" };
+  current = shownTask;
   ui.empty.hidden = true;
+  showControls(true);
   ui.message.hidden = true;
   ui.main.setAttribute("aria-busy", "false");
+  queue.prepare(entry); // fetch and decode now if it was not yet (a task kept over a reload)
   const stage = renderItem(ui.item, entry, project.data);
+  if (stage) {
+    stage.ready.then((s) => { if (current === shownTask) current.media = s.img ? "ready" : "failed"; });
+  } else {
+    shownTask.media = "ready";
+  }
   const prediction = correction ? null : entry.task.prediction;
   const initial = correction ? correction.value : (prediction && prediction.value) || {};
   for (const w of widgets) {
@@ -81,14 +133,14 @@ function show(entry, { correction = null, keyTs = null } = {}) {
   env.activate(widgets[0]);
   const shown = () => requestAnimationFrame(() => setTimeout(() => {
     const ms = keyTs === null ? null : performance.now() - keyTs;
-    metrics.push({ item_id: entry.task.item_id, ms });
-    performance.mark("lf-task-shown", { detail: { item_id: entry.task.item_id, ms } });
+    metrics.push({ task: entry.task.task, ms });
+    performance.mark("lf-task-shown", { detail: { task: entry.task.task, ms } });
   }, 0));
   if (stage && !stage.img) stage.ready.then(shown); else shown();
 }
 
 function next(keyTs = null) {
-  const entry = queue.shift();
+  const entry = stopped() ? null : queue.shift();
   if (entry) show(entry, { keyTs }); else current = null;
   queue.warm();
   queue.refill(outbox.count);
@@ -100,8 +152,26 @@ function showEmpty() {
   ui.item.replaceChildren();
   ui.banner.hidden = true;
   ui.main.setAttribute("aria-busy", String(Boolean(queue.refilling)));
-  ui.empty.hidden = Boolean(queue.refilling);
+  ui.empty.hidden = Boolean(queue.refilling) && !stopped();
+  showControls(!stopped());
+  if (stopped()) {
+    drawStopped(ui.empty, standing);
+    return;
+  }
+  ui.empty.querySelector("h2").textContent = t("annotate.empty_title");
   ui.empty.querySelector("p").textContent = isOnline() ? t("annotate.empty_text") : t("annotate.empty_offline");
+  ui.empty.querySelector("p.reason").hidden = true;
+}
+
+// The fields and the buttons that act on a task: hidden while the annotator is paused.
+function showControls(on) {
+  ui.fields.hidden = !on;
+  for (const id of ["submit-btn", "skip-btn", "back-btn", "checkout-btn"]) $(id).hidden = !on;
+}
+
+function say(text) {
+  ui.message.textContent = text;
+  ui.message.hidden = false;
 }
 
 function collect() {
@@ -118,25 +188,29 @@ function collect() {
 }
 
 function submit(keyTs) {
-  if (!current) return;
+  if (!current || stopped()) return;
+  if (current.media !== "ready") {
+    say(current.media === "loading" ? t("annotate.media_loading") : t("annotate.media_blocked"));
+    return;
+  }
   const { value, missing } = collect();
   if (missing) {
-    ui.message.textContent = t("annotate.missing", { field: title(missing.field) });
-    ui.message.hidden = false;
+    say(t("annotate.missing", { field: title(missing.field) }));
     env.activate(missing);
     return;
   }
   const { entry, correction, started } = current;
   const clientId = uuid();
-  const body = { id: clientId, item_id: entry.task.item_id, value, duration_ms: Math.round(performance.now() - started),
+  const body = { id: clientId, task: entry.task.task, value, duration_ms: Math.round(performance.now() - started),
     from_prediction: Boolean(!correction && entry.task.prediction) };
   if (correction) {
     const corrects = outbox.results.get(correction.clientId);
     if (corrects) body.corrects = corrects;
   }
-  outbox.add({ id: clientId, kind: "submit", project: project.id, item_id: entry.task.item_id, body },
+  outbox.add({ id: clientId, kind: "submit", project: project.id, task: entry.task.task, body },
     correction ? null : entry.key).then(() => outbox.flush()).then(() => queue.refill(outbox.count));
-  labelled += 1;
+  if (!correction) since += 1;
+  ui.feedback.hidden = true;
   if (correction) {
     Object.assign(correction, { value, clientId });
     leaveCorrection(keyTs);
@@ -175,10 +249,10 @@ function openSkip() {
 }
 
 ui.skip.addEventListener("keydown", (e) => {
-  const n = Number(e.key);
+  const i = digitIndex(e);
   const radios = ui.skip.querySelectorAll("input[type=radio]");
-  if (e.target.name !== "note" && n >= 1 && n <= radios.length) {
-    radios[n - 1].checked = true;
+  if (e.target.name !== "note" && i >= 0 && i < radios.length) {
+    radios[i].checked = true;
     e.preventDefault();
   } else if (e.key === "Enter") {
     e.preventDefault();
@@ -191,7 +265,7 @@ ui.skip.addEventListener("close", () => {
   const note = form.elements.note.value.trim();
   const reason = form.elements.reason.value + (note ? `: ${note}` : "");
   const { entry } = current;
-  outbox.add({ id: uuid(), kind: "skip", project: project.id, item_id: entry.task.item_id, reason }, entry.key)
+  outbox.add({ id: uuid(), kind: "skip", project: project.id, task: entry.task.task, reason }, entry.key)
     .then(() => outbox.flush());
   next();
 });
@@ -213,22 +287,27 @@ function guidelines() {
   toggle(ui.guide);
 }
 
+// Progress and result count the tasks on this device (as the footer does): how many have
+// their media stored, of all those kept here.
 async function checkout() {
   if (!isOnline()) {
-    ui.message.textContent = t("annotate.checkout_offline");
-    ui.message.hidden = false;
+    say(t("annotate.checkout_offline"));
     return;
   }
+  const progressText = () => {
+    const here = onDevice();
+    const stored = here.filter((e) => e.blob || !e.task.media_url).length;
+    ui.banner.textContent = t("annotate.checkout_progress", { done: number(stored), total: number(here.length) });
+  };
   ui.banner.hidden = false;
-  ui.banner.textContent = t("annotate.checkout_progress", { done: 0, total: boot.checkout });
+  progressText();
   try {
-    const n = await queue.checkout(boot.checkout, (done, total) => {
-      ui.banner.textContent = t("annotate.checkout_progress", { done, total });
-    });
-    ui.banner.textContent = t("annotate.checkout_done", { n: number(n) });
+    await queue.checkout(boot.checkout, progressText);
+    ui.banner.textContent = t("annotate.checkout_done", { n: number(onDevice().length) });
   } catch {
     ui.banner.textContent = t("annotate.checkout_failed");
   }
+  drawStatus();
 }
 
 function nextField(step = 1) {
@@ -238,8 +317,9 @@ function nextField(step = 1) {
 
 document.addEventListener("keydown", (e) => {
   if (e.defaultPrevented || e.isComposing) return;
+  const key = shortcut(e);
   if (document.querySelector("dialog[open]")) {
-    if ((e.key === "g" && ui.guide.open) || (e.key === "?" && ui.keys.open)) { e.preventDefault(); toggle(e.key === "g" ? ui.guide : ui.keys); }
+    if ((key === "g" && ui.guide.open) || (key === "?" && ui.keys.open)) { e.preventDefault(); toggle(key === "g" ? ui.guide : ui.keys); }
     return;
   }
   const tag = e.target.tagName;
@@ -260,7 +340,7 @@ document.addEventListener("keydown", (e) => {
     Enter: () => submit(e.timeStamp), s: openSkip, b: back, g: guidelines, "?": () => toggle(ui.keys),
     o: checkout, f: () => nextField(1), F: () => nextField(-1), Escape: () => current && current.correction && leaveCorrection(),
   };
-  const action = actions[e.key] || actions[e.key.toLowerCase()];
+  const action = actions[key] || actions[key.toLowerCase()];
   if (action) { e.preventDefault(); action(); }
 });
 
@@ -275,25 +355,36 @@ document.querySelector("form[action='/logout']")?.addEventListener("submit", (e)
 });
 onStatus((online) => {
   drawStatus();
-  if (online) outbox.flush().then(() => queue.refill(outbox.count));
+  if (!online) return;
+  outbox.flush().then(() => queue.refill(outbox.count)).then(refreshProgress);
+  if (current && current.media === "failed") {
+    current.entry.ready = null; // try its media again
+    show(current.entry, { correction: current.correction });
+  }
 });
 setInterval(() => { if (isOnline() && !current) queue.refill(outbox.count); }, 15000);
+setInterval(() => { if (isOnline() && !outbox.count) refreshProgress(); }, 300000); // a new day, other devices
 
 window.lfPage = { metrics, pending: () => outbox.count, readyAhead: () => queue.readyAhead(),
-  current: () => (current ? current.entry.task.item_id : null), flush: () => outbox.flush() };
+  current: () => (current ? current.entry.task.task : null), flush: () => outbox.flush(),
+  // the task on screen can be submitted: its media is shown (or it has none)
+  shown: () => Boolean(current && current.media === "ready") };
 
 (async () => {
   await outbox.init();
-  const done = await outbox.itemIds();
+  const done = await outbox.taskKeys();
   for (const key of done) {
-    const [p, item] = key.split(":");
-    if (Number(p) === project.id) queue.known.add(Number(item));
+    const [p, task] = key.split(":");
+    if (Number(p) === project.id) queue.known.add(task);
   }
   await queue.restore(done);
   if (!current && queue.length) next();
   queue.warm();
   drawStatus();
-  if (isOnline()) outbox.flush().then(() => queue.refill(outbox.count));
+  if (isOnline()) {
+    await refreshStanding();
+    outbox.flush().then(() => queue.refill(outbox.count)).then(refreshProgress);
+  }
   if (!current && !queue.length) next();
   if ("serviceWorker" in navigator) {
     // keep this page for offline use; later visits are kept by the service worker itself

@@ -3,6 +3,7 @@
 // selected box, and of the next one drawn), [ ] select, arrows nudge, Shift+arrows resize,
 // Delete removes, Escape deselects.
 import { display, t } from "../lib/i18n.js";
+import { shortcut } from "../lib/keys.js";
 import { digitIndex, optionButton, section } from "./section.js";
 
 const SVG = "http://www.w3.org/2000/svg";
@@ -192,9 +193,10 @@ export function create(field, env) {
     key(e) {
       const i = digitIndex(e);
       if (i >= 0 && i < field.labels.length) { classKey(i); return true; }
-      if (e.key === "[" || e.key === "]") {
+      const k = shortcut(e);
+      if (k === "[" || k === "]") {
         if (!boxes.length) return true;
-        selected = e.key === "]" ? (selected + 1) % boxes.length : (selected - 1 + boxes.length) % boxes.length;
+        selected = k === "]" ? (selected + 1) % boxes.length : (selected - 1 + boxes.length) % boxes.length;
         draw();
         return true;
       }

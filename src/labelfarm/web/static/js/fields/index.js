@@ -1,14 +1,13 @@
-// Field types by name: one browser module per field type, as on the server.
-import * as bbox from "./bbox.js";
-import * as choice from "./choice.js";
-import * as multichoice from "./multichoice.js";
-import * as number from "./number.js";
-import * as text from "./text.js";
+// Field types by name: one browser module per field type, as on the server, loaded by its
+// type name from this folder (./<type>.js). The files here are the one list of the types
+// the page can label: the server reads the same folder (web/pages/field_support.py) and
+// shows a notice instead of tasks when a project has a field type without a module.
+const TYPE_NAME = /^[a-z][a-z0-9_]*$/;
 
-const TYPES = { bbox, choice, multichoice, number, text };
-
-export function createField(field, env) {
-  const type = TYPES[field.type];
-  if (!type) throw new Error(`no browser module for field type ${field.type}`);
-  return type.create(field, env);
+export async function createFields(fields, env) {
+  const modules = await Promise.all(fields.map((f) => {
+    if (!TYPE_NAME.test(f.type)) throw new Error(`bad field type ${JSON.stringify(f.type)}`);
+    return import(`./${f.type}.js`);
+  }));
+  return fields.map((f, i) => modules[i].create(f, env));
 }

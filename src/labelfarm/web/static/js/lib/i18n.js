@@ -35,3 +35,9 @@ export function help(field) {
 export function number(n) {
   return new Intl.NumberFormat(lang).format(n);
 }
+
+// A day (from an ISO 8601 time) in the interface language, e.g. "29 நவ. 2026".
+export function date(iso) {
+  const d = new Date(iso);
+  return Number.isNaN(d.getTime()) ? "" : new Intl.DateTimeFormat(lang, { dateStyle: "medium" }).format(d);
+}

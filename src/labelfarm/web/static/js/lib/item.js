@@ -1,6 +1,7 @@
 // Drawing the item of a task: its image (already decoded when prefetched), its text (in
 // its own direction), and any other data as a short list.
 import { t } from "./i18n.js";
+import { isOnline } from "./net.js";
 
 export function renderItem(root, entry, dataSpec) {
   root.replaceChildren();
@@ -59,7 +60,7 @@ function imageStage(entry) {
     if (!img) {
       const p = document.createElement("p");
       p.className = "loading";
-      p.textContent = t("annotate.no_image");
+      p.textContent = isOnline() ? t("annotate.media_failed") : t("annotate.no_image");
       el.replaceChildren(p);
       return;
     }

@@ -50,8 +50,9 @@ export class Outbox {
     return saved;
   }
 
-  itemIds() {
-    return this.entries().then((all) => new Set(all.map((e) => `${e.project}:${e.item_id}`)));
+  // "project:task" of every entry waiting (a task is named by its handle)
+  taskKeys() {
+    return this.entries().then((all) => new Set(all.map((e) => `${e.project}:${e.task}`)));
   }
 
   // Send everything waiting; one run at a time, another run if work came in meanwhile.
@@ -104,10 +105,13 @@ export class Outbox {
     let refused = [];
     try {
       if (head.kind === "skip") {
-        await api("POST", `${base}/skip`, { item_id: head.item_id, reason: head.reason });
+        await api("POST", `${base}/skip`, { task: head.task, reason: head.reason });
       } else {
         const answer = await api("POST", `${base}/submit`, { annotations: batch.map((e) => e.body) });
-        for (const r of answer.results) this.results.set(r.id, r.annotation_id);
+        for (const r of answer.results) {
+          this.results.set(r.id, r.annotation_id);
+          if (r.feedback && this.onFeedback) this.onFeedback(r.feedback); // a training task's answer
+        }
       }
     } catch (err) {
       if (err instanceof Offline || !(err instanceof ApiError)) throw err;
@@ -134,16 +138,16 @@ export class Outbox {
   }
 }
 
-// Consecutive submissions of one project, each item at most once (a correction goes in a
+// Consecutive submissions of one project, each task at most once (a correction goes in a
 // later batch than the work it corrects, so the server links the two).
 function takeBatch(pending) {
   const batch = [];
-  const items = new Set();
+  const tasks = new Set();
   for (const e of pending) {
-    if (e.kind !== "submit" || e.project !== pending[0].project || items.has(e.item_id)) break;
+    if (e.kind !== "submit" || e.project !== pending[0].project || tasks.has(e.task)) break;
     if (batch.length >= BATCH) break;
     batch.push(e);
-    items.add(e.item_id);
+    tasks.add(e.task);
   }
   return batch;
 }

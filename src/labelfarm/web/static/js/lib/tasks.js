@@ -15,13 +15,14 @@ export class TaskQueue {
     this.size = pickSize(sizes);
     this.onChange = onChange;
     this.items = [];          // entries in order; entry = {key, task, seq, blob, width, height, img}
-    this.known = new Set();   // item ids queued, on screen, or done in this page
+    this.known = new Set();   // task handles queued, on screen, or done in this page
     this.refilling = null;
     this.active = 0;
     this.waiting = [];
   }
 
-  key(itemId) { return `${this.owner}:${itemId}`; }
+  // A task is named by its handle (task.task), personal to this annotator and project.
+  key(handle) { return `${this.owner}:${handle}`; }
 
   // Tasks kept from an earlier visit (reload, browser restart, offline checkout).
   async restore(doneKeys) {
@@ -30,7 +31,9 @@ export class TaskQueue {
     const stale = [];
     for (const rec of stored) {
       const expired = Date.parse(rec.task.lease_expires_at) <= now;
-      if (doneKeys.has(`${this.project}:${rec.task.item_id}`) || (expired && isOnline())) {
+      // a task kept by an earlier version (named by item id) comes back from the server
+      const old = !rec.task.task;
+      if (old || doneKeys.has(`${this.project}:${rec.task.task}`) || (expired && isOnline())) {
         stale.push(rec.key);
         continue;
       }
@@ -41,10 +44,10 @@ export class TaskQueue {
   }
 
   add(rec, persist = true) {
-    if (this.known.has(rec.task.item_id)) return null;
-    const entry = { key: rec.key || this.key(rec.task.item_id), task: rec.task, seq: rec.seq || Date.now() * 1000 + this.items.length,
+    if (this.known.has(rec.task.task)) return null;
+    const entry = { key: rec.key || this.key(rec.task.task), task: rec.task, seq: rec.seq || Date.now() * 1000 + this.items.length,
       blob: rec.blob || null, width: rec.width || null, height: rec.height || null, img: null, ready: null };
-    this.known.add(entry.task.item_id);
+    this.known.add(entry.task.task);
     this.items.push(entry);
     if (persist) this.persist(entry);
     return entry;
@@ -84,6 +87,7 @@ export class TaskQueue {
 
   async lease(verb, body) {
     const answer = await api("POST", `/api/v1/projects/${this.project}/${verb}`, body);
+    if (answer.annotator && this.onStanding) this.onStanding(answer.annotator);
     for (const task of answer.tasks) {
       const entry = this.add({ task });
       if (entry && this.items.indexOf(entry) < this.depth + 1) this.prepare(entry);
@@ -109,7 +113,7 @@ export class TaskQueue {
     await this.slot();
     try {
       // a path on this origin, or an absolute URL on the media origin (LABELFARM_MEDIA_ORIGIN)
-      const resized = url.replace(/\/media\/([0-9a-f]{64})\?/, `/media/$1/fit/${this.size}?`);
+      const resized = url.replace(/\/media\/tasks\/(\d+)\/([\w-]+)\?/, `/media/tasks/$1/$2/fit/${this.size}?`);
       let response = await fetch(resized, { credentials: "same-origin" });
       if (!response.ok && response.status !== 403) response = await fetch(url, { credentials: "same-origin" });
       if (!response.ok) throw new Error(`media ${response.status}`);
@@ -138,7 +142,13 @@ async function decode(entry) {
   const img = new Image();
   img.alt = "";
   img.src = URL.createObjectURL(entry.blob);
-  try { await img.decode(); } catch { /* shown anyway; the browser draws what it can */ }
+  try {
+    await img.decode();
+  } catch {
+    // a damaged image is shown as far as the browser draws it; what is no image at all
+    // (an audio file, say) is not shown, and its task cannot be submitted
+    if (!img.naturalWidth) { URL.revokeObjectURL(img.src); return; }
+  }
   if (!entry.width) { entry.width = img.naturalWidth; entry.height = img.naturalHeight; }
   entry.img = img;
   entry.decoded = true;

@@ -10,7 +10,8 @@ function upload(file, format) {
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
     const name = encodeURIComponent(file.name);
-    xhr.open("POST", `/api/v1/projects/${project}/imports?format=${format}&filename=${name}`);
+    const given = format ? `format=${encodeURIComponent(format)}&` : "";  // none: the server tells
+    xhr.open("POST", `/api/v1/projects/${project}/imports?${given}filename=${name}`);
     xhr.setRequestHeader("X-CSRF-Token", form.dataset.csrf);
     xhr.upload.onprogress = (e) => {
       if (e.lengthComputable) bar.value = (100 * e.loaded) / e.total;
@@ -24,13 +25,6 @@ function upload(file, format) {
     xhr.onerror = () => reject(new Error("network"));
     xhr.send(file);
   });
-}
-
-function formatOf(file) {
-  const chosen = form.elements.format.value;
-  if (chosen) return chosen;
-  const ext = file.name.split(".").pop().toLowerCase();
-  return ext === "csv" || ext === "tsv" ? ext : "jsonl";
 }
 
 function cell(text) {
@@ -50,7 +44,7 @@ form.addEventListener("submit", async (e) => {
   status.textContent = msg.msgUploading;
   form.querySelector("button").disabled = true;
   try {
-    const { status: code, body } = await upload(file, formatOf(file));
+    const { status: code, body } = await upload(file, form.elements.format.value);
     bar.value = 100;
     if (code === 201) {
       status.textContent = msg.msgDone.replace("{n}", body.n_items);
@@ -59,7 +53,7 @@ form.addEventListener("submit", async (e) => {
       status.textContent = `${msg.msgFailed} ${err.message}`;
       const rows = err.details.map((d) => {
         const tr = document.createElement("tr");
-        tr.append(cell(d.line ?? d.row), cell(d.field), cell(d.reason));
+        tr.append(cell(d.location), cell(d.field), cell(d.reason)); // location: line 12, cats/3.jpg
         return tr;
       });
       table.tBodies[0].replaceChildren(...rows);

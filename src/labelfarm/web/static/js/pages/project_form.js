@@ -24,8 +24,31 @@ editor.addEventListener("input", () => { badLines = new Set(); drawGutter(); });
 editor.addEventListener("scroll", () => { gutter.scrollTop = editor.scrollTop; });
 drawGutter();
 
+// The quality settings: one input per setting, named as the API names it.
+const settingInputs = [...form.querySelectorAll("[data-setting]")];
+
+function settingValues() {
+  const out = {};
+  for (const input of settingInputs) {
+    if (input.dataset.setting === "check") out[input.name] = input.checked;
+    else if (input.value.trim() === "") continue; // left empty: unchanged (default when new)
+    else out[input.name] = input.dataset.setting === "number" ? Number(input.value) : input.value;
+  }
+  return out;
+}
+
+function markSettings(details) {
+  const bad = new Set(details.map((d) => d.field));
+  for (const input of settingInputs) {
+    if (bad.has(input.name)) input.setAttribute("aria-invalid", "true");
+    else input.removeAttribute("aria-invalid");
+  }
+  settingInputs.find((input) => bad.has(input.name))?.focus();
+}
+
 function showErrors(err) {
   const details = err.details.length ? err.details : [{ reason: err.message }];
+  markSettings(details);
   badLines = new Set(details.map((d) => d.line).filter(Boolean));
   errors.replaceChildren(...details.map((d) => {
     const li = document.createElement("li");
@@ -48,6 +71,7 @@ form.addEventListener("submit", async (e) => {
   e.preventDefault();
   errors.hidden = true;
   status.textContent = "";
+  markSettings([]);
   const f = form.elements;
   const body = {
     name: f.name.value.trim(),
@@ -58,6 +82,7 @@ form.addEventListener("submit", async (e) => {
     max_live_leases: Number(f.max_live_leases.value),
     max_checkout_hours: Number(f.max_checkout_hours.value),
     ordering: f.ordering.value,
+    ...settingValues(),
     schema: editor.value,
   };
   try {

@@ -78,6 +78,7 @@ function draw() {
     const notes = [];
     if (!a.current) notes.push(msg.superseded);
     if (a.status === "late") notes.push(`${msg.late} (${a.late_reason})`);
+    if (a.excluded) notes.push(`${msg.excluded} (${msg[`excluded_${a.excluded}`] || a.excluded})`);
     if (a.gold_score !== undefined && a.gold_score !== null) notes.push(`${msg.gold_score}: ${a.gold_score}`);
     if (notes.length) card.append(el("p", { class: "muted" }, notes.join(" · ")));
     if (a.current) {
@@ -104,51 +105,56 @@ function draw() {
     el("p", { class: "actions" }, overrideButton), el("div", { id: "override" }), history);
 }
 
+// The override form's controls are kept by reference, never looked up by name: a field may
+// be called anything (note, action, submit...), and a form's named elements would collide.
 function fieldInput(field, value) {
   if (field.type === "choice") {
-    const select = el("select", { name: field.name });
+    const select = el("select", {});
     for (const option of field.options) {
       select.append(el("option", { value: option, selected: option === value }, option));
     }
-    return select;
+    return { node: select, read: () => select.value };
   }
   if (field.type === "multichoice") {
-    const box = el("fieldset", { class: "options" }, el("legend", {}, field.name));
-    for (const option of field.options) {
-      box.append(el("label", { class: "check" },
-        el("input", { type: "checkbox", name: field.name, value: option, checked: (value || []).includes(option) }), option));
-    }
-    return box;
+    const box = el("fieldset", { class: "options" }, el("legend", { dir: "auto" }, field.name));
+    const checks = field.options.map((option) => {
+      const check = el("input", { type: "checkbox", value: option, checked: (value || []).includes(option) });
+      box.append(el("label", { class: "check" }, check, option));
+      return check;
+    });
+    return { node: box, read: () => checks.filter((c) => c.checked).map((c) => c.value) };
   }
-  return el("textarea", { name: field.name, rows: 3, dir: "auto", value: value === undefined ? "" : JSON.stringify(value) });
+  if (field.type === "text") {
+    const text = el("textarea", { rows: 3, dir: "auto", value: typeof value === "string" ? value : "" });
+    return { node: text, read: () => text.value, optional: true };
+  }
+  const area = el("textarea", { rows: 3, dir: "auto", value: value === undefined ? "" : JSON.stringify(value) });
+  return { node: area, read: () => area.value.trim(), json: true, optional: true };
 }
 
 function openOverride() {
   if (!current) return;
   const start = (current.label && current.label.value) || {};
   const form = el("form", { class: "card stack override" });
-  for (const field of current.fields) {
-    const input = fieldInput(field, start[field.name]);
-    form.append(field.type === "multichoice" ? input : el("label", { dir: "auto" }, field.name, input));
+  const inputs = current.fields.map((field) => [field, fieldInput(field, start[field.name])]);
+  for (const [field, input] of inputs) {
+    form.append(field.type === "multichoice" ? input.node : el("label", { dir: "auto" }, field.name, input.node));
   }
-  form.append(el("p", { class: "muted" }, msg.json_help), el("label", {}, msg.note, el("input", { name: "note", dir: "auto" })));
+  const note = el("input", { class: "review-note", dir: "auto" });
+  form.append(el("p", { class: "muted" }, msg.json_help), el("label", {}, msg.note, note));
   const cancel = el("button", { type: "button" }, msg.cancel);
   cancel.addEventListener("click", () => form.remove());
   form.append(el("p", { class: "actions" }, el("button", { type: "submit", class: "primary" }, msg.save), cancel));
   form.addEventListener("submit", (e) => {
     e.preventDefault();
     const value = {};
-    for (const field of current.fields) {
-      if (field.type === "choice") value[field.name] = form.elements[field.name].value;
-      else if (field.type === "multichoice") {
-        value[field.name] = [...form.querySelectorAll(`input[name="${CSS.escape(field.name)}"]:checked`)].map((i) => i.value);
-      } else {
-        const text = form.elements[field.name].value.trim();
-        if (!text) continue;
-        try { value[field.name] = JSON.parse(text); } catch { status.textContent = `${msg.bad_json} (${field.name})`; return; }
-      }
+    for (const [field, input] of inputs) {
+      const given = input.read();
+      if (input.optional && !given) continue;
+      if (!input.json) { value[field.name] = given; continue; }
+      try { value[field.name] = JSON.parse(given); } catch { status.textContent = `${msg.bad_json} (${field.name})`; return; }
     }
-    decide({ decision: "override", value, note: form.elements.note.value });
+    decide({ decision: "override", value, note: note.value });
   });
   document.getElementById("override").replaceChildren(form);
   form.querySelector("select, input, textarea")?.focus();
