@@ -95,6 +95,7 @@ def test_qualification_then_work_or_stop(world, ws, tmp_path):
         "reason": None,
         "qualification": {"done": 0, "of": 5},  # 2 training items, 3 control items
         "quality": None,
+        "reason_key": None,
     }
     assert sorted(t["data"]["text"] for t in first["tasks"]) == ["train 0", "train 1"]
     results = _answer(good, project.id, first["tasks"], _truth)

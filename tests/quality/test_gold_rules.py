@@ -167,7 +167,7 @@ def test_a_training_only_project_lets_annotators_start_once_trained(world, ws, t
     assert _results(world, ann["id"]) == []  # training is not scored
 
 
-KEYS = {"state", "reason", "qualification", "quality"}
+KEYS = {"state", "reason", "qualification", "quality", "reason_key"}
 
 
 def test_standing_is_aggregated_and_delayed(world, ws, tmp_path):
@@ -194,7 +194,14 @@ def test_standing_is_aggregated_and_delayed(world, ws, tmp_path):
 
     seen = answer(12)  # within the first hour nothing is counted yet, whatever happens
     assert all(
-        s == {"state": "active", "reason": None, "qualification": None, "quality": None}
+        s
+        == {
+            "state": "active",
+            "reason": None,
+            "qualification": None,
+            "quality": None,
+            "reason_key": None,
+        }
         for s in seen
     )
     world.clock.advance(2 * 3600)
@@ -237,6 +244,7 @@ def test_standing_of_a_qualifying_or_unmeasured_annotator(world, ws, tmp_path):
         "reason": None,
         "qualification": None,
         "quality": None,
+        "reason_key": None,
     }
     world.add_items(plain, 2, tmp_path)
     reply = ann["client"].request("POST", f"/projects/{plain.id}/next", json={"n": 1})

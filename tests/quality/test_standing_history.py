@@ -218,3 +218,28 @@ def test_the_upgrade_turns_past_standings_into_history(empty_database: str):
         (2, "active", 1, 0),  # audited when it was made
         (3, "paused", None, None),  # never audited: waits for it
     ]
+
+
+def test_the_annotator_is_told_a_rules_reason_in_their_language(world, team, paused):
+    """A rule's reason reaches the annotator as a message key of the interface, which every
+    catalogue says in its language; a manager's reason stays in their own words."""
+    from labelfarm import i18n
+
+    who = team["ann-a"]["client"]
+    standing = who.request("GET", f"/projects/{paused.id}/standing")
+    assert standing["state"] == "paused"
+    key = standing["reason_key"]
+    assert key == "standing.reason.accuracy_floor.paused"
+    assert (
+        who.request("POST", f"/projects/{paused.id}/next", json={"n": 1})["annotator"]["reason_key"]
+        == key
+    )
+    texts = {lang: i18n.catalogue(lang).t(key) for lang in ("en", "ta", "hi")}
+    assert len(set(texts.values())) == 3 and key not in texts.values()
+    team["manager"]["client"].request(
+        "PUT",
+        f"/projects/{paused.id}/annotators/{team['ann-a']['id']}",
+        json={"state": "paused", "reason": "spot check"},
+    )
+    standing = who.request("GET", f"/projects/{paused.id}/standing")
+    assert (standing["reason"], standing["reason_key"]) == ("spot check", None)

@@ -106,7 +106,17 @@ class Standing:
                 else None
             ),
             "quality": self.quality,
+            "reason_key": self.reason_key,
         }
+
+    @property
+    def reason_key(self) -> str | None:
+        """The catalogue key of a rule's reason (the page says it in the reader's language);
+        None for a manager's reason, shown in their own words."""
+        kind = self.evidence.get("kind") if isinstance(self.evidence, dict) else None
+        if kind in ("accuracy_floor", "qualification") and self.state != "qualifying":
+            return f"standing.reason.{kind}.{self.state}"
+        return None
 
 
 class Progress(NamedTuple):

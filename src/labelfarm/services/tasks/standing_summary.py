@@ -24,7 +24,7 @@ import math
 from typing import Any
 
 from labelfarm.db.tx import Sql, Tx, transaction
-from labelfarm.jsonutil import iso
+from labelfarm.jsonutil import iso, loads
 from labelfarm.services.projects import Project
 from labelfarm.services.tasks import standing
 from labelfarm.services.tasks.standing import Standing
@@ -103,7 +103,7 @@ def own_standing(tx: Tx, project: Project, user_id: int, now: float) -> dict[str
         return as_dict(None)
     row = tx.one(standing.STANDING, {"p": project.id, "u": user_id})
     state = row.state if row else standing.first_state(project)
-    current = Standing(state, row.reason if row else "")
+    current = Standing(state, row.reason, loads(row.evidence or "{}")) if row else Standing(state)
     if state == "qualifying":
         done = standing.progress(tx, project, user_id)
         current.qualification_done, current.qualification_of = done.done, done.of

@@ -46,6 +46,11 @@ class Standing(Out):
     reason: str | None = None
     qualification: Qualification | None = Field(description="while qualifying")
     quality: Quality | None = Field(description="once active, when enough is counted")
+    reason_key: str | None = Field(
+        default=None,
+        description="a rule's reason as a message key of the interface (`reason` is its "
+        "English text); absent for a manager's reason",
+    )
 
 
 class Tasks(Out):

@@ -36,8 +36,10 @@ export function drawStopped(section, s) {
   const [h2, help, reason] = section.querySelectorAll("h2, p");
   h2.textContent = s.state === "failed" ? t("standing.failed_title") : t("standing.paused_title");
   help.textContent = t("standing.stopped_help");
-  reason.textContent = s.reason ? t("standing.reason", { reason: s.reason }) : "";
-  reason.hidden = !s.reason;
+  // a rule's reason in the reader's language; a manager's in their own words
+  const why = s.reason_key ? t(s.reason_key) : s.reason;
+  reason.textContent = why ? t("standing.reason", { reason: why }) : "";
+  reason.hidden = !why;
 }
 
 // The answer to a training task, shown after it was submitted (the next task is on screen).
