@@ -116,18 +116,19 @@ def _write_atomic(path: Path, data: bytes) -> None:
 
 FIT_CONTENT = binary(*sorted(RASTER_TYPES))
 FIT_SIZE = Annotated[int, PathParam(json_schema_extra={"enum": list(SIZES)})]
+FIT_ANSWERS = documented(
+    None,
+    403,
+    404,
+    422,
+    content=FIT_CONTENT,
+    description="the image, its longest side at most `size`",
+)
 
 
 @router.get(
     "/media/{sha}/fit/{size}",
-    **documented(
-        None,
-        403,
-        404,
-        422,
-        content=FIT_CONTENT,
-        description="the image, its longest side at most `size`",
-    ),
+    **FIT_ANSWERS,
 )
 async def media_resized(
     request: Request,
@@ -147,14 +148,7 @@ async def media_resized(
 
 @router.get(
     "/media/tasks/{project}/{handle}/fit/{size}",
-    **documented(
-        None,
-        403,
-        404,
-        422,
-        content=FIT_CONTENT,
-        description="the image, its longest side at most `size`",
-    ),
+    **FIT_ANSWERS,
 )
 async def task_media_resized(
     request: Request,

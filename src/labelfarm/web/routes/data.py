@@ -35,6 +35,25 @@ router = APIRouter(prefix="/api/v1/projects/{project_id}", tags=["data"])
 # bodies up to the upload limit: imports, and new projects from a file
 UPLOAD_PATH = re.compile(r"/api/v1/(projects/[^/]+/imports|workspaces/[^/]+/projects/from-file)")
 UPLOADABLE = ("jsonl", "csv", "tsv", "coco", "yolo", "voc", "cvat", "labelstudio", "doccano")
+# the query of every upload route: the file's format (else told from the file) and its name
+UploadFormat = Annotated[
+    str | None,
+    Query(
+        json_schema_extra={"enum": list(UPLOADABLE)},
+        description="the file's format; when left out, told from its name and content",
+    ),
+]
+UploadName = Annotated[str | None, Query(max_length=500, pattern="^[^\x00]*$")]
+
+
+def check_upload_format(format: str | None) -> None:
+    """A format given with an upload must be one a file can be uploaded in."""
+    uploadable = [n for n in reader_names() if n != "folder"]
+    if format is not None and format not in uploadable:
+        raise InvalidInput(
+            f"format {format!r} cannot be uploaded; use one of {uploadable}",
+            [{"field": "format"}],
+        )
 
 
 async def spool_upload(request: Request, dest: Path) -> str | None:
@@ -63,25 +82,15 @@ async def create_import(
     request: Request,
     project_id: Id,
     access: Annotated[Access, Depends(require(PROJECT_MANAGE))],
-    format: Annotated[
-        str | None,
-        Query(
-            json_schema_extra={"enum": list(UPLOADABLE)},
-            description="the file's format; when left out, told from its name and content",
-        ),
-    ] = None,
-    filename: Annotated[str | None, Query(max_length=500, pattern="^[^\x00]*$")] = None,
+    format: UploadFormat = None,
+    filename: UploadName = None,
 ) -> JSON:
     """Import items from the request body (or a multipart ``file``), all or nothing."""
     ctx = ctx_of(request)
     project = access.project
     assert project is not None
+    check_upload_format(format)
     uploadable = [n for n in reader_names() if n != "folder"]
-    if format is not None and format not in uploadable:
-        raise InvalidInput(
-            f"format {format!r} cannot be uploaded; use one of {uploadable}",
-            [{"field": "format"}],
-        )
     with tempfile.TemporaryDirectory(prefix="labelfarm-upload-") as tmp:
         path = Path(tmp) / "upload"
         sent_name = await spool_upload(request, path)

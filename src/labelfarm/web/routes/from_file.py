@@ -10,15 +10,18 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from labelfarm.errors import InvalidInput
-from labelfarm.formats import reader_names
 from labelfarm.services import imports
 from labelfarm.services.project_from_file import create_project_from_file
 from labelfarm.web.context import ctx_of
 from labelfarm.web.models.projects import ProjectFromFile
 from labelfarm.web.policies import WORKSPACE_MANAGE, Access, require
 from labelfarm.web.responses import JSON, UPLOAD_BODY, documented, ok
-from labelfarm.web.routes.data import UPLOADABLE, spool_upload
+from labelfarm.web.routes.data import (
+    UploadFormat,
+    UploadName,
+    check_upload_format,
+    spool_upload,
+)
 from labelfarm.web.schemas import Id
 
 router = APIRouter(prefix="/api/v1", tags=["projects"])
@@ -34,24 +37,13 @@ async def create_from_file(
     workspace_id: Id,
     access: Annotated[Access, Depends(require(WORKSPACE_MANAGE))],
     name: Annotated[str, Query(min_length=1, max_length=200)],
-    format: Annotated[
-        str | None,
-        Query(
-            json_schema_extra={"enum": list(UPLOADABLE)},
-            description="the file's format; when left out, told from its name and content",
-        ),
-    ] = None,
-    filename: Annotated[str | None, Query(max_length=500, pattern="^[^\x00]*$")] = None,
+    format: UploadFormat = None,
+    filename: UploadName = None,
 ) -> JSON:
     """Create a project whose schema is proposed from the request body (or a multipart
     ``file``) and import the file into it, all or nothing."""
     ctx = ctx_of(request)
-    uploadable = [n for n in reader_names() if n != "folder"]
-    if format is not None and format not in uploadable:
-        raise InvalidInput(
-            f"format {format!r} cannot be uploaded; use one of {uploadable}",
-            [{"field": "format"}],
-        )
+    check_upload_format(format)
     with tempfile.TemporaryDirectory(prefix="labelfarm-upload-") as tmp:
         path = Path(tmp) / "upload"
         sent_name = await spool_upload(request, path)

@@ -162,18 +162,19 @@ def _chunks(fh: IO[bytes], size: int = 1 << 16) -> Iterator[bytes]:
 
 
 MEDIA_CONTENT = binary(*sorted(INLINE_TYPES), ATTACHMENT)
+MEDIA_ANSWERS = documented(
+    None,
+    403,
+    404,
+    422,
+    content=MEDIA_CONTENT,
+    description="the file: inline when its content was checked, else an attachment",
+)
 
 
 @router.get(
     "/media/{sha}",
-    **documented(
-        None,
-        403,
-        404,
-        422,
-        content=MEDIA_CONTENT,
-        description="the file: inline when its content was checked, else an attachment",
-    ),
+    **MEDIA_ANSWERS,
 )
 async def media(
     request: Request,
@@ -192,14 +193,7 @@ async def media(
 
 @router.get(
     "/media/tasks/{project}/{handle}",
-    **documented(
-        None,
-        403,
-        404,
-        422,
-        content=MEDIA_CONTENT,
-        description="the task's file: inline when its content was checked, else an attachment",
-    ),
+    **MEDIA_ANSWERS,
 )
 async def task_media_file(
     request: Request,
