@@ -3,7 +3,6 @@ file, and a new project made from a file (the same functions the API uses)."""
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 from typing import Annotated
@@ -11,7 +10,7 @@ from typing import Annotated
 import typer
 import yaml
 
-from labelfarm.cli.common import console, fail, open_db
+from labelfarm.cli.common import console, fail, open_db, write_out
 from labelfarm.errors import LabelfarmError
 from labelfarm.settings import Settings
 
@@ -40,11 +39,7 @@ def guess(
     text = f"# proposed from {path.name} ({fmt})\n" + yaml.safe_dump(
         schema, sort_keys=False, allow_unicode=True
     )
-    if out is None:
-        sys.stdout.write(text)
-    else:
-        out.write_text(text, encoding="utf-8")
-        console.print(f"wrote {out}")
+    write_out(text, out)
 
 
 @project_app.command("from-file")

@@ -2,25 +2,16 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 import yaml
 
-from labelfarm.cli.common import console, fail
+from labelfarm.cli.common import fail, write_out
 from labelfarm.errors import LabelfarmError
 
 schema_app = typer.Typer(help="Label schemas from and to other tools.", no_args_is_help=True)
-
-
-def _write(text: str, out: Path | None) -> None:
-    if out is None:
-        sys.stdout.write(text)
-    else:
-        out.write_text(text, encoding="utf-8")
-        console.print(f"wrote {out}")
 
 
 @schema_app.command("from-label-config")
@@ -38,7 +29,7 @@ def from_label_config(
         schema = schema_from_label_config(config.read_text(encoding="utf-8"))
     except LabelfarmError as exc:
         fail(exc)
-    _write(yaml.safe_dump(schema, sort_keys=False, allow_unicode=True), out)
+    write_out(yaml.safe_dump(schema, sort_keys=False, allow_unicode=True), out)
 
 
 @schema_app.command("to-label-config")
@@ -56,4 +47,4 @@ def to_label_config(
         config = label_config_from_schema(parse_schema_text(schema.read_text(encoding="utf-8")))
     except LabelfarmError as exc:
         fail(exc)
-    _write(config, out)
+    write_out(config, out)
