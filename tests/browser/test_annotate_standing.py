@@ -226,6 +226,14 @@ def test_a_paused_annotator_sees_the_state_and_its_reason(server: Server, chromi
     context.close()
 
 
+def _wait_for_annotations(server: Server, pid: int, n: int, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while sql(server, "SELECT COUNT(*) FROM annotations WHERE project_id = ?", pid)[0][0] < n:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the server never held {n} annotations")
+        time.sleep(0.05)
+
+
 def test_qualification_progress_and_the_training_answer_are_shown(
     server: Server, chromium: Any
 ) -> None:
@@ -242,14 +250,17 @@ def test_qualification_progress_and_the_training_answer_are_shown(
     wait_js(page, "!document.getElementById('standing').hidden")
     standing = page.inner_text("#standing")
     assert re.search(r"^Qualification: 0 of \d+$", standing), standing
-    for _ in range(4):  # answer "cat" where the answer is "dog"
+    for n in range(1, 5):  # answer "cat" where the answer is "dog"
         first = current(page)
         page.keyboard.press("1")
         page.keyboard.press("Enter")
         wait_js(page, f"lfPage.current() !== {first} || !document.getElementById('empty').hidden")
+        # the answer comes back with the submission's result (the next key press hides it
+        # again): wait until the server holds the annotation and the page has its answer
+        _wait_for_annotations(server, pid, n)
+        wait_js(page, "lfPage.pending() === 0")
         if page.is_visible("#feedback"):
             break
-    wait_js(page, "!document.getElementById('feedback').hidden")
     feedback = page.inner_text("#feedback")
     assert "was not right" in feedback and "dog" in feedback, feedback
     context.close()
