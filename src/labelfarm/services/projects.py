@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 
 from labelfarm.db.project_settings import DEFAULTS, SETTING_NAMES, ProjectSettings, problems
 from labelfarm.db.project_settings import from_row as settings_of
-from labelfarm.db.tables import predictions, projects, schema_versions
+from labelfarm.db.tables import annotator_status, predictions, projects, schema_versions
 from labelfarm.db.tx import CoreTx, transaction
 from labelfarm.errors import Conflict, InvalidInput, NotFound
 from labelfarm.formats.labelstudio_config import schema_from_label_config
@@ -33,6 +33,9 @@ class Project(ProjectSettings):
     schema_version: int
     schema: Schema
     has_predictions: bool = False
+    #: some annotator is paused or failed here (read with the project, which is cached: a
+    #: change of standing drops the project from the cache)
+    has_stopped: bool = False
     guidelines: str = ""
     #: the parameters of :func:`~labelfarm.services.tasks.openness.open_expr`, from the settings
     open_params: dict[str, Any] = field(init=False, repr=False, compare=False)
@@ -152,6 +155,14 @@ def load_project(tx: CoreTx, project_id: int) -> Project:
     has_predictions = tx.execute(
         select(predictions.c.id).where(predictions.c.project_id == project_id).limit(1)
     ).first()
+    has_stopped = tx.execute(
+        select(annotator_status.c.user_id)
+        .where(
+            annotator_status.c.project_id == project_id,
+            annotator_status.c.state.in_(("paused", "failed")),
+        )
+        .limit(1)
+    ).first()
     return Project(
         id=row["id"],
         workspace_id=row["workspace_id"],
@@ -160,6 +171,7 @@ def load_project(tx: CoreTx, project_id: int) -> Project:
         schema=compile_schema(row["schema"]),
         guidelines=row["guidelines"],
         has_predictions=has_predictions is not None,
+        has_stopped=has_stopped is not None,
         **settings_of(row),
     )
 

@@ -212,7 +212,7 @@ def lease(
         if current.state == "qualifying":  # only gold until the qualification is done
             n = min(n, max(0, current.qualification_of - current.qualification_done))
             n_gold = n
-    else:  # no rule pauses anyone here, a manager may: one primary-key read
+    elif project.has_stopped:  # no rule pauses anyone here, a manager did
         current = stopped(tx, project, user_id)
         if current is not None:
             return [], current

@@ -137,7 +137,11 @@ def store(
 ) -> list[dict[str, Any]]:
     """The general path, on both databases, inside the caller's transaction."""
     assignments, gold_of = _assignments(tx, project, user_id, entries)
-    excluding = tx.one(EXCLUDING_STANDING, {"p": project.id, "u": user_id})
+    excluding = (
+        tx.one(EXCLUDING_STANDING, {"p": project.id, "u": user_id})
+        if project.needs_standing or project.has_stopped
+        else None
+    )
     plan, counted = _plan(tx, project, user_id, entries, assignments, now)
     if excluding is not None:
         for row in plan:

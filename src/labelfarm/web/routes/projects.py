@@ -144,4 +144,5 @@ async def set_annotator_standing(
         workspace_id=access.workspace_id,
         actor_role=access.role,
     )
+    ctx.projects.drop(project_id)  # whether anyone is paused here is read with the project
     return ok(result)
