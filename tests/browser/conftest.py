@@ -50,3 +50,11 @@ def chromium(playwright: object) -> Iterator[object]:
     )
     yield browser
     browser.close()
+
+
+@pytest.fixture
+def page(chromium: object) -> Iterator[object]:
+    """A page of its own context (cookies, storage), closed after the test."""
+    context = chromium.new_context(viewport={"width": 1280, "height": 900})  # type: ignore[attr-defined]
+    yield context.new_page()
+    context.close()

@@ -41,13 +41,6 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     srv.stop()
 
 
-@pytest.fixture
-def page(chromium: Any) -> Iterator[Any]:
-    context = chromium.new_context(viewport={"width": 1280, "height": 900})
-    yield context.new_page()
-    context.close()
-
-
 def test_a_manager_pauses_resumes_and_sends_labels_back(site: Server, page: Any) -> None:
     pid, who = site.world.projects["texts"], site.world.users["annotator"]
     path = f"/projects/{pid}/annotators/{who}"

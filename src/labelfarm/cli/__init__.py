@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from labelfarm.cli.admin import audit_app, media_app, token_app, user_app
-from labelfarm.cli.common import console, fail, open_db, progress_bar
+from labelfarm.cli.common import FORMAT, console, fail, open_db, open_media, progress_bar
 from labelfarm.cli.from_file import guess as guess_schema_command
 from labelfarm.cli.from_file import project_app
 from labelfarm.cli.schema import schema_app
@@ -136,22 +136,16 @@ def serve(
 def import_cmd(
     project_id: Annotated[int, typer.Argument(help="Project id.")],
     path: Annotated[Path, typer.Argument(help="File or folder to import.", exists=True)],
-    format: Annotated[
-        str | None,
-        typer.Option(
-            "--format", "-f", help="Format name (default: told from the name and content)."
-        ),
-    ] = None,
+    format: Annotated[str | None, FORMAT] = None,
 ) -> None:
     """Import items into a project, all or nothing, with a progress bar."""
     from labelfarm.formats.detect import guess_format
     from labelfarm.services.imports import import_items, limits_from
-    from labelfarm.services.media import MediaStore
     from labelfarm.services.projects import load_project
 
     settings = Settings()
     db = open_db(settings)
-    media = MediaStore(settings.resolved_media_root, settings.resolved_secret_key)
+    media = open_media(settings)
     try:
         fmt = format or guess_format(path)
         project = db.run(load_project, project_id)
@@ -205,12 +199,11 @@ def export(
 ) -> None:
     """Export a project's items, annotations and current labels, streamed."""
     from labelfarm.services.exports import export_stream
-    from labelfarm.services.media import MediaStore
     from labelfarm.services.projects import load_project
 
     settings = Settings()
     db = open_db(settings)
-    media = MediaStore(settings.resolved_media_root, settings.resolved_secret_key)
+    media = open_media(settings)
     try:
         project = db.run(load_project, project_id)
         options = _export_options(completed_by, media_url)

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from labelfarm.cli.common import console, fail, open_db, progress_bar
+from labelfarm.cli.common import console, fail, open_db, open_media, progress_bar
 from labelfarm.errors import LabelfarmError
 from labelfarm.settings import Settings
 
@@ -149,11 +149,10 @@ def media_check_cmd(
 ) -> None:
     """Decode the stored files not checked yet (stored before media checks existed); until
     then they are served as attachments."""
-    from labelfarm.services.media import MediaStore
     from labelfarm.services.media_check import check_media
 
     settings = Settings()
-    media = MediaStore(settings.resolved_media_root, settings.resolved_secret_key)
+    media = open_media(settings)
     with progress_bar() as bar:
         task = bar.add_task("checking media", total=None, rows=0)
         report = open_db(settings).run(

@@ -15,6 +15,7 @@ from labelfarm.settings import Settings
 
 if TYPE_CHECKING:
     from labelfarm.db.engine import Database
+    from labelfarm.services.media import MediaStore
 
 console = Console(stderr=True)
 
@@ -57,3 +58,16 @@ def write_out(text: str, out: Path | None) -> None:
     else:
         out.write_text(text, encoding="utf-8")
         console.print(f"wrote {out}")
+
+
+def open_media(settings: Settings) -> MediaStore:
+    """The instance's media store, as the server opens it."""
+    from labelfarm.services.media import MediaStore
+
+    return MediaStore(settings.resolved_media_root, settings.resolved_secret_key)
+
+
+# the format of a file to read: given, else told from its name and content
+FORMAT = typer.Option(
+    "--format", "-f", help="Format name (default: told from the file's name and content)."
+)

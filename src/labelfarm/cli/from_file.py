@@ -10,15 +10,11 @@ from typing import Annotated
 import typer
 import yaml
 
-from labelfarm.cli.common import console, fail, open_db, write_out
+from labelfarm.cli.common import FORMAT, console, fail, open_db, open_media, write_out
 from labelfarm.errors import LabelfarmError
 from labelfarm.settings import Settings
 
 project_app = typer.Typer(help="Projects made from files.", no_args_is_help=True)
-
-FORMAT = typer.Option(
-    "--format", "-f", help="Format name (default: told from the file's name and content)."
-)
 
 
 def guess(
@@ -53,7 +49,6 @@ def from_file(
     nothing is created when the file cannot be read or does not fit."""
     from labelfarm.services import workspaces
     from labelfarm.services.imports import limits_from
-    from labelfarm.services.media import MediaStore
     from labelfarm.services.project_from_file import create_project_from_file
 
     settings = Settings()
@@ -65,7 +60,7 @@ def from_file(
             workspace_id=ws["id"],
             name=name,
             path=path,
-            media=MediaStore(settings.resolved_media_root, settings.resolved_secret_key),
+            media=open_media(settings),
             now=time.time(),
             actor_id=None,
             fmt=format,

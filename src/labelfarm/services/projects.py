@@ -54,6 +54,11 @@ class Project(ProjectSettings):
         """Whether annotators' standing (qualification, training, pause) gates their work."""
         return self.qualification_n > 0 or self.training or self.accuracy_floor > 0
 
+    @property
+    def hands_out_gold(self) -> bool:
+        """Whether annotators get gold tasks: mixed into the queue, or while qualifying."""
+        return self.gold_rate > 0 or self.needs_standing
+
 
 def _check_settings(values: dict[str, Any]) -> None:
     found = problems(values)

@@ -168,7 +168,7 @@ def next_with_standing(
     if not 1 <= n <= MAX_N:
         raise InvalidInput(f"n must be from 1 to {MAX_N}", [{"field": "n"}])
     current = None
-    if tx.dialect is Dialect.POSTGRESQL and not (project.needs_standing or project.gold_rate > 0):
+    if tx.dialect is Dialect.POSTGRESQL and not project.hands_out_gold:
         tasks = lease_in_one_statement(tx, project, user_id, n, now)
         if not tasks:
             current = stopped(tx, project, user_id)

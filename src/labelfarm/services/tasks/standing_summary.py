@@ -71,17 +71,12 @@ def quality(tx: Tx, project: Project, user_id: int, now: float) -> dict[str, Any
     }
 
 
-def measures(project: Project) -> bool:
-    """Whether the project measures its annotators (gold mixed in, or a standing kept)."""
-    return project.needs_standing or project.gold_rate > 0
-
-
 def with_quality(
     tx: Tx, project: Project, user_id: int, current: Standing | None, now: float
 ) -> Standing | None:
     """The standing ``next`` answers with: ``current`` (None: the project keeps none), with
     the quality band of an active annotator in a project that measures."""
-    if not measures(project):
+    if not project.hands_out_gold:  # nothing measured
         return current
     if current is None:
         current = Standing("active")
@@ -99,7 +94,7 @@ def as_dict(current: Standing | None) -> dict[str, Any]:
 def own_standing(tx: Tx, project: Project, user_id: int, now: float) -> dict[str, Any]:
     """The annotator's summary, read only (an annotator new to the project is shown the
     standing they will start with)."""
-    if not measures(project):
+    if not project.hands_out_gold:  # nothing measured
         return as_dict(None)
     row = tx.one(standing.STANDING, {"p": project.id, "u": user_id})
     state = row.state if row else standing.first_state(project)

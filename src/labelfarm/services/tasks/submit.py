@@ -118,12 +118,11 @@ def submit(
     In a project that hands out gold, every batch takes the general path: gold answers
     cannot take the one-statement path, and a faster answer for real items would tell
     them from gold."""
-    hands_out_gold = project.gold_rate > 0 or project.needs_standing
     if (
         tx.dialect is Dialect.POSTGRESQL
         and tx.durable
         and not project.adaptive
-        and not hands_out_gold
+        and not project.hands_out_gold
     ):
         results = submit_in_one_statement(tx, project, user_id, entries, now)
         if results is not None:

@@ -2,7 +2,8 @@
 
 Annotators never see item ids: each task is named by a handle personal to the annotator
 and the project (:mod:`labelfarm.services.tasks.handles`), translated here; the services
-below work with item ids, and managers, reviews and exports keep them."""
+below work with item ids, and managers, reviews and exports keep them. In a project that
+hands out gold, next, submit and skip answers are paced (:mod:`labelfarm.web.pacing`)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,6 @@ from pydantic import Field
 
 from labelfarm.errors import InvalidInput
 from labelfarm.jsonutil import iso
-from labelfarm.services.projects import Project
 from labelfarm.services.tasks import checkout, entries, lease, skip, standing_summary, submit
 from labelfarm.services.tasks.handles import UnknownTask
 from labelfarm.web.background import audit_standing_changes
@@ -36,12 +36,6 @@ class CheckoutBody(Body):
     hours: float | None = Field(
         default=None, gt=0, le=checkout.MAX_HOURS, description="default 8, or the project's most"
     )
-
-
-def hands_out_gold(project: Project) -> bool:
-    """Whether the project's annotators get gold tasks (then next, submit and skip answers
-    are paced, :mod:`labelfarm.web.pacing`)."""
-    return project.gold_rate > 0 or project.needs_standing
 
 
 def present(
@@ -92,7 +86,7 @@ async def next_tasks(
     await audit_standing_changes(ctx)
     out: dict[str, Any] = {"tasks": present(ctx, project.id, access.user_id, tasks)}
     out["annotator"] = standing_summary.as_dict(standing)
-    if hands_out_gold(project):  # picking gold costs other statements than the queue
+    if project.hands_out_gold:  # picking gold costs other statements than the queue
         await pacer(ctx, project.id, f"next:{n}").pad(started)
     return ok(out)
 
@@ -118,7 +112,7 @@ async def submit_annotations(
     await audit_standing_changes(ctx)
     for result in results:
         result["task"] = handles.encode(project.id, user_id, result.pop("item_id"))
-    if hands_out_gold(project):
+    if project.hands_out_gold:
         await pacer(ctx, project.id, "submit").pad(started)
     return ok({"results": results})
 
@@ -142,7 +136,7 @@ async def skip_task(
     started = time.perf_counter()
     done = await ctx.run(skip.skip, project, access.user_id, item_id, body.reason, ctx.now())
     await audit_standing_changes(ctx)
-    if hands_out_gold(project):
+    if project.hands_out_gold:
         await pacer(ctx, project.id, "skip").pad(started)
     return ok({"task": body.task, "status": done["status"]})
 
