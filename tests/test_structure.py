@@ -30,6 +30,7 @@ LAYERS: list[set[str]] = [
         "labelfarm.client",
         "labelfarm.errors",
         "labelfarm.settings",
+        "labelfarm.settings_jobs",
         "labelfarm.jsonutil",
         "labelfarm.i18n",
         "labelfarm.sample_data",
@@ -38,12 +39,13 @@ LAYERS: list[set[str]] = [
     {"labelfarm.formats"},
     {"labelfarm.db"},
     {"labelfarm.services"},
+    {"labelfarm.jobs"},
     {"labelfarm.web"},
     {"labelfarm.demo"},
     {"labelfarm.cli"},
 ]
 LAYER = {name: level for level, names in enumerate(LAYERS) for name in names}
-PYDANTIC_ALLOWED = {"labelfarm.web", "labelfarm.settings"}  # request models; typed settings
+PYDANTIC_ALLOWED = {"labelfarm.web", "labelfarm.settings", "labelfarm.settings_jobs"}  # request models; typed settings
 
 
 @dataclass(frozen=True)

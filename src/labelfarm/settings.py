@@ -14,10 +14,12 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import NoDecode, SettingsConfigDict
+
+from labelfarm.settings_jobs import JobSettings
 
 
-class Settings(BaseSettings):
+class Settings(JobSettings):
     """labelfarm's configuration. Each field is read from ``LABELFARM_<NAME>``."""
 
     model_config = SettingsConfigDict(env_prefix="LABELFARM_", extra="ignore")
@@ -95,7 +97,6 @@ class Settings(BaseSettings):
             "that have new annotations (0: never; managers can still refit by hand)."
         ),
     )
-
     login_limits: bool = Field(
         default=True,
         description=(
@@ -234,6 +235,10 @@ class Settings(BaseSettings):
     @cached_property
     def resolved_media_root(self) -> str:
         return self.media_root or str((self.data_dir / "media").resolve())
+
+    @cached_property
+    def resolved_model_root(self) -> str:
+        return self.model_root or str((self.data_dir / "models").resolve())
 
     @cached_property
     def resolved_secret_key(self) -> bytes:

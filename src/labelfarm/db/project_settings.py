@@ -105,6 +105,17 @@ class ProjectSettings:
         _real(1, 720, "hours from 1 to 720"),
         "longest lease an offline checkout may ask for, in hours",
     )
+    wrong_prefill_share: float = setting(
+        0.25,
+        _real(0, 1, "a share of gold tasks from 0 to 1"),
+        "share of gold tasks whose model pre-fill is deliberately wrong, so accepting "
+        "predictions unseen fails gold",
+    )
+    holdout_share: float = setting(
+        0.2,
+        _real(0, 0.9, "a share of labelled items from 0 to 0.9"),
+        "share of reviewed items kept out of training to evaluate models (gold never trains)",
+    )
 
 
 SETTINGS: tuple[Field[Any], ...] = fields(ProjectSettings)

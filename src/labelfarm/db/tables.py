@@ -24,6 +24,7 @@ from sqlalchemy import (
 )
 
 from labelfarm.db.project_settings import DEFAULTS, SETTING_NAMES, SETTING_TYPES
+from labelfarm.db.tables_jobs import job_tables
 from labelfarm.db.tables_quality import quality_tables
 
 #: The largest value an Integer column holds on every database (32 bits on PostgreSQL): row
@@ -300,6 +301,8 @@ annotations = Table(
     Column("excluded", String(16), nullable=True),
     Column("corrects_id", Integer, ForeignKey("annotations.id"), nullable=True),
     Column("from_prediction", Boolean, nullable=False, server_default=text("false")),
+    # accepted unchanged in verify mode: a prediction a person confirmed
+    Column("verified", Boolean, nullable=False, server_default=text("false")),
     Column("duration_ms", Integer, nullable=True),
     Column("created_at", Float, nullable=False),
     Column("source_meta", Text, nullable=True),  # see items.source_meta
@@ -319,6 +322,8 @@ predictions = Table(
     Column("score", Float, nullable=True),
     Column("created_at", Float, nullable=False),
     Column("source_meta", Text, nullable=True),  # see items.source_meta
+    # the model version that made it ("3" for labelfarm's own; a backend's as it answered)
+    Column("model_version", String(200), nullable=True),
     Index("ix_predictions_item", "item_id"),
     Index("ix_predictions_project", "project_id"),
 )
@@ -392,3 +397,6 @@ annotator_models = Table(
 
 # Annotators' standing and its history, reviewers' decisions (db/tables_quality.py).
 annotator_status, standing_events, reviews = quality_tables(metadata)
+
+# Jobs, model versions and external model servers (db/tables_jobs.py).
+jobs, model_versions, ml_backends = job_tables(metadata)

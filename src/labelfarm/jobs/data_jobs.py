@@ -1,0 +1,1 @@
+"""Job kinds: import and export started from the pages, with progress."""

@@ -1,0 +1,1 @@
+"""Model versions: training sets, the model store, evaluation, promotion and the predictions they write."""

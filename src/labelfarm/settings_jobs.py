@@ -1,0 +1,59 @@
+"""The settings of background work: job workers, Ray, the model store, external model
+servers. Part of :class:`labelfarm.settings.Settings` (which inherits them), kept apart to
+keep that module short; documented in ``docs/settings.md`` like the others."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings
+
+
+class JobSettings(BaseSettings):
+    """Job workers, Ray, the model store and external model servers."""
+
+    run_worker: bool = Field(
+        default=True,
+        description=(
+            "`labelfarm serve` starts and supervises one job worker process (`labelfarm "
+            "worker`); turn off where workers run on their own."
+        ),
+    )
+    worker_poll_seconds: float = Field(
+        default=1.0, gt=0, description="How often an idle job worker looks for work."
+    )
+    job_lease_seconds: float = Field(
+        default=60.0,
+        ge=5,
+        description=(
+            "How long a running job's claim lasts without a heartbeat; a job whose worker "
+            "died is taken up again after it."
+        ),
+    )
+    job_max_attempts: int = Field(
+        default=3, ge=1, description="Runs of a job before a failure is final."
+    )
+    job_retry_seconds: float = Field(
+        default=10.0,
+        ge=0,
+        description="Wait before a failed job's second run; it doubles for each run after.",
+    )
+    ray_address: str = Field(
+        default="",
+        description=(
+            "Ray cluster that runs heavy jobs (train, predict, evaluate), e.g. "
+            "ray://head:10001 or 127.0.0.1:6379; empty: they run in the worker process."
+        ),
+    )
+    model_root: str = Field(
+        default="",
+        description="Where trained models are stored (any fsspec URL). Empty means DATA_DIR/models.",
+    )
+    predict_batch_items: int = Field(
+        default=1000, ge=1, description="Items a predict job scores and writes per batch."
+    )
+    ml_backend_timeout_seconds: float = Field(
+        default=60.0, gt=0, description="Timeout of one call to an external model server."
+    )
+    ml_backend_batch_tasks: int = Field(
+        default=16, ge=1, description="Tasks sent in one /predict call to an external model server."
+    )
