@@ -15,6 +15,8 @@ from labelfarm.cli.admin import audit_app, media_app, token_app, user_app
 from labelfarm.cli.common import FORMAT, console, fail, open_db, open_media, progress_bar
 from labelfarm.cli.from_file import guess as guess_schema_command
 from labelfarm.cli.from_file import project_app
+from labelfarm.cli.jobs import jobs_app
+from labelfarm.cli.jobs import worker as worker_command
 from labelfarm.cli.schema import schema_app
 from labelfarm.errors import LabelfarmError
 from labelfarm.settings import Settings
@@ -31,6 +33,8 @@ app.add_typer(media_app, name="media")
 app.add_typer(schema_app, name="schema")
 schema_app.command("guess")(guess_schema_command)
 app.add_typer(project_app, name="project")
+app.add_typer(jobs_app, name="jobs")
+app.command("worker")(worker_command)
 
 
 @app.callback()
@@ -41,10 +45,10 @@ def _operator(
     ] = None,
 ) -> None:
     """Record what a command changes in the audit log under the operator's name (not the
-    server's requests: `serve` and `demo` would pass it on to every one)."""
+    server's requests nor jobs: `serve`, `demo` and `worker` would pass it on to every one)."""
     from labelfarm.services import audit
 
-    if ctx.invoked_subcommand not in ("serve", "demo"):
+    if ctx.invoked_subcommand not in ("serve", "demo", "worker"):
         ctx.with_resource(audit.acting_as(as_ or Settings().operator or audit.login_name()))
 
 
@@ -95,9 +99,11 @@ def serve(
     ] = None,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "warning",
 ) -> None:
-    """Serve the web pages and the API."""
+    """Serve the web pages and the API, with a job worker beside them (unless
+    LABELFARM_RUN_WORKER=false)."""
     import uvicorn
 
+    from labelfarm.cli.supervise import supervised_worker
     from labelfarm.db.dialect import Dialect
 
     settings = Settings()
@@ -118,18 +124,19 @@ def serve(
         raise typer.Exit(done.returncode)
     host, port = host or settings.host, port or settings.port
     console.print(f"labelfarm serving on http://{host}:{port}")
-    uvicorn.run(
-        "labelfarm.web.asgi:create",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level=log_level,
-        access_log=False,
-        http="httptools",
-        loop="uvloop",
-        proxy_headers=False,  # the client's address: LABELFARM_TRUSTED_PROXIES decides
-    )
+    with supervised_worker(settings):
+        uvicorn.run(
+            "labelfarm.web.asgi:create",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level=log_level,
+            access_log=False,
+            http="httptools",
+            loop="uvloop",
+            proxy_headers=False,  # the client's address: LABELFARM_TRUSTED_PROXIES decides
+        )
 
 
 @app.command("import")

@@ -1,1 +1,44 @@
-"""Job kinds: refitting projects' annotator models (the quality models), scheduled by the worker."""
+"""Job kinds: refitting projects' annotator models (the quality models), scheduled by the worker.
+
+Every ``settings.refit_seconds`` a worker queues one ``refit`` job (unless one is queued or
+running); it refits the annotator models of the adaptive projects with annotations newer
+than their models (:func:`labelfarm.services.fitting.projects_due_for_refit`). Server
+processes read the new models within ``adaptive.MODELS_TTL``. A manager's refit by hand
+(``POST …/quality/refit``) runs at once, in the request.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from labelfarm.db.engine import Database
+from labelfarm.jobs.context import JobContext
+from labelfarm.jobs.kinds import job_kind
+from labelfarm.services import fitting, job_queue
+from labelfarm.services.projects import load_project
+
+KIND = "refit"
+
+
+@job_kind(KIND, title="Refit annotator models")
+def refit(ctx: JobContext) -> dict[str, Any]:
+    """Refit the models of the projects due (params ``every``: seconds since their last
+    fit; ``project_id``: only that project, if due)."""
+    every = float(ctx.job.params.get("every", ctx.settings.refit_seconds))
+    due = ctx.db.run(fitting.projects_due_for_refit, ctx.now(), every)
+    only = ctx.job.params.get("project_id")
+    if only is not None:
+        due = [p for p in due if p == int(only)]
+    refitted = []
+    for n, project_id in enumerate(due):
+        ctx.progress(n, len(due), f"project {project_id}")
+        project = ctx.db.run(load_project, project_id)
+        ctx.db.run(fitting.refit_models, project, now=ctx.now(), actor_id=None)
+        refitted.append(project_id)
+    ctx.progress(len(due), len(due), f"{len(due)} projects refitted")
+    return {"projects": refitted}
+
+
+def schedule(db: Database, *, now: float, every: float) -> int | None:
+    """Queue the periodic refit, unless one is queued or running: its job id, or None."""
+    return db.run(job_queue.enqueue_once, kind=KIND, params={"every": every}, now=now)

@@ -1,6 +1,7 @@
-"""Work a server process does on its own: refitting the annotator models of adaptive
-projects, so that adaptive overlap decides with fresh estimates of who is reliable, and
-writing the events audited in aggregate (``AppContext.tally``) every bucket and at shutdown."""
+"""Work a server process does on its own: writing the events audited in aggregate
+(``AppContext.tally``) every bucket and at shutdown, and checking media stored before checks
+existed. Heavier background work (refitting annotator models, training, imports) runs as jobs
+in a worker process (:mod:`labelfarm.jobs`), never here."""
 
 from __future__ import annotations
 
@@ -13,28 +14,12 @@ from typing import Any
 
 import anyio.to_thread
 
-from labelfarm.services import fitting, image_sizes, media_check
-from labelfarm.services.projects import load_project
-from labelfarm.services.tasks import adaptive, standing_history
+from labelfarm.services import image_sizes, media_check
+from labelfarm.services.tasks import standing_history
 from labelfarm.web.context import AppContext
 from labelfarm.web.shutdown import watch_stop_signals
 
 log = logging.getLogger("labelfarm.background")
-
-
-async def refit_loop(ctx: AppContext) -> None:
-    every = ctx.settings.refit_seconds
-    while True:
-        # jitter: several server processes share the work instead of doing it at once
-        await asyncio.sleep(every * random.uniform(0.5, 1.0))
-        try:
-            due = await ctx.run(fitting.projects_due_for_refit, ctx.now(), every)
-            for project_id in due:
-                project = await ctx.run(load_project, project_id)
-                await ctx.run(fitting.refit_models, project, now=ctx.now(), actor_id=None)
-                adaptive.forget_models(project_id)
-        except Exception:  # keep serving; the next round tries again
-            log.exception("refitting annotator models failed")
 
 
 async def flush_tally(ctx: AppContext, *, everything: bool = False) -> int:
@@ -85,15 +70,12 @@ async def check_unchecked_media(ctx: AppContext) -> None:
 async def lifespan(app: Any) -> AsyncIterator[None]:
     ctx: AppContext = app.state.ctx
     restore_signals = watch_stop_signals(ctx.stopping)  # imports in progress stop at once
-    task = asyncio.create_task(refit_loop(ctx)) if ctx.settings.refit_seconds > 0 else None
     media = asyncio.create_task(check_unchecked_media(ctx))
     tally = asyncio.create_task(tally_loop(ctx))
     try:
         yield
     finally:
         restore_signals()
-        if task is not None:
-            task.cancel()
         media.cancel()
         tally.cancel()
         try:
