@@ -1,1 +1,2 @@
-"""Model versions: training sets, the model store, evaluation, promotion and the predictions they write."""
+"""Model versions: training sets, the model store, evaluation, promotion and the predictions
+they write."""
