@@ -16,7 +16,9 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 
 [ -x .venv/bin/python ] || python3 -m venv .venv
-.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
+# every optional extra too, so the tests cover the optional predictors and Ray (torch is pinned
+# to its CPU build)
+.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test,models,ray,e5,nsfw,torch]'
 
 # Label Studio for the round-trip tests (tests/interop_ls): an environment of its own,
 # outside the clone, installed once. It is built aside and renamed into place, so an
@@ -48,5 +50,28 @@ if [ ! -e "$ls_venv" ]; then
   mv -T "$part" "$ls_venv" 2>/dev/null || rm -rf "$part"  # another run got there first
 fi
 export LABELFARM_LABEL_STUDIO="$ls_venv"
+
+# A Label Studio ML backend for the external model server tests (tests/ml_backend): the
+# PyPI package its users write backends with, in an environment of its own, installed once
+# like Label Studio's above. It pins an old Flask and imports redis and rq without
+# declaring them; the tests run it as "$LABELFARM_LS_ML/bin/python tests/ml_backend/backend/serve.py".
+ml_version=1.0.9
+ml_venv="${LABELFARM_LS_ML:-${XDG_CACHE_HOME:-$HOME/.cache}/labelfarm/label-studio-ml-$ml_version}"
+if [ ! -e "$ml_venv" ]; then
+  mkdir -p "$(dirname "$ml_venv")"
+  find "$(dirname "$ml_venv")" -maxdepth 1 -name "$(basename "$ml_venv").part-*" -mmin +1440 \
+    -exec rm -rf {} +
+  part="$(mktemp -d "$ml_venv.part-XXXXXX")" && chmod 755 "$part"
+  echo "installing label-studio-ml==$ml_version into $ml_venv (once)" >&2
+  if ! { python3 -m venv "$part" &&
+    "$part/bin/python" -m pip install -q --disable-pip-version-check \
+      "label-studio-ml==$ml_version" redis rq; }; then
+    rm -rf "$part"
+    echo "error: could not install label-studio-ml==$ml_version for tests/ml_backend" >&2
+    exit 1
+  fi
+  mv -T "$part" "$ml_venv" 2>/dev/null || rm -rf "$part"  # another run got there first
+fi
+export LABELFARM_LS_ML="$ml_venv"
 
 exec .venv/bin/python -m pytest "$@"

@@ -100,3 +100,50 @@ def test_demo_builds_projects_from_real_images(env):
     assert names == ["Product photos", "Review moderation"]
     again = build_demo(env, n_images=40, log=lambda _m: None)
     assert again["users"] == info["users"]  # idempotent: the same users and passwords
+    assert again.get("train_job") is None  # and nothing queued twice
+
+
+def test_demo_trains_evaluates_promotes_and_prelabels(env):
+    """The demo queues a train job on the reviewed seed photos; a worker runs it, and the
+    version it made is evaluated on the held-out set, promoted, and pre-labels the photos
+    nobody has labelled: an annotator's next task carries its prediction."""
+    import time
+
+    from labelfarm.db.engine import Database
+    from labelfarm.demo import SEED_GOLD, build_demo
+    from labelfarm.jobs.worker import Worker
+    from labelfarm.services import audit, job_queue, projects, users
+    from labelfarm.services.media import MediaStore
+    from labelfarm.services.models import versions
+    from labelfarm.services.tasks import lease
+
+    info = build_demo(env, n_images=40, log=lambda _m: None)
+    photos = info["projects"][0]
+    db = Database(env.resolved_database_url)
+    audit.use_key(db, env.resolved_audit_key)
+    queued = db.run(job_queue.get_job, info["train_job"])
+    assert (queued.kind, queued.state, queued.params["then"]) == (
+        "train",
+        "queued",
+        "promote_and_predict",
+    )
+    media = MediaStore(env.resolved_media_root, env.resolved_secret_key)
+    ran = Worker(env, db, media, name="demo-test").run_until_idle()
+    assert [(j.kind, j.state) for j in ran if j.project_id == photos["id"]] == [
+        ("train", "done"),
+        ("predict", "done"),
+    ]
+    version = db.run(versions.promoted_version, photos["id"])
+    assert version is not None and version.state == "ready" and version.n_train > 0
+    evaluation = version.evaluation or {}
+    assert evaluation["n"] == version.n_eval > SEED_GOLD  # the gold and the held-out reviewed
+    assert 0.5 < evaluation["fields"]["product"]["accuracy"] <= 1.0
+    predicted = ran[-1].result or {}
+    assert predicted["predicted"] >= 40  # every photo to label, and the gold
+    project = db.run(projects.load_project, photos["id"])
+    anbu = db.run(users.user_by_username, "anbu")["id"]
+    task = db.run(lease.next_tasks, project, anbu, 1, time.time())[0]
+    prediction = task["prediction"]
+    assert prediction["model"] == version.predictor
+    assert prediction["model_version"] == str(version.version)
+    db.dispose()

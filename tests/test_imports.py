@@ -183,7 +183,7 @@ def test_predictions_are_stored_and_prefill_tasks(world, manager, tmp_path):
     ann = world.user("ann", role="annotator", workspace={"id": ws_id})
     tasks = ann["client"].next(project.id, n=10)
     pred = [t["prediction"] for t in tasks if t["prediction"]]
-    assert pred == [{"model": "m1", "value": {"label": "neg"}, "score": 0.9}]
+    assert pred == [{"model": "m1", "model_version": None, "value": {"label": "neg"}, "score": 0.9}]
 
 
 def test_interrupted_import_is_rolled_back_on_start(world, manager, tmp_path):

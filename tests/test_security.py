@@ -13,6 +13,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from labelfarm.services import job_queue
 from labelfarm.web.app import api_routes, route_policy
 from labelfarm.web.policies import Policy
 
@@ -48,7 +49,15 @@ def estate(world, tmp_path: Path):
     victim = world.user("victim", role="annotator", workspace=ws)
     project = world.project(ws, overlap=3)
     world.add_items(project, 3, tmp_path)
-    return {"ws": ws, "people": people, "victim": victim, "project": project}
+    job = world.db.run(  # a job of the project: its routes answer for it, not "no such job"
+        job_queue.enqueue,
+        kind="refit",
+        params={},
+        now=world.clock(),
+        project_id=project.id,
+        workspace_id=ws["id"],
+    )
+    return {"ws": ws, "people": people, "victim": victim, "project": project, "job": job}
 
 
 def _expected(policy: Policy, who: str) -> bool:
@@ -75,6 +84,9 @@ def _url(path: str, estate: dict) -> str:
         "token_id": 10_000,
         "import_id": 1,
         "sha": "0" * 64,
+        "job_id": estate["job"],
+        "backend_id": 10_000,
+        "version": 10_000,
     }
     return re.sub(r"\{(\w+)(?::\w+)?\}", lambda m: str(values[m.group(1)]), path)
 

@@ -45,7 +45,11 @@ LAYERS: list[set[str]] = [
     {"labelfarm.cli"},
 ]
 LAYER = {name: level for level, names in enumerate(LAYERS) for name in names}
-PYDANTIC_ALLOWED = {"labelfarm.web", "labelfarm.settings", "labelfarm.settings_jobs"}  # request models; typed settings
+PYDANTIC_ALLOWED = {
+    "labelfarm.web",
+    "labelfarm.settings",
+    "labelfarm.settings_jobs",
+}  # request models; typed settings
 
 
 @dataclass(frozen=True)

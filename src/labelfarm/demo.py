@@ -1,5 +1,10 @@
 """``labelfarm demo``: a workspace with users, a product-photo project and a text
-moderation project, built from real data found on the machine."""
+moderation project, built from real data found on the machine.
+
+The product photos come with a seed: photos the team has labelled and reviewed, and control
+gold. A train job (run by the worker ``labelfarm serve`` starts) fits a first model on the
+reviewed photos, evaluates it on the gold and the held-out reviewed share, promotes it and
+pre-labels the photos nobody has labelled yet."""
 
 from __future__ import annotations
 
@@ -16,8 +21,18 @@ from PIL import Image
 
 from labelfarm.db.engine import Database, migrate
 from labelfarm.errors import NotFound
+from labelfarm.ml import predictors
 from labelfarm.sample_data import ImageSet, product_images
-from labelfarm.services import audit, passwords, projects, users, workspaces
+from labelfarm.services import (
+    audit,
+    items,
+    job_queue,
+    passwords,
+    projects,
+    review,
+    users,
+    workspaces,
+)
 from labelfarm.services.imports import import_items
 from labelfarm.services.media import MediaStore
 from labelfarm.settings import Settings
@@ -86,42 +101,36 @@ def _credentials(path: Path) -> list[dict[str, str]]:
     return orjson.loads(path.read_bytes()) if path.exists() else []
 
 
-def _nearest_centroid_predictions(data: ImageSet, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """A small real model: nearest class centroid on pixels, fitted on the images not
-    imported, with softmax-of-distance scores. Good enough to show pre-filled labels."""
-    train = np.setdiff1d(np.arange(len(data.labels)), idx)[:5000]
-    x = data.images[train].reshape(len(train), -1).astype(np.float32) / 255.0
-    centroids = np.stack([x[data.labels[train] == k].mean(0) for k in range(len(data.classes))])
-    q = data.images[idx].reshape(len(idx), -1).astype(np.float32) / 255.0
-    d = ((q[:, None, :] - centroids[None]) ** 2).sum(-1)
-    logits = -d / d.std()
-    p = np.exp(logits - logits.max(1, keepdims=True))
-    p /= p.sum(1, keepdims=True)
-    return p.argmax(1), p.max(1)
+SEED_REVIEWED = 400  # photos the team has labelled and reviewed: they train the first model
+SEED_GOLD = 100  # control gold: with the reviewed hold-out share, the evaluation set
+FAST_PREDICTORS = ("image-hog-logreg.v1", "image-pixels-logreg.v1")  # best first
+FIELD = "product"
 
 
-def _photo_files(data: ImageSet, n: int, folder: Path) -> Path:
-    """Write ``n`` images as PNGs (upscaled for the screen) and a JSONL describing them."""
+def _photo_files(data: ImageSet, n: int, folder: Path) -> tuple[Path, dict[str, str]]:
+    """Write the photos as PNGs (upscaled for the screen) and a JSONL describing them: ``n``
+    to label, the team's reviewed seed and control gold. Returns the file and the seed's
+    answers by external id (the reviewer's decisions, made once the items exist)."""
     rng = np.random.default_rng(7)
-    idx = np.sort(rng.choice(len(data.labels), size=min(n, len(data.labels)), replace=False))
-    pred, score = _nearest_centroid_predictions(data, idx)
-    lines = []
+    total = min(n + SEED_REVIEWED + SEED_GOLD, len(data.labels))
+    idx = rng.choice(len(data.labels), size=total, replace=False)
+    n_open = max(0, total - SEED_REVIEWED - SEED_GOLD)
+    lines, seed = [], {}
     for j, i in enumerate(idx):
         name = f"{data.name}-{i:05d}.png"
         Image.fromarray(data.images[i]).resize((112, 112), Image.Resampling.NEAREST).save(
             folder / name
         )
         line: dict[str, Any] = {"data": {"image": name}, "media": name, "external_id": name}
-        if j % 2 == 0:  # half the items carry a model prediction to pre-fill
-            line["prediction"] = {
-                "model": "nearest-centroid-v1",
-                "value": {"product": data.classes[int(pred[j])]},
-                "score": round(float(score[j]), 4),
-            }
+        answer = data.classes[int(data.labels[i])]
+        if j >= n_open + SEED_REVIEWED:
+            line["gold"] = {FIELD: answer}
+        elif j >= n_open:
+            seed[name] = answer
         lines.append(orjson.dumps(line))
     path = folder / "photos.jsonl"
     path.write_bytes(b"\n".join(lines) + b"\n")
-    return path
+    return path, seed
 
 
 def _photo_project(classes: tuple[str, ...]) -> dict[str, Any]:
@@ -201,12 +210,23 @@ def build_demo(
         for spec in (_photo_project(data.classes), MODERATION_PROJECT)
     ]
     media = MediaStore(settings.resolved_media_root, settings.resolved_secret_key)
-    _import_data(db, media, data, n_images, [p["id"] for p in made], now)
+    seed = _import_data(db, media, data, n_images, [p["id"] for p in made], now)
+    _review_seed(db, made[0]["id"], seed, now)
     log(
-        f"imported {min(n_images, len(data.labels))} product photos and "
+        f"imported {min(n_images, len(data.labels))} product photos to label, "
+        f"{len(seed)} the team has labelled and reviewed, {SEED_GOLD} gold photos and "
         f"{len(MODERATION_TEXTS)} reviews"
     )
-    return {"workspace": ws, "users": creds, "projects": made, "credentials_file": str(cred_file)}
+    job = _start_training(db, made[0], now)
+    if job is not None:
+        log(f"queued job {job}: train a first model on the reviewed photos, then pre-label")
+    return {
+        "workspace": ws,
+        "users": creds,
+        "projects": made,
+        "credentials_file": str(cred_file),
+        "train_job": job,
+    }
 
 
 def _people(db: Database, workspace_id: int, now: float) -> list[dict[str, str]]:
@@ -235,12 +255,13 @@ def _people(db: Database, workspace_id: int, now: float) -> list[dict[str, str]]
 
 def _import_data(
     db: Database, media: MediaStore, data: ImageSet, n_images: int, ids: list[int], now: float
-) -> None:
-    """Product photos (half pre-labelled by a small model) and reviews to moderate."""
+) -> dict[str, str]:
+    """Product photos (with the team's seed and gold) and reviews to moderate; returns the
+    seed's answers by external id."""
     photos, moderation = (db.run(projects.load_project, i) for i in ids)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        photo_file = _photo_files(data, n_images, folder)
+        photo_file, seed = _photo_files(data, n_images, folder)
         db.run(
             import_items,
             photos,
@@ -259,3 +280,47 @@ def _import_data(
             )
         )
         db.run(import_items, moderation, texts, "jsonl", media=media, now=now, user_id=None)
+    return seed
+
+
+def _review_seed(db: Database, project_id: int, seed: dict[str, str], now: float) -> None:
+    """The reviewer's decisions on the team's seed photos: their labels, final."""
+    project = db.run(projects.load_project, project_id)
+    reviewer = db.run(users.user_by_username, "reviewer")["id"]
+    after, found = 0, {}
+    while page := db.run(items.items_page, project_id, after, items.MAX_PAGE):
+        found.update({row["external_id"]: row["id"] for row in page})
+        after = page[-1]["id"]
+    for name, answer in seed.items():
+        value = {FIELD: answer}
+        db.run(
+            review.decide,
+            project,
+            found[name],
+            reviewer_id=reviewer,
+            decision="override",
+            value=value,
+            now=now,
+        )
+
+
+def _start_training(db: Database, project: dict[str, Any], now: float) -> int | None:
+    """A train job on the photos with the best fast image predictor; when it is done the
+    version is promoted and pre-labels the photos nobody has labelled."""
+    available = {p["name"] for p in predictors.describe() if p["available"]}
+    name = next((n for n in FAST_PREDICTORS if n in available), None)
+    if name is None:
+        return None
+    manager = db.run(users.user_by_username, "manager")["id"]
+    params = {"predictor": name, "then": "promote_and_predict"}
+    return int(
+        db.run(
+            job_queue.enqueue,
+            kind="train",
+            params=params,
+            now=now,
+            project_id=project["id"],
+            workspace_id=project["workspace_id"],
+            created_by=manager,
+        )
+    )

@@ -93,8 +93,9 @@ class Settings(JobSettings):
     refit_seconds: float = Field(
         default=300.0,
         description=(
-            "How often a server refits the annotator models of adaptive-overlap projects "
-            "that have new annotations (0: never; managers can still refit by hand)."
+            "How often a job worker refits the annotator models of adaptive-overlap projects "
+            "that have new annotations, as a `refit` job (0: never; managers can still "
+            "refit by hand)."
         ),
     )
     login_limits: bool = Field(

@@ -23,7 +23,7 @@ class JobSettings(BaseSettings):
     )
     job_lease_seconds: float = Field(
         default=60.0,
-        ge=5,
+        ge=1,
         description=(
             "How long a running job's claim lasts without a heartbeat; a job whose worker "
             "died is taken up again after it."
@@ -46,7 +46,7 @@ class JobSettings(BaseSettings):
     )
     model_root: str = Field(
         default="",
-        description="Where trained models are stored (any fsspec URL). Empty means DATA_DIR/models.",
+        description="Where trained models are stored (an fsspec URL); empty: DATA_DIR/models.",
     )
     predict_batch_items: int = Field(
         default=1000, ge=1, description="Items a predict job scores and writes per batch."
@@ -54,6 +54,20 @@ class JobSettings(BaseSettings):
     ml_backend_timeout_seconds: float = Field(
         default=60.0, gt=0, description="Timeout of one call to an external model server."
     )
+    export_keep_hours: float = Field(
+        default=24.0,
+        gt=0,
+        description="How long an export job's file is kept for download after it was written.",
+    )
     ml_backend_batch_tasks: int = Field(
         default=16, ge=1, description="Tasks sent in one /predict call to an external model server."
+    )
+    public_url: str = Field(
+        default="",
+        pattern=r"^(https?://[A-Za-z0-9.\-\[\]:]+(:[0-9]{1,5})?(/[^?#]*)?)?$",
+        description=(
+            "Address at which external model servers reach this instance (e.g. "
+            "https://labelfarm.example.org): media links sent with their tasks start with it "
+            "(unless media_origin is set) and /setup names it as hostname."
+        ),
     )

@@ -301,8 +301,7 @@ annotations = Table(
     Column("excluded", String(16), nullable=True),
     Column("corrects_id", Integer, ForeignKey("annotations.id"), nullable=True),
     Column("from_prediction", Boolean, nullable=False, server_default=text("false")),
-    # accepted unchanged in verify mode: a prediction a person confirmed
-    Column("verified", Boolean, nullable=False, server_default=text("false")),
+    Column("verified", Boolean, nullable=False, server_default=text("false")),  # verify mode
     Column("duration_ms", Integer, nullable=True),
     Column("created_at", Float, nullable=False),
     Column("source_meta", Text, nullable=True),  # see items.source_meta
@@ -322,8 +321,7 @@ predictions = Table(
     Column("score", Float, nullable=True),
     Column("created_at", Float, nullable=False),
     Column("source_meta", Text, nullable=True),  # see items.source_meta
-    # the model version that made it ("3" for labelfarm's own; a backend's as it answered)
-    Column("model_version", String(200), nullable=True),
+    Column("model_version", String(200), nullable=True),  # "3"; a backend's as answered
     Index("ix_predictions_item", "item_id"),
     Index("ix_predictions_project", "project_id"),
 )

@@ -3,12 +3,13 @@
 Items are read in keyset pages (``id > last ORDER BY id LIMIT page``) and their annotations
 by item-id range, so memory stays flat whatever the project's size. Annotators appear by
 pseudonym only. Annotations left out of labels (``annotations.excluded``: their annotator was
-paused, failed, or sent back for relabelling) are not part of an export.
+paused, failed, or sent back for relabelling) are not part of an export. An annotation that
+accepted a model's prediction unchanged (verify mode) carries ``"verified": true``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
 from sqlalchemy import select
@@ -52,6 +53,7 @@ class AnnotationRow(NamedTuple):
     pseudonym: str
     user_id: int
     source_meta: str | None
+    verified: bool
 
 
 class PredictionRow(NamedTuple):
@@ -71,8 +73,8 @@ _ITEMS = Sql(
 )
 _ANNOTATIONS = Sql(
     "SELECT a.id, a.item_id, a.value, a.status, a.late_reason, a.corrects_id, "
-    "a.created_at, a.duration_ms, a.schema_version, u.pseudonym, a.user_id, a.source_meta "
-    "FROM annotations a JOIN users u ON u.id = a.user_id "
+    "a.created_at, a.duration_ms, a.schema_version, u.pseudonym, a.user_id, a.source_meta, "
+    "a.verified FROM annotations a JOIN users u ON u.id = a.user_id "
     "WHERE a.project_id = :p AND a.item_id >= :lo AND a.item_id <= :hi "
     "AND a.excluded IS NULL ORDER BY a.id",
     row=AnnotationRow,
@@ -181,6 +183,7 @@ def _annotation(a: AnnotationRow, identities: dict[int, Any] | None = None) -> d
         "created_at": iso(a.created_at),
         "duration_ms": a.duration_ms,
         "schema_version": a.schema_version,
+        **({"verified": True} if a.verified else {}),  # a prediction accepted unchanged
         **_source_meta(a.source_meta, identities),
     }
 
@@ -195,6 +198,7 @@ def export_stream(
     actor_id: int | None,
     media: MediaStore | None = None,
     options: dict[str, Any] | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> tuple[Iterator[bytes], str]:
     """(chunks of the export, its media type). The export is audited when it starts, with
     its format and how many items and annotations it holds.
@@ -203,7 +207,8 @@ def export_stream(
     items' media files. ``options`` go to the writer (``ExportContext.options``), but for
     ``completed_by``: a mapping of labelfarm usernames to annotators' identities in another
     tool, for migrations (see :func:`annotator_identities`); without it annotators leave by
-    pseudonym only."""
+    pseudonym only. ``on_progress(items written, items in all)`` is called as items go out
+    (every 100 items, and at the end)."""
     write, media_type = writer(fmt)
     options = dict(options or {})
     mapping = options.pop("completed_by", None)
@@ -236,7 +241,22 @@ def export_stream(
         file_meta=imported_file_meta(db, project.id),
         options=options,
     )
-    return write(records(db, project, identities), project.schema, ctx), media_type
+    recs = records(db, project, identities)
+    if on_progress is not None:
+        recs = _counted(recs, counts.items if counts else 0, on_progress)
+    return write(recs, project.schema, ctx), media_type
+
+
+def _counted(
+    recs: Iterator[ExportRecord], total: int, on_progress: Callable[[int, int], None]
+) -> Iterator[ExportRecord]:
+    n = 0
+    for rec in recs:
+        yield rec
+        n += 1
+        if n % 100 == 0:
+            on_progress(n, max(n, total))
+    on_progress(n, max(n, total))
 
 
 def imported_file_meta(db: Database, project_id: int) -> dict[str, Any]:

@@ -14,8 +14,8 @@ fresh.
 The models are stored (:mod:`labelfarm.services.annotator_models`) and the cached
 ``items.label_confidence`` of every annotated item is refreshed from them
 (:func:`labelfarm.services.aggregation.item_label`). :func:`refit_models` is the audited use
-case behind ``POST /projects/{id}/quality/refit`` and the server's background refits
-(:func:`projects_due_for_refit`).
+case behind ``POST /projects/{id}/quality/refit`` and the periodic ``refit`` job a worker
+runs (:mod:`labelfarm.jobs.refit`, :func:`projects_due_for_refit`).
 """
 
 from __future__ import annotations

@@ -122,28 +122,34 @@ def recover_imports(db: Database, now: float) -> None:
             )
         ).all()
     for imp in pending:
-        if imp.status == "staging":
-            discard(db, imp.id, [RowProblem("", "", "interrupted")], 1, now)
-        else:
-            with db.begin("write") as tx:
-                n = tx.execute(
-                    text(
-                        "UPDATE items SET status = 'ready', is_open = (is_gold = :closed) "
-                        "WHERE import_id = :imp AND status = 'staged'"
-                    ),
-                    {"closed": False, "imp": imp.id},
-                ).rowcount
-                total = tx.execute(
-                    select(func.count()).where(items.c.import_id == imp.id)
-                ).scalar_one()
-                tx.execute(
-                    imports.update()
-                    .where(imports.c.id == imp.id)
-                    .values(status="done", n_items=total, finished_at=now)
-                )
-                if n:
-                    tx.execute(
-                        update(projects)
-                        .where(projects.c.id == imp.project_id)
-                        .values(n_items=projects.c.n_items + total)
-                    )
+        recover_import(db, imp.id, imp.status, imp.project_id, now)
+
+
+def recover_import(
+    db: Database, import_id: int, status: str, project_id: int, now: float, reason: str = ""
+) -> None:
+    """Finish one interrupted import that was publishing; roll back one still staging
+    (recorded as failed: ``reason``, by default "interrupted")."""
+    if status == "staging":
+        discard(db, import_id, [RowProblem("", "", reason or "interrupted")], 1, now)
+        return
+    with db.begin("write") as tx:
+        n = tx.execute(
+            text(
+                "UPDATE items SET status = 'ready', is_open = (is_gold = :closed) "
+                "WHERE import_id = :imp AND status = 'staged'"
+            ),
+            {"closed": False, "imp": import_id},
+        ).rowcount
+        total = tx.execute(select(func.count()).where(items.c.import_id == import_id)).scalar_one()
+        tx.execute(
+            imports.update()
+            .where(imports.c.id == import_id)
+            .values(status="done", n_items=total, finished_at=now)
+        )
+        if n:
+            tx.execute(
+                update(projects)
+                .where(projects.c.id == project_id)
+                .values(n_items=projects.c.n_items + total)
+            )

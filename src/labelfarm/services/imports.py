@@ -124,10 +124,14 @@ def import_items(
     analyze: bool = True,
     limits: ImportLimits | None = None,
     cancel: threading.Event | None = None,
+    progress_rows: int = 5_000,
+    on_written: Callable[[int], None] | None = None,
 ) -> ImportResult:
     """Import a file into ``project``, all or nothing. ``analyze=False`` leaves the call to
     :func:`refresh_statistics` to the caller. Once ``cancel`` is set the import stops and
-    raises :class:`ImportInterrupted`; nothing of it is published."""
+    raises :class:`ImportInterrupted`; nothing of it is published. ``on_progress`` is
+    called every ``progress_rows`` rows; ``on_written(n)`` after each batch of ``n`` items
+    is written (from the writer's thread)."""
     read = reader(fmt)
     # as the imports table holds it: at most 500 characters, no NUL (a multipart name may have)
     filename = (filename or path.name).replace("\x00", "")[:500]
@@ -136,7 +140,7 @@ def import_items(
     import_id = db.run(_start, project.id, fmt, filename, user_id, now)
     total_bytes = _size(path)
     tally, stage, sink = _Tally(), Stager(import_id), Sink(db)
-    writer = Writer(lambda rows: stage_batch(sink, project, import_id, rows, media, now, stage))
+    writer = Writer(_staging(sink, project, import_id, media, now, stage, on_written))
     n_preds = 0
     with tempfile.TemporaryDirectory(prefix="labelfarm-import-") as scratch:
         source = ImportSource(
@@ -148,7 +152,8 @@ def import_items(
             cancel=cancel,
         )
         try:
-            _read_rows(read, source, writer, tally, batch_rows, on_progress, total_bytes)
+            progress = (on_progress, progress_rows)
+            _read_rows(read, source, writer, tally, batch_rows, progress, total_bytes)
             n_preds = sum(writer.close())
             if not tally.problems and tally.n_items == 0:
                 tally.add([RowProblem(filename, "", "no items in the file")])
@@ -181,6 +186,26 @@ def import_items(
     if notes:
         db.run(_keep_notes, import_id, notes)
     return ImportResult(import_id, "done", tally.n_items, n_preds, stage.n_annotations, notes)
+
+
+def _staging(
+    sink: Sink,
+    project: Project,
+    import_id: int,
+    media: MediaStore,
+    now: float,
+    stage: Stager,
+    on_written: Callable[[int], None] | None,
+) -> Callable[[list[ItemRecord]], int]:
+    """What the writer thread does with a batch: stage it, then say how many items."""
+
+    def write(rows: list[ItemRecord]) -> int:
+        n_preds = stage_batch(sink, project, import_id, rows, media, now, stage)
+        if on_written is not None:
+            on_written(len(rows))
+        return n_preds
+
+    return write
 
 
 @transaction("write")
@@ -222,13 +247,14 @@ def _read_rows(
     writer: Writer,
     tally: _Tally,
     batch_rows: int,
-    on_progress: Progress | None,
+    progress: tuple[Progress | None, int],
     total_bytes: int,
 ) -> None:
     """Read every row; hand good ones to the writer in batches until a problem is found,
     after which rows are only checked (to report every problem)."""
     batch: list[ItemRecord] = []
     item_bytes = source.limits.item_bytes
+    on_progress, every = progress
     for n_rows, (where, result) in enumerate(read(source), start=1):
         source.check_cancel()
         tally.n_rows = n_rows
@@ -243,7 +269,7 @@ def _read_rows(
                 writer.submit(batch)
                 tally.n_items += len(batch)
                 batch = []
-        if on_progress is not None and n_rows % 5_000 == 0:
+        if on_progress is not None and n_rows % every == 0:
             on_progress(n_rows, source.bytes_read, total_bytes)
     if batch and not tally.problems:
         writer.submit(batch)

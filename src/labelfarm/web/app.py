@@ -26,8 +26,21 @@ from labelfarm.web.context import AppContext
 from labelfarm.web.pages import router as pages_router
 from labelfarm.web.policies import Policy, declared_policy
 from labelfarm.web.responses import JSON
-from labelfarm.web.routes import admin, annotate, auth, data, media, projects, quality, system
+from labelfarm.web.routes import (
+    admin,
+    annotate,
+    auth,
+    data,
+    media,
+    ml_backends,
+    projects,
+    quality,
+    system,
+)
+from labelfarm.web.routes import data_jobs as data_job_routes
 from labelfarm.web.routes import from_file as project_from_file
+from labelfarm.web.routes import jobs as job_routes
+from labelfarm.web.routes import models as model_routes
 from labelfarm.web.routes import progress as my_progress
 from labelfarm.web.routes import standing as my_standing
 from labelfarm.web.security import SecurityHeaders, page_csp
@@ -88,6 +101,10 @@ def create_app(
         quality,
         my_progress,
         my_standing,
+        job_routes,
+        ml_backends,
+        data_job_routes,
+        model_routes,
     ):
         app.include_router(module.router)
     app.include_router(pages_router)  # web pages, static files, resized images, checkout

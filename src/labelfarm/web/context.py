@@ -15,6 +15,7 @@ from labelfarm.services.audit_tally import AuditTally
 from labelfarm.services.media import MediaStore
 from labelfarm.services.passwords import is_hashing
 from labelfarm.services.projects import Project
+from labelfarm.services.tasks import prefill
 from labelfarm.services.tasks.handles import TaskHandles
 from labelfarm.services.users import Principal
 from labelfarm.settings import Settings
@@ -98,6 +99,7 @@ class AppContext:
     hashing: HashGate = field(init=False)  # password hashes in flight
     trusted_proxies: tuple[Network, ...] = field(init=False)
     handles: TaskHandles = field(init=False)  # what annotators see instead of item ids
+    prefill_key: bytes = field(init=False)  # decides gold's deliberately wrong pre-fills
     # set when the server is asked to stop: long work in threads (imports) gives up
     stopping: threading.Event = field(default_factory=threading.Event)
     extra: dict[str, Any] = field(default_factory=dict)
@@ -120,6 +122,7 @@ class AppContext:
         self.hashing = HashGate(s.password_hashes_in_flight, s.password_hash_queue)
         self.trusted_proxies = parse_networks(s.trusted_proxies)
         self.handles = TaskHandles(s.resolved_secret_key)
+        self.prefill_key = prefill.key_from(s.resolved_secret_key)
 
     def now(self) -> float:
         return self.clock()

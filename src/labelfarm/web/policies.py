@@ -19,6 +19,7 @@ from fastapi import Request
 
 from labelfarm.db.tables import MAX_INT
 from labelfarm.errors import InvalidInput, NotAuthenticated, NotFound, PermissionDenied
+from labelfarm.services import job_queue
 from labelfarm.services import projects as project_service
 from labelfarm.services import users as user_service
 from labelfarm.services import workspaces as workspace_service
@@ -79,6 +80,9 @@ PROJECT_QUALITY = Policy(
     "project.quality", "project", frozenset({"admin", "manager", "reviewer", "client"})
 )
 PROJECT_REVIEW = Policy("project.review", "project", frozenset({"admin", "manager", "reviewer"}))
+# a job of the path: its project's managers; a job of no project: admins (of its workspace, or
+# of the instance when it has none)
+JOB_MANAGE = Policy("job.manage", "job", frozenset({"admin", "manager"}))
 
 
 async def authenticate(request: Request) -> Principal | None:
@@ -157,6 +161,15 @@ def _path_int(request: Request, name: str) -> int:
     return value
 
 
+async def _job_scope(ctx: AppContext, request: Request) -> tuple[Project | None, int | None]:
+    """The project (if any) and workspace (if any) of the job in the path."""
+    job = await ctx.run(job_queue.get_job, _path_int(request, "job_id"))
+    if job.project_id is None:
+        return None, job.workspace_id
+    project = await project_of(ctx, job.project_id)
+    return project, project.workspace_id
+
+
 def require(policy: Policy) -> Callable[[Request], Awaitable[Access]]:
     """A FastAPI dependency enforcing ``policy``; it returns the :class:`Access` granted."""
 
@@ -180,7 +193,15 @@ def require(policy: Policy) -> Callable[[Request], Awaitable[Access]]:
             return Access(principal)
         ctx = ctx_of(request)
         project = None
-        if policy.scope == "project":
+        if policy.scope == "job":
+            project, job_workspace = await _job_scope(ctx, request)
+            if job_workspace is None:  # the instance's own work: its administrators'
+                if not principal.is_superuser:
+                    refused(request, principal)
+                    raise PermissionDenied("only instance administrators may do this")
+                return Access(principal)
+            workspace_id = job_workspace
+        elif policy.scope == "project":
             project = await project_of(ctx, _path_int(request, "project_id"))
             workspace_id = project.workspace_id
         else:
@@ -191,7 +212,10 @@ def require(policy: Policy) -> Callable[[Request], Awaitable[Access]]:
         if role is None:
             refused(request, principal, workspace_id)  # answered as if it did not exist
             what = "project" if project is not None else "workspace"
-            raise NotFound(f"no such {what}")
+            raise NotFound(f"no such {'job' if policy.scope == 'job' else what}")
+        if policy.scope == "job" and project is None and role != "admin":
+            refused(request, principal, workspace_id)
+            raise PermissionDenied("a job of no project is for the workspace's admins")
         if role not in policy.roles:
             refused(request, principal, workspace_id)
             allowed = sorted(policy.roles)

@@ -39,6 +39,8 @@ ERRORS: dict[int, str] = {
     413: "The request body is larger than the server accepts (`too_large`)",
     422: "The request is not valid; `details` locates each problem (`invalid_input`, ...)",
     429: "Too many attempts; try again after `Retry-After` seconds (`too_many_requests`)",
+    502: "A server labelfarm called (a model server) failed or answered badly; the message "
+    "names it and what was wrong (`model_server_failed`)",
     503: "Too much work of this kind in hand; try again after `Retry-After` seconds (`busy`)",
 }
 _HEADERS: dict[int, dict[str, Any]] = {

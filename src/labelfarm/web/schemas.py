@@ -134,7 +134,8 @@ class NextBody(Body):
 class SubmitBody(Body):
     annotations: list[Any] = Field(
         description="entries {id (client-generated), task (the handle from next or checkout), "
-        "value, duration_ms?, corrects?, from_prediction?}"
+        "value, duration_ms?, corrects?, from_prediction?, verified? (the prediction accepted "
+        "unchanged: stored as verified when the value equals the task's prediction)}"
     )
 
 

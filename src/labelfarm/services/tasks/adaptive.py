@@ -8,7 +8,7 @@ of labels (``annotations.excluded``) do not count; a reviewed item is closed, it
 decision, and its confidence is no longer recomputed.
 
 Once the project's annotator models are fitted (:mod:`labelfarm.services.fitting`:
-Dawid-Skene confusion matrices, refitted by the server in the background), the item's
+Dawid-Skene confusion matrices, refitted by a job worker's periodic ``refit`` job), the item's
 confidence is :func:`aggregation.item_label`'s — the posterior of its label given who
 labelled it. Before the first fit, a ``choice`` field's confidence is the posterior under a
 one-coin model: each annotator is right with their estimated accuracy (the Beta-posterior

@@ -42,6 +42,7 @@ def check_out(
     now: float,
     *,
     hours: float | None = None,
+    prefill_key: bytes | None = None,
 ) -> list[dict[str, Any]]:
     """Lease up to ``n`` tasks to ``user_id`` for ``hours``, in one transaction.
 
@@ -69,7 +70,7 @@ def check_out(
     expires = now + max(hours * 3600.0, float(project.lease_seconds))
     long_lease = replace(project, lease_seconds=int(expires - now))
     with tx.transaction():
-        tasks = next_tasks(tx, long_lease, user_id, n, now)
+        tasks = next_tasks(tx, long_lease, user_id, n, now, prefill_key=prefill_key)
         held = [t["item_id"] for t in tasks if t["lease_expires_at"] < expires]
         if held:
             params = {"exp": expires, "u": user_id, "p": project.id, "now": now, "ids": held}

@@ -23,7 +23,7 @@ from labelfarm.services.tasks.handles import UnknownTask
 MAX_BATCH = 5000
 
 
-_COMMON_KEYS = frozenset({"id", "value", "duration_ms", "corrects", "from_prediction"})
+_COMMON_KEYS = frozenset({"id", "value", "duration_ms", "corrects", "from_prediction", "verified"})
 
 
 @dataclass(slots=True)
@@ -34,6 +34,8 @@ class Entry:
     duration_ms: int | None
     corrects: int | None
     from_prediction: bool
+    # claimed: the prediction accepted unchanged (verify mode); the server checks it
+    verified: bool = False
 
 
 def _whole(value: Any, low: int) -> bool:
@@ -87,6 +89,9 @@ def validate_batch(
         corrects = raw.get("corrects")
         if corrects is not None and not _whole(corrects, 1):
             bad(i, "corrects", "must be the id of the annotation this one corrects")
+        verified = raw.get("verified", False)
+        if not isinstance(verified, bool):
+            bad(i, "verified", "must be true or false")
         try:
             value = project.schema.validate(raw.get("value"))
         except FieldError as exc:
@@ -95,7 +100,13 @@ def validate_batch(
         if isinstance(cid, str) and isinstance(item_id, int):
             entries.append(
                 Entry(
-                    cid, item_id, dumps(value), duration, corrects, bool(raw.get("from_prediction"))
+                    cid,
+                    item_id,
+                    dumps(value),
+                    duration,
+                    corrects,
+                    bool(raw.get("from_prediction")),
+                    verified is True,
                 )
             )
     if problems:

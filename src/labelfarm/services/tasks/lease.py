@@ -38,7 +38,7 @@ from labelfarm.db.tx import Sql, Tx, transaction
 from labelfarm.errors import InvalidInput
 from labelfarm.jsonutil import loads
 from labelfarm.services.projects import Project
-from labelfarm.services.tasks import gold, standing, standing_summary
+from labelfarm.services.tasks import gold, prefill, standing, standing_summary
 from labelfarm.services.tasks.openness import BUMP_ITEM, NOT_MINE, open_expr
 
 _rng = random.Random()
@@ -65,13 +65,6 @@ class Candidate(NamedTuple):
     media_sha256: str | None
     priority: int
     deadline_key: float
-
-
-class Prediction(NamedTuple):
-    item_id: int
-    model: str
-    value: str
-    score: float | None
 
 
 RECLAIM = Sql(
@@ -116,10 +109,6 @@ INSERT_LEASE = Sql(
 LEASE_ITEMS = Sql(
     f"UPDATE items SET n_leased = n_leased + 1, is_open = {open_expr('1')} WHERE id IN :ids"
 )
-PREDICTIONS = Sql(
-    "SELECT item_id, model, value, score FROM predictions WHERE item_id IN :ids ORDER BY id",
-    row=Prediction,
-)
 
 
 @transaction("lease")
@@ -147,15 +136,29 @@ def _reclaim(tx: Tx, project: Project, now: float) -> int:
 
 @transaction("lease")
 def next_tasks(
-    tx: Tx, project: Project, user_id: int, n: int, now: float, rng: random.Random | None = None
+    tx: Tx,
+    project: Project,
+    user_id: int,
+    n: int,
+    now: float,
+    rng: random.Random | None = None,
+    *,
+    prefill_key: bytes | None = None,
 ) -> list[dict[str, Any]]:
     """Lease up to ``n`` tasks to ``user_id`` (see :func:`next_with_standing`)."""
-    return next_with_standing(tx, project, user_id, n, now, rng)[0]
+    return next_with_standing(tx, project, user_id, n, now, rng, prefill_key=prefill_key)[0]
 
 
 @transaction("lease")
 def next_with_standing(
-    tx: Tx, project: Project, user_id: int, n: int, now: float, rng: random.Random | None = None
+    tx: Tx,
+    project: Project,
+    user_id: int,
+    n: int,
+    now: float,
+    rng: random.Random | None = None,
+    *,
+    prefill_key: bytes | None = None,
 ) -> tuple[list[dict[str, Any]], standing.Standing | None]:
     """Lease up to ``n`` tasks to ``user_id``; live leases the user holds come back first.
 
@@ -163,7 +166,8 @@ def next_with_standing(
     in a project with qualification or an accuracy floor, the annotator's standing.
     Gold items are mixed in blind at the project's ``gold_rate`` (``rng`` decides, and
     shuffles each batch that may hold gold); an annotator still qualifying gets only gold,
-    a paused or failed one gets nothing.
+    a paused or failed one gets nothing. A task's ``prediction`` is its pre-fill
+    (:mod:`.prefill`: on gold, deliberately wrong on a share decided with ``prefill_key``).
     """
     if not 1 <= n <= MAX_N:
         raise InvalidInput(f"n must be from 1 to {MAX_N}", [{"field": "n"}])
@@ -176,7 +180,7 @@ def next_with_standing(
         with tx.transaction():
             tasks, current = lease(tx, project, user_id, n, now, rng or _rng)
     if tasks and project.has_predictions:
-        _attach_predictions(tx, tasks)
+        prefill.attach(tx, project, tasks, prefill_key)
     return tasks, current
 
 
@@ -363,13 +367,3 @@ def _task(item_id: int, data: str, media: str | None, expires: float) -> dict[st
         "prediction": None,
     }
 
-
-def _attach_predictions(tx: Tx, tasks: list[dict[str, Any]]) -> None:
-    """The newest prediction of each task's item, to pre-fill the annotator's fields."""
-    by_item = {t["item_id"]: t for t in tasks}
-    for p in tx.rows(PREDICTIONS, {"ids": list(by_item)}):
-        by_item[p.item_id]["prediction"] = {
-            "model": p.model,
-            "value": loads(p.value),
-            "score": p.score,
-        }

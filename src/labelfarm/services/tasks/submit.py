@@ -26,7 +26,7 @@ from labelfarm.db.dialect import Dialect
 from labelfarm.db.tx import Sql, Tx, transaction
 from labelfarm.errors import InvalidInput
 from labelfarm.services.projects import Project
-from labelfarm.services.tasks import adaptive, gold
+from labelfarm.services.tasks import adaptive, gold, verify
 from labelfarm.services.tasks.entries import Entry
 from labelfarm.services.tasks.openness import BUMP_ITEM
 from labelfarm.services.tasks.submit_fast import add_replays, submit_in_one_statement
@@ -93,6 +93,7 @@ COLUMNS = (
     "excluded",
     "corrects_id",
     "from_prediction",
+    "verified",
     "duration_ms",
     "created_at",
 )
@@ -117,7 +118,11 @@ def submit(
 
     In a project that hands out gold, every batch takes the general path: gold answers
     cannot take the one-statement path, and a faster answer for real items would tell
-    them from gold."""
+    them from gold.
+
+    An entry claiming ``verified`` (verify mode's accept) keeps the mark only when its value
+    is its task's prediction (:mod:`.verify`)."""
+    verify.check_claims(tx, project, entries)
     if (
         tx.dialect is Dialect.POSTGRESQL
         and tx.durable
@@ -248,6 +253,7 @@ def _plan(
                 "excluded": None,
                 "corrects_id": corrects,
                 "from_prediction": e.from_prediction,
+                "verified": e.verified,
                 "duration_ms": e.duration_ms,
                 "created_at": now,
                 "corrects_entry": corrects_entry,

@@ -65,11 +65,12 @@ SUBMIT_LEASED = Sql(
     "WHERE s.project_id = :p AND s.user_id = :u AND s.state IN ('paused', 'failed')) AS ok "
     "FROM lease), "
     "ins AS (INSERT INTO annotations (project_id, item_id, user_id, client_id, value, "
-    "schema_version, status, corrects_id, from_prediction, duration_ms, created_at) "
+    "schema_version, status, corrects_id, from_prediction, verified, duration_ms, created_at) "
     "SELECT :p, e.item_id, :u, e.client_id, e.value, :sv, 'accepted', e.corrects, "
-    "e.from_prediction, e.duration_ms, :now FROM unnest(:items::int[], :cids::text[], "
-    ":vals::text[], :corrects::int[], :fromp::bool[], :durs::int[]) "
-    "AS e(item_id, client_id, value, corrects, from_prediction, duration_ms) "
+    "e.from_prediction, e.verified, e.duration_ms, :now FROM unnest(:items::int[], "
+    ":cids::text[], :vals::text[], :corrects::int[], :fromp::bool[], :verif::bool[], "
+    ":durs::int[]) AS e(item_id, client_id, value, corrects, from_prediction, verified, "
+    "duration_ms) "
     "WHERE (SELECT ok FROM ok) "
     "ON CONFLICT (user_id, client_id) DO NOTHING RETURNING client_id, id, item_id), "
     "fin AS (UPDATE assignments SET state = 'submitted', finished_at = :now FROM ins "
@@ -104,6 +105,7 @@ def submit_in_one_statement(
             "vals": [e.value for e in entries],
             "corrects": [e.corrects for e in entries],
             "fromp": [e.from_prediction for e in entries],
+            "verif": [e.verified for e in entries],
             "durs": [e.duration_ms for e in entries],
             **project.open_params,
         },

@@ -11,6 +11,9 @@ from labelfarm.web.models.common import Out
 
 class Prediction(Out):
     model: str
+    model_version: str | None = Field(
+        default=None, description="the project's model version that made it; null: imported"
+    )
     value: Any
     score: float | None
 

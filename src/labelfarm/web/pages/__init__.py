@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from labelfarm.web.pages import annotate, assets, images, quality, views
+from labelfarm.web.pages import annotate, assets, images, jobs, model_versions, quality, views
 
 router = APIRouter()
-for _module in (assets, images, views, annotate, quality):
+for _module in (assets, images, views, annotate, quality, model_versions, jobs):
     router.include_router(_module.router)
 
 __all__ = ["router"]

@@ -54,6 +54,7 @@ async def annotate(
         "prefetch": _int_param(request, "prefetch", PREFETCH, 1, 20),
         "checkout": min(CHECKOUT_BATCH, access.project.max_live_leases),
         "sizes": list(SIZES),
+        "verify": request.query_params.get("mode") == "verify",  # see static/js/lib/verify.js
     }
     # a field or data kind the page cannot show: a notice instead of tasks (none are leased)
     gaps = schema_gaps(schema)

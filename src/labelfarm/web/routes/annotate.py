@@ -82,7 +82,9 @@ async def next_tasks(
     assert project is not None
     now, n = ctx.now(), min(body.n, ctx.settings.max_next_tasks)
     started = time.perf_counter()
-    tasks, standing = await ctx.run(lease.next_with_standing, project, access.user_id, n, now)
+    tasks, standing = await ctx.run(
+        lease.next_with_standing, project, access.user_id, n, now, prefill_key=ctx.prefill_key
+    )
     await audit_standing_changes(ctx)
     out: dict[str, Any] = {"tasks": present(ctx, project.id, access.user_id, tasks)}
     out["annotator"] = standing_summary.as_dict(standing)
@@ -160,6 +162,12 @@ async def check_out(
     assert project is not None
     now = ctx.now()
     tasks = await ctx.run(
-        checkout.check_out, project, access.user_id, body.n, now, hours=body.hours
+        checkout.check_out,
+        project,
+        access.user_id,
+        body.n,
+        now,
+        hours=body.hours,
+        prefill_key=ctx.prefill_key,
     )
     return ok({"tasks": present(ctx, project.id, access.user_id, tasks)})

@@ -1,6 +1,6 @@
 // The annotate page. Keys first: digits pick, Enter submits, S skips, B goes back to
-// correct, G guidelines, ? shortcuts, O takes a batch offline (letters by their place on
-// the keyboard, so they work on any layout). Submissions go to the outbox (IndexedDB) and
+// correct, G guidelines, ? shortcuts, O takes a batch offline, V verify mode (R rejects a
+// prediction there; letters by their place on the keyboard, so they work on any layout). Submissions go to the outbox (IndexedDB) and
 // on in the background; the next tasks wait prefetched and decoded. A task cannot be
 // submitted before its image is on screen.
 import { createFields } from "./fields/index.js";
@@ -12,6 +12,7 @@ import { Outbox } from "./lib/outbox.js";
 import { shortcut } from "./lib/keys.js";
 import { drawFeedback, drawStanding, drawStopped, fetchProgress, fetchStanding, STOPPED } from "./lib/standing.js";
 import { release, TaskQueue } from "./lib/tasks.js";
+import { createVerify } from "./lib/verify.js";
 
 const boot = JSON.parse(document.getElementById("boot").textContent);
 setMessages(boot.lang, boot.messages);
@@ -51,6 +52,7 @@ ui.fields.addEventListener("focusin", (e) => {
   if (w && w !== active) env.activate(w, false);
 });
 
+const verify = createVerify($("verify"), $("verify-btn"), project.fields, boot.verify);
 const outbox = new Outbox(boot.user.id, drawStatus);
 const queue = new TaskQueue({ project: project.id, user: boot.user.id, depth: boot.prefetch, sizes: boot.sizes,
   onChange: () => {
@@ -126,11 +128,16 @@ function show(entry, { correction = null, keyTs = null } = {}) {
     const v = initial[w.field.name];
     w.load(entry.task, v, prediction && v !== undefined ? prediction : null, stage);
   }
+  // verify mode: a prediction that fills every required field, shown large to accept as it is
+  const offer = verify.on && prediction ? collect() : null;
+  shownTask.verify = Boolean(offer && !offer.missing);
+  if (shownTask.verify) verify.show(prediction, offer.value); else verify.hide();
+  ui.fields.hidden = shownTask.verify;
   ui.banner.hidden = !(correction || prediction);
   ui.banner.textContent = correction ? t("annotate.correcting")
-    : prediction ? t("annotate.prefilled") : "";
+    : shownTask.verify ? t("verify.banner") : prediction ? t("annotate.prefilled") : "";
   ui.banner.dataset.model = prediction ? prediction.model : "";
-  env.activate(widgets[0]);
+  env.activate(widgets[0], !shownTask.verify);
   const shown = () => requestAnimationFrame(() => setTimeout(() => {
     const ms = keyTs === null ? null : performance.now() - keyTs;
     metrics.push({ task: entry.task.task, ms });
@@ -151,6 +158,7 @@ function next(keyTs = null) {
 function showEmpty() {
   ui.item.replaceChildren();
   ui.banner.hidden = true;
+  verify.hide();
   ui.main.setAttribute("aria-busy", String(Boolean(queue.refilling)));
   ui.empty.hidden = Boolean(queue.refilling) && !stopped();
   showControls(!stopped());
@@ -203,6 +211,7 @@ function submit(keyTs) {
   const clientId = uuid();
   const body = { id: clientId, task: entry.task.task, value, duration_ms: Math.round(performance.now() - started),
     from_prediction: Boolean(!correction && entry.task.prediction) };
+  if (current.verify) body.verified = true; // the prediction accepted unchanged (the server checks)
   if (correction) {
     const corrects = outbox.results.get(correction.clientId);
     if (corrects) body.corrects = corrects;
@@ -310,6 +319,22 @@ async function checkout() {
   drawStatus();
 }
 
+// Reject the prediction on screen: the fields open, pre-filled with it, to correct it.
+function reject() {
+  if (!current || !current.verify) return;
+  current.verify = false;
+  verify.hide();
+  ui.fields.hidden = false;
+  ui.banner.textContent = t("annotate.prefilled");
+  env.activate(widgets[0]);
+}
+
+function toggleVerify() {
+  verify.toggle();
+  if (!current || current.correction) return;
+  if (verify.on) show(current.entry); else reject();
+}
+
 function nextField(step = 1) {
   const i = widgets.indexOf(active);
   env.activate(widgets[(i + step + widgets.length) % widgets.length]);
@@ -334,11 +359,12 @@ document.addEventListener("keydown", (e) => {
     return;
   }
   if (e.ctrlKey || e.metaKey) return;
-  if (current && active && active.key(e)) { e.preventDefault(); return; }
+  if (current && active && !current.verify && active.key(e)) { e.preventDefault(); return; }
   if (active && active.input && /^[0-9.\-]$/.test(e.key) && active.field.type === "number") { active.focus(); return; }
   const actions = {
     Enter: () => submit(e.timeStamp), s: openSkip, b: back, g: guidelines, "?": () => toggle(ui.keys),
     o: checkout, f: () => nextField(1), F: () => nextField(-1), Escape: () => current && current.correction && leaveCorrection(),
+    v: toggleVerify, r: reject,
   };
   const action = actions[key] || actions[key.toLowerCase()];
   if (action) { e.preventDefault(); action(); }
@@ -350,6 +376,9 @@ $("back-btn").addEventListener("click", back);
 $("guide-btn").addEventListener("click", guidelines);
 $("keys-btn").addEventListener("click", () => toggle(ui.keys));
 $("checkout-btn").addEventListener("click", checkout);
+$("verify-btn").addEventListener("click", toggleVerify);
+$("accept-btn").addEventListener("click", (e) => submit(e.timeStamp));
+$("reject-btn").addEventListener("click", reject);
 document.querySelector("form[action='/logout']")?.addEventListener("submit", (e) => {
   if (outbox.count && !confirm(t("annotate.logout_pending", { n: outbox.count }))) e.preventDefault();
 });
@@ -367,6 +396,7 @@ setInterval(() => { if (isOnline() && !outbox.count) refreshProgress(); }, 30000
 
 window.lfPage = { metrics, pending: () => outbox.count, readyAhead: () => queue.readyAhead(),
   current: () => (current ? current.entry.task.task : null), flush: () => outbox.flush(),
+  verifying: () => Boolean(current && current.verify),
   // the task on screen can be submitted: its media is shown (or it has none)
   shown: () => Boolean(current && current.media === "ready") };
 
