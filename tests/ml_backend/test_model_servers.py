@@ -8,11 +8,12 @@ from typing import Any
 
 import httpx
 import pytest
-from ml_farm import Farm, make_farm
+from ml_farm import TEXTS, Farm, make_farm
 from sqlalchemy import text
 
 from labelfarm.client import LabelfarmAPIError
 from labelfarm.services.ml_backend_client import parse_predictions
+from labelfarm.services.models.training import in_held_out
 from model_server_stub import StubServer, stub_server
 
 
@@ -230,6 +231,37 @@ def test_train_sends_new_annotations_once_then_start_training(farm: Farm, server
     farm.run_jobs()
     hooks = [body["action"] for m, p, body in server.calls if p == "/webhook"]
     assert hooks == ["START_TRAINING"]  # nothing new since the last training
+
+
+def test_train_never_sends_the_held_out_items_that_evaluate_models(farm: Farm, server):
+    found = farm.attach(server.url)
+    client = farm.manager["client"]
+    client.request("PATCH", f"/projects/{farm.project.id}", json={"holdout_share": 0.5})
+    tasks = farm.next_tasks(len(TEXTS))
+    values = [
+        {"id": f"h{n}", "task": t["task"], "value": {"label": "fruit"}} for n, t in enumerate(tasks)
+    ]
+    path = f"/projects/{farm.project.id}/submit"
+    farm.annotator["client"].request("POST", path, json={"annotations": values})
+    with farm.world.db.engine.begin() as conn:
+        made = conn.execute(text("SELECT id, item_id FROM annotations ORDER BY id")).all()
+    for annotation_id, item_id in made:  # every item reviewed: half of them are held out
+        client.request(
+            "POST",
+            f"/projects/{farm.project.id}/review/{item_id}",
+            json={"decision": "accept", "annotation_id": annotation_id},
+        )
+    held_out = {i for _, i in made if in_held_out(farm.project.id, i, 0.5)}
+    assert held_out and len(held_out) < len(made)  # the split leaves some of each here
+    farm.start(found["id"], "train")
+    [ran] = farm.run_jobs()
+    assert ran.state == "done", ran.error
+    sent = [
+        body["task"]["id"]
+        for m, p, body in server.calls
+        if p == "/webhook" and body["action"] == "ANNOTATION_CREATED"
+    ]
+    assert sorted(sent) == sorted(i for _, i in made if i not in held_out)
 
 
 @pytest.mark.parametrize(

@@ -192,7 +192,13 @@ def _train(ctx: JobContext, server: _Server) -> dict[str, Any]:
     after = _last_sent(ctx, backend.id)
     ctx.progress(0, None, f"setting up {backend.name}")
     server.setup()
-    found = ctx.db.run(lstasks.annotations_after, project.id, after_id=after, limit=limit)
+    found = ctx.db.run(
+        lstasks.annotations_after,
+        project.id,
+        after_id=after,
+        limit=limit,
+        holdout_share=project.holdout_share,
+    )
     media_url = server.media_url()
     payload = server.project_payload()
     total = len(found) + 1

@@ -29,6 +29,7 @@ from labelfarm.formats.labelstudio_writer import media_keys
 from labelfarm.jsonutil import dumps, loads
 from labelfarm.schema import Schema
 from labelfarm.services.ml_backend_client import BackendPrediction
+from labelfarm.services.models.training import in_held_out
 
 
 class ItemRow(NamedTuple):
@@ -208,15 +209,17 @@ def write_predictions(
 
 @transaction("read")
 def annotations_after(
-    tx: CoreTx, project_id: int, *, after_id: int, limit: int
+    tx: CoreTx, project_id: int, *, after_id: int, limit: int, holdout_share: float = 0.0
 ) -> list[AnnotationRow]:
     """The project's annotations past ``after_id`` that may train a model: counted in
-    labels, on items that are not gold; oldest first."""
+    labels, on items that are neither gold nor in the held-out set that evaluates models
+    (:func:`labelfarm.services.models.training.in_held_out`); oldest first."""
     query = (
         select(
             tables.annotations.c.id.label("annotation_id"),
             tables.annotations.c.value.label("annotation_value"),
             tables.annotations.c.created_at.label("annotation_created_at"),
+            items.c.is_reviewed.label("item_reviewed"),
             *_ITEM_COLUMNS,
         )
         .select_from(tables.annotations.join(items, items.c.id == tables.annotations.c.item_id))
@@ -231,6 +234,8 @@ def annotations_after(
     )
     out = []
     for r in tx.execute(query).all():
+        if r.item_reviewed and in_held_out(project_id, r.id, holdout_share):
+            continue
         value = loads(r.annotation_value)
         out.append(AnnotationRow(r.annotation_id, _item(r), value, r.annotation_created_at))
     return out

@@ -10,7 +10,14 @@ from sqlalchemy.exc import IntegrityError
 
 from labelfarm.db.project_settings import DEFAULTS, SETTING_NAMES, ProjectSettings, problems
 from labelfarm.db.project_settings import from_row as settings_of
-from labelfarm.db.tables import annotator_status, predictions, projects, schema_versions
+from labelfarm.db.tables import (
+    annotator_status,
+    ml_backends,
+    model_versions,
+    predictions,
+    projects,
+    schema_versions,
+)
 from labelfarm.db.tx import CoreTx, transaction
 from labelfarm.errors import Conflict, InvalidInput, NotFound
 from labelfarm.formats.labelstudio_config import schema_from_label_config
@@ -32,6 +39,8 @@ class Project(ProjectSettings):
     name: str
     schema_version: int
     schema: Schema
+    #: tasks look for predictions to pre-fill: the project has some, or a model version or a
+    #: model server that may write some at any moment
     has_predictions: bool = False
     #: some annotator is paused or failed here (read with the project, which is cached: a
     #: change of standing drops the project from the cache)
@@ -157,9 +166,13 @@ def load_project(tx: CoreTx, project_id: int) -> Project:
     )
     if row is None:
         raise NotFound(f"no project {project_id}")
-    has_predictions = tx.execute(
-        select(predictions.c.id).where(predictions.c.project_id == project_id).limit(1)
-    ).first()
+    # a project with a model version or a model server may get predictions from a job in
+    # another process at any moment: its tasks look for them (one indexed read per next)
+    # rather than waiting out this project's time in the server's cache
+    has_predictions = any(
+        tx.execute(select(t.c.id).where(t.c.project_id == project_id).limit(1)).first()
+        for t in (predictions, model_versions, ml_backends)
+    )
     has_stopped = tx.execute(
         select(annotator_status.c.user_id)
         .where(
@@ -175,7 +188,7 @@ def load_project(tx: CoreTx, project_id: int) -> Project:
         schema_version=row["schema_version"],
         schema=compile_schema(row["schema"]),
         guidelines=row["guidelines"],
-        has_predictions=has_predictions is not None,
+        has_predictions=has_predictions,
         has_stopped=has_stopped is not None,
         **settings_of(row),
     )

@@ -15,6 +15,8 @@ async def start_job(ctx: AppContext, access: Access, kind: str, params: dict[str
     The kind is one the route names; workers refuse an unknown one."""
     project = access.project
     assert project is not None
+    # a job may write predictions, items or labels: this server reads the project afresh
+    ctx.projects.drop(project.id)
     return await ctx.run(
         job_queue.start_project_job,
         project_id=project.id,

@@ -75,6 +75,7 @@ async def attach(
         now=ctx.now(),
         actor_id=access.user_id,
     )
+    ctx.projects.drop(project_id)  # its tasks now look for predictions at once
     return ok(backend, 201)
 
 

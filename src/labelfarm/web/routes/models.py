@@ -128,6 +128,7 @@ async def promote(
     found = await ctx.run(
         versions.promote, access.project, version, now=ctx.now(), actor_id=access.user_id
     )
+    ctx.projects.drop(access.project.id)  # its tasks now look for predictions at once
     return ok(found.to_dict())
 
 
