@@ -15,7 +15,8 @@ from sqlalchemy import text
 from labelfarm.client import AppTransport, Client, LabelfarmAPIError
 from labelfarm.formats.registry import ImportInterrupted
 from labelfarm.services import job_files, job_queue
-from labelfarm.services.imports import import_items
+from labelfarm.services.import_resume import find_import
+from labelfarm.services.imports import import_items, recover_imports
 from labelfarm.web.app import create_app
 
 TEXT_SCHEMA = {
@@ -163,6 +164,7 @@ def _crashed_run(world, project, job: dict, content: bytes, tmp_path: Path, stop
         media=world.ctx.media,
         now=job["_created_at"],
         user_id=job["created_by"],
+        job_id=job["id"],
         filename="rows.jsonl",
         batch_rows=100,
         on_progress=on_progress,
@@ -195,6 +197,31 @@ def test_a_run_after_a_crash_never_imports_twice(
         i["status"] for i in client.request("GET", f"/projects/{project.id}/imports")["imports"]
     ]
     assert statuses.count("done") == 1
+
+
+@pytest.mark.parametrize("job_state", ["running", "failed"])
+def test_recovery_at_start_leaves_an_import_its_live_job_is_writing(
+    world, boss, worker, settings, tmp_path, job_state
+):
+    """A server starting (recover_imports) while a worker stages an import must not roll
+    it back under the worker; an import whose job ended for good is recovered."""
+    client, project = boss["client"], boss["project"]
+    many = b"".join(b'{"data": {"text": "s%d", "stars": 1}}\n' % i for i in range(1000))
+    job = start_import(client, project.id, many, format="jsonl")
+    row = world.db.run(job_queue.get_job, job["id"])
+    _crashed_run(world, project, {**job, "_created_at": row.created_at}, many, tmp_path, True)
+    with world.db.engine.begin() as conn:
+        conn.execute(
+            text("UPDATE jobs SET state = :s WHERE id = :j"), {"s": job_state, "j": job["id"]}
+        )
+        # as a worker leaves it mid-file (on PostgreSQL the stopped run gave up its rows)
+        conn.execute(
+            text("UPDATE imports SET status = 'staging' WHERE job_id = :j"), {"j": job["id"]}
+        )
+    recover_imports(world.db, world.clock())
+    found = world.db.run(find_import, project.id, job["id"])
+    assert found is not None
+    assert found.status == ("staging" if job_state == "running" else "failed")
 
 
 def test_an_upload_as_a_job_is_bounded_like_any_upload(world, boss, settings, clock):

@@ -181,11 +181,11 @@ imports = Table(
     Column("errors", Text, nullable=False, server_default="[]"),
     Column("started_at", Float, nullable=False),
     Column("finished_at", Float, nullable=True),
-    # what the file held beside its items (COCO info and licenses, a CVAT <meta>, data.yaml
-    # keys), JSON by format, for exports in that format (ExportContext.file_meta)
+    # what the file held beside its items (COCO info, a CVAT <meta>...): ExportContext.file_meta
     Column("file_meta", Text, nullable=True),
     # JSON [{reason, count}]: what the file held that the import left out on purpose
     Column("notes", Text, nullable=True),
+    Column("job_id", Integer, nullable=True),  # the import job running it (jobs.id)
 )
 
 # An item is open (visible to `next`) while n_leased + n_submitted < overlap.

@@ -65,11 +65,11 @@ def run_import(ctx: JobContext) -> dict[str, Any]:
     project = ctx.db.run(load_project, job.project_id)
     fmt = str(job.params["format"])
     filename = job_filename(str(job.params["filename"]))
-    origin = (project.id, job.created_by, filename, fmt, job.created_at)
+    origin = (project.id, job.id)
     path = job_files.upload_path(ctx.settings, str(job.params["upload"]))
     ends = True  # whether this run ends the job, so that the upload goes
     try:
-        earlier = _earlier(ctx, origin)
+        earlier = _earlier(ctx, origin, filename)
         if earlier is not None and earlier.status == "done":
             return ctx.db.run(import_report, earlier.id).to_dict()
         if not path.is_file():
@@ -98,7 +98,7 @@ def run_import(ctx: JobContext) -> dict[str, Any]:
         _sweep(ctx)
 
 
-def _earlier(ctx: JobContext, origin: tuple[Any, ...]) -> FoundImport | None:
+def _earlier(ctx: JobContext, origin: tuple[int, int], filename: str) -> FoundImport | None:
     """What an earlier run of this job left, settled: None when there is nothing to reuse;
     a failure of the file itself is raised again (the job fails as the first run did)."""
     found = ctx.db.run(find_import, *origin)
@@ -111,7 +111,7 @@ def _earlier(ctx: JobContext, origin: tuple[Any, ...]) -> FoundImport | None:
     if found.status == "failed" and not found.interrupted:
         n = len(found.errors)
         raise ImportFailed(
-            f"import of {origin[2]!r} failed: {n} problem(s); nothing was imported",
+            f"import of {filename!r} failed: {n} problem(s); nothing was imported",
             found.errors,
         )
     return found if found.status == "done" else None
@@ -139,8 +139,9 @@ def _import(
         path,
         fmt,
         media=ctx.media,
-        now=ctx.job.created_at,  # the upload's arrival: a later run finds this import by it
+        now=ctx.now(),
         user_id=ctx.job.created_by,
+        job_id=ctx.job.id,  # a later run of the job finds this import by it
         filename=filename,
         batch_rows=ctx.settings.import_batch_rows,
         on_progress=on_progress,

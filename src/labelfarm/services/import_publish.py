@@ -7,7 +7,7 @@ from __future__ import annotations
 from sqlalchemy import func, select, text, update
 
 from labelfarm.db.engine import Database
-from labelfarm.db.tables import imports, items, metadata, predictions, projects
+from labelfarm.db.tables import imports, items, jobs, metadata, predictions, projects
 from labelfarm.db.tx import workflow
 from labelfarm.formats import RowProblem
 from labelfarm.jsonutil import dumps
@@ -114,11 +114,18 @@ def publish(
 
 @workflow
 def recover_imports(db: Database, now: float) -> None:
-    """Finish imports a crash interrupted while publishing; roll back those still staging."""
+    """Finish imports a crash interrupted while publishing; roll back those still staging.
+    An import whose job is queued or running is its job's to settle (a worker may be writing
+    it right now, or its next run will)."""
+    live_job = (
+        select(jobs.c.id)
+        .where(jobs.c.id == imports.c.job_id, jobs.c.state.in_(("queued", "running")))
+        .exists()
+    )
     with db.begin("read") as tx:
         pending = tx.execute(
             select(imports.c.id, imports.c.status, imports.c.project_id).where(
-                imports.c.status.in_(("staging", "publishing"))
+                imports.c.status.in_(("staging", "publishing")), ~live_job
             )
         ).all()
     for imp in pending:

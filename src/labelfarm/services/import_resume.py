@@ -1,12 +1,10 @@
 """The import of an import job, found again: what an earlier run of the job left.
 
 An import job may run again from the start (its worker died, or was stopped). Its import
-row is found by what the job gives every run alike: the project, the user who started it,
-the file's name and format, and the time it starts the import at (the job's creation
-time). :func:`settle` then makes the earlier run's import whole before the job goes on: one
-still staging is rolled back (nothing of it stays), one that was publishing is finished.
-A job whose import is done answers with that import's report; the file is never imported
-twice.
+row names the job (``imports.job_id``). :func:`settle` then makes the earlier run's import
+whole before the job goes on: one still staging is rolled back (nothing of it stays), one
+that was publishing is finished. A job whose import is done answers with that import's
+report; the file is never imported twice.
 """
 
 from __future__ import annotations
@@ -47,25 +45,11 @@ def job_filename(filename: str) -> str:
 
 
 @transaction("read")
-def find_import(
-    tx: CoreTx,
-    project_id: int,
-    user_id: int | None,
-    filename: str,
-    fmt: str,
-    started_at: float,
-) -> FoundImport | None:
-    """The newest import of ``project_id`` with exactly these origins, or None."""
-    user = imports.c.user_id.is_(None) if user_id is None else imports.c.user_id == user_id
+def find_import(tx: CoreTx, project_id: int, job_id: int) -> FoundImport | None:
+    """The newest import of ``project_id`` that the job ``job_id`` started, or None."""
     row = tx.execute(
         select(imports.c.id, imports.c.status, imports.c.errors, imports.c.n_items)
-        .where(
-            imports.c.project_id == project_id,
-            user,
-            imports.c.filename == job_filename(filename),
-            imports.c.format == fmt,
-            imports.c.started_at == started_at,
-        )
+        .where(imports.c.project_id == project_id, imports.c.job_id == job_id)
         .order_by(imports.c.id.desc())
         .limit(1)
     ).first()

@@ -126,18 +126,19 @@ def import_items(
     cancel: threading.Event | None = None,
     progress_rows: int = 5_000,
     on_written: Callable[[int], None] | None = None,
+    job_id: int | None = None,
 ) -> ImportResult:
     """Import a file into ``project``, all or nothing. ``analyze=False`` leaves the call to
     :func:`refresh_statistics` to the caller. Once ``cancel`` is set the import stops and
     raises :class:`ImportInterrupted`; nothing of it is published. ``on_progress`` is
     called every ``progress_rows`` rows; ``on_written(n)`` after each batch of ``n`` items
-    is written (from the writer's thread)."""
+    is written (from the writer's thread). ``job_id``: the import job running it."""
     read = reader(fmt)
     # as the imports table holds it: at most 500 characters, no NUL (a multipart name may have)
     filename = (filename or path.name).replace("\x00", "")[:500]
     if not path.is_dir() and path.stat().st_size == 0:
         _fail_early(db, project, fmt, filename, user_id, now, "the file is empty (0 bytes)")
-    import_id = db.run(_start, project.id, fmt, filename, user_id, now)
+    import_id = db.run(_start, project.id, fmt, filename, user_id, now, job_id)
     total_bytes = _size(path)
     tally, stage, sink = _Tally(), Stager(import_id), Sink(db)
     writer = Writer(_staging(sink, project, import_id, media, now, stage, on_written))
@@ -210,7 +211,13 @@ def _staging(
 
 @transaction("write")
 def _start(
-    tx: CoreTx, project_id: int, fmt: str, filename: str, user_id: int | None, now: float
+    tx: CoreTx,
+    project_id: int,
+    fmt: str,
+    filename: str,
+    user_id: int | None,
+    now: float,
+    job_id: int | None,
 ) -> int:
     """The import's row, staging."""
     return int(
@@ -223,6 +230,7 @@ def _start(
                 filename=filename,
                 status="staging",
                 started_at=now,
+                job_id=job_id,
             )
             .returning(imports.c.id)
         ).scalar_one()

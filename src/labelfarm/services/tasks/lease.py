@@ -366,4 +366,3 @@ def _task(item_id: int, data: str, media: str | None, expires: float) -> dict[st
         "lease_expires_at": expires,
         "prediction": None,
     }
-

@@ -86,14 +86,7 @@ async def import_job(
     (``notes``). Poll it while the job runs."""
     ctx = ctx_of(request)
     job = await _job_of(ctx, project_id, job_id, "import")
-    found = await ctx.run(
-        find_import,
-        project_id,
-        job.created_by,
-        str(job.params.get("filename", "")),
-        str(job.params.get("format", "")),
-        job.created_at,
-    )
+    found = await ctx.run(find_import, project_id, job.id)
     record = None if found is None else await ctx.run(import_record, found.id)
     if job.state == "done":
         ctx.projects.drop(project_id)  # the project may now have predictions to pre-fill

@@ -140,9 +140,11 @@ def _downgrade_models() -> None:
     op.drop_table("model_versions")
 
 
-# -- predictions name their version; verified annotations -----------------------------------
+# -- predictions name their version; verified annotations; imports name their job ----------
 def _upgrade_predictions_and_annotations() -> None:
     op.add_column("predictions", sa.Column("model_version", sa.String(200), nullable=True))
+    # an import run by a job: the job's next run finds it, and recovery at start leaves it
+    op.add_column("imports", sa.Column("job_id", sa.Integer(), nullable=True))
     op.add_column(
         "annotations",
         sa.Column("verified", sa.Boolean(), server_default=sa.text("false"), nullable=False),
@@ -154,6 +156,8 @@ def _downgrade_predictions_and_annotations() -> None:
         batch.drop_column("verified")
     with op.batch_alter_table("predictions") as batch:
         batch.drop_column("model_version")
+    with op.batch_alter_table("imports") as batch:
+        batch.drop_column("job_id")
 
 
 # -- project settings: wrong pre-fill on gold, the held-out share ---------------------------
