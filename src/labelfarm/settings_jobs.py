@@ -18,6 +18,15 @@ class JobSettings(BaseSettings):
             "worker`); turn off where workers run on their own."
         ),
     )
+    worker_nice: int = Field(
+        default=10,
+        ge=0,
+        le=19,
+        description=(
+            "CPU priority a job worker gives up (its nice value; 0: none), so annotators' "
+            "requests on the same machine come first."
+        ),
+    )
     worker_poll_seconds: float = Field(
         default=1.0, gt=0, description="How often an idle job worker looks for work."
     )

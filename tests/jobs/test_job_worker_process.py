@@ -131,3 +131,18 @@ def test_serve_s_worker_follows_the_setting(job_settings, worker_env, monkeypatc
         assert supervisor.command[-1] == str(os.getpid())
         wait_for(lambda: supervisor.pid, what="the worker to start")
     assert supervisor.pid is None
+
+
+def test_a_worker_yields_the_cpu_by_its_nice_value(world, worker_env, enqueue, tmp_path):
+    """Training and pre-labelling take whole cores: the worker runs below the server."""
+    log = tmp_path / "runs.log"
+    job_id = enqueue("test-steps", {"steps": 30, "step_seconds": 0.1, "log": str(log)})
+    worker = _start({**worker_env, "LABELFARM_WORKER_NICE": "7"}, tmp_path, "N")
+    try:
+        wait_for(
+            lambda: world.db.run(job_queue.get_job, job_id).progress_done >= 1,
+            what="the worker's progress",
+        )
+        assert os.getpriority(os.PRIO_PROCESS, worker.pid) == min(19, os.nice(0) + 7)
+    finally:
+        _stopped(worker)

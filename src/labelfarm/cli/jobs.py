@@ -63,6 +63,8 @@ def worker(
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     settings = Settings()
+    if settings.worker_nice:  # heavy work yields the CPU to the server and the database
+        os.nice(settings.worker_nice)
     load_kinds()
     for module in imports or ():
         importlib.import_module(module)
