@@ -133,6 +133,7 @@ class ImportRecord(Out):
     notes: list[ImportNote] = Field(description="what the file held that was left out")
     started_at: float
     finished_at: float | None
+    job_id: int | None = Field(default=None, description="the import job that ran it, if any")
 
 
 class ImportList(Out):
