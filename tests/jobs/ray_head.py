@@ -1,6 +1,6 @@
 """A real Ray head for the tests: its own process tree (``ray start --head --block``), bound
-to 127.0.0.1, started once per test session and stopped at its end (its own processes only,
-by pid: ``ray stop`` would stop every Ray instance on the machine).
+to 127.0.0.1, started for each test module that uses it and stopped after it (its own
+processes only, by pid: ``ray stop`` would stop every Ray instance on the machine).
 
 Its workers run this virtual environment's Python (the ``ray`` next to it), so they import
 the labelfarm under test.
@@ -73,7 +73,7 @@ def ray_binary() -> str:
 
 
 def start() -> RayHead:
-    """The session's head, started on first use."""
+    """The head, started on first use (until :func:`stop`)."""
     global _head
     if _head is not None:
         return _head
@@ -140,9 +140,10 @@ def stop() -> None:
     shutil.rmtree(head.temp_dir, ignore_errors=True)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def ray_head() -> Iterator[RayHead]:
-    """The session's Ray head (started once however many test modules ask for it)."""
+    """A Ray head for the module's tests, stopped after them: its processes would take CPU
+    from the timing tests that run later in the session."""
     pytest.importorskip("ray", reason=SKIP_REASON)
     yield start()
     stop()
