@@ -137,7 +137,8 @@ def test_offline_labels_survive_reload_and_browser_restart(
     wait_js(page, "document.getElementById('net').classList.contains('offline')")
     for i in range(10):
         label(page, str(1 + i % 2))
-    wait_js(page, "lfPage.pending() === 10")  # the outbox writes to IndexedDB async
+    # the outbox writes to IndexedDB asynchronously: wait until all ten are on disk
+    wait_js(page, "lfPage.pending() === 10 && lfPage.unsaved() === 0")
     assert len(stored(server, "annotator")) == 20
     # reload while offline: the service worker serves the page, the outbox is still there
     page.reload()

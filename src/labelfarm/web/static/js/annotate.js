@@ -394,7 +394,11 @@ onStatus((online) => {
 setInterval(() => { if (isOnline() && !current) queue.refill(outbox.count); }, 15000);
 setInterval(() => { if (isOnline() && !outbox.count) refreshProgress(); }, 300000); // a new day, other devices
 
-window.lfPage = { metrics, pending: () => outbox.count, readyAhead: () => queue.readyAhead(),
+// a label handed to the outbox is on disk a few milliseconds later: leaving the page in
+// between would lose it, so the browser asks first
+addEventListener("beforeunload", (e) => { if (outbox.unsaved) e.preventDefault(); });
+
+window.lfPage = { metrics, pending: () => outbox.count, unsaved: () => outbox.unsaved, readyAhead: () => queue.readyAhead(),
   current: () => (current ? current.entry.task.task : null), flush: () => outbox.flush(),
   verifying: () => Boolean(current && current.verify),
   // the task on screen can be submitted: its media is shown (or it has none)

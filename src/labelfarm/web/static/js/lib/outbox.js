@@ -12,6 +12,7 @@ export class Outbox {
     this.user = user;
     this.onChange = onChange;
     this.count = 0;       // entries waiting to be sent
+    this.unsaved = 0;     // entries handed to IndexedDB whose write has not completed yet
     this.rejected = 0;    // entries the server refused (kept, shown, never dropped)
     this.results = new Map(); // client id -> stored annotation id
     this.state = "idle";  // idle | sending | waiting | signed_out
@@ -44,8 +45,10 @@ export class Outbox {
   add(entry, taskKey) {
     const record = { ...entry, user: this.user, seq: Date.now() * 1000 + (counter++ % 1000) };
     this.count += 1;
+    this.unsaved += 1;
     this.onChange(this);
     const saved = write(["outbox"], (s) => s.outbox.put(record));
+    saved.finally(() => { this.unsaved -= 1; }).catch(() => {});
     if (taskKey) saved.then(() => write(["tasks"], (s) => s.tasks.delete(taskKey))).catch(() => {});
     return saved;
   }
