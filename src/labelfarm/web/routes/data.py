@@ -132,17 +132,15 @@ async def list_imports(
     return ok({"imports": await ctx_of(request).run(imports.list_imports, project_id)})
 
 
+def export_file_answers(description: str) -> dict[str, Any]:
+    """The OpenAPI answers of a route that sends an export's file: any writer's type."""
+    types = sorted({writer(name)[1] for name in writer_names()})
+    return documented(None, 401, 403, 404, 422, content=binary(*types), description=description)
+
+
 @router.get(
     "/export",
-    **documented(
-        None,
-        401,
-        403,
-        404,
-        422,
-        content=binary(*sorted({writer(name)[1] for name in writer_names()})),
-        description="the export, as an attachment (its type depends on the format)",
-    ),
+    **export_file_answers("the export, as an attachment (its type depends on the format)"),
 )
 async def export(
     request: Request,

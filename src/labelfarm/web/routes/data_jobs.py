@@ -31,8 +31,14 @@ from labelfarm.web.context import AppContext, ctx_of
 from labelfarm.web.job_start import start_job
 from labelfarm.web.models.data_jobs import ExportJob, ExportJobList, ImportJob, JobStarted
 from labelfarm.web.policies import PROJECT_EXPORT, PROJECT_MANAGE, Access, require
-from labelfarm.web.responses import JSON, UPLOAD_BODY, binary, documented, ok
-from labelfarm.web.routes.data import UploadFormat, UploadName, check_upload_format, spool_upload
+from labelfarm.web.responses import JSON, UPLOAD_BODY, documented, ok
+from labelfarm.web.routes.data import (
+    UploadFormat,
+    UploadName,
+    check_upload_format,
+    export_file_answers,
+    spool_upload,
+)
 from labelfarm.web.schemas import Body, Id
 
 router = APIRouter(prefix="/api/v1/projects/{project_id}", tags=["data"])
@@ -177,15 +183,7 @@ async def export_job(
 
 @router.get(
     "/exports/{job_id}/file",
-    **documented(
-        None,
-        401,
-        403,
-        404,
-        422,
-        content=binary(*sorted({writer(name)[1] for name in writer_names()})),
-        description="the export's file, as an attachment",
-    ),
+    **export_file_answers("the export's file, as an attachment"),
 )
 async def export_file(
     request: Request,
