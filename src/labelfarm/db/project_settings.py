@@ -116,6 +116,18 @@ class ProjectSettings:
         _real(0, 0.9, "a share of labelled items from 0 to 0.9"),
         "share of reviewed items kept out of training to evaluate models (gold never trains)",
     )
+    asr_wer_threshold: float = setting(
+        0.3,
+        _real(0, 1, "a word error rate from 0 to 1"),
+        "speech-recognition pre-fill is turned off for a language whose measured word error "
+        "rate is above this, and on again when a new model measures below it",
+    )
+    asr_shadow_share: float = setting(
+        0.1,
+        _real(0, 1, "a share of items from 0 to 1"),
+        "share of each language's audio items transcribed without pre-fill while the speech "
+        "model runs unseen, to measure its word error rate fairly",
+    )
 
 
 SETTINGS: tuple[Field[Any], ...] = fields(ProjectSettings)

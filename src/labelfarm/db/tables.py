@@ -24,6 +24,7 @@ from sqlalchemy import (
 )
 
 from labelfarm.db.project_settings import DEFAULTS, SETTING_NAMES, SETTING_TYPES
+from labelfarm.db.tables_audio import audio_tables
 from labelfarm.db.tables_jobs import job_tables
 from labelfarm.db.tables_quality import quality_tables
 
@@ -380,21 +381,11 @@ audit_anchors = Table(
     Column("anchor", Text, nullable=False),
 )
 
-# Fitted annotator models per project and field (services/fitting.py): Dawid-Skene
-# confusion matrices for choice fields, gold-based weights for the others. A cache, refitted
-# on demand; the item labels derived from it are recomputed, never edited by hand.
-annotator_models = Table(
-    "annotator_models",
-    metadata,
-    Column("project_id", Integer, ForeignKey("projects.id"), primary_key=True),
-    Column("field", String(64), primary_key=True),
-    Column("model", Text, nullable=False),
-    Column("n_annotations", Integer, nullable=False),
-    Column("fitted_at", Float, nullable=False),
-)
-
-# Annotators' standing and its history, reviewers' decisions (db/tables_quality.py).
-annotator_status, standing_events, reviews = quality_tables(metadata)
+# Fitted annotator models, annotators' standing and its history, reviewers' decisions
+# (db/tables_quality.py).
+annotator_models, annotator_status, standing_events, reviews = quality_tables(metadata)
 
 # Jobs, model versions and external model servers (db/tables_jobs.py).
 jobs, model_versions, ml_backends = job_tables(metadata)
+# Audio facts, peaks and listening copies; pre-fill error per language (db/tables_audio.py).
+media_audio, asr_measurements = audio_tables(metadata)

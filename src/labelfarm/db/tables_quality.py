@@ -1,6 +1,6 @@
-"""The tables of judgement on the work: annotators' standing and its history, reviewers'
-decisions. Declared here, on the metadata :mod:`labelfarm.db.tables` passes in (which also
-exports them), to keep that module short.
+"""The tables of judgement on the work: fitted annotator models, annotators' standing and
+its history, reviewers' decisions. Declared here, on the metadata :mod:`labelfarm.db.tables`
+passes in (which also exports them), to keep that module short.
 """
 
 from sqlalchemy import (
@@ -17,8 +17,9 @@ from sqlalchemy import (
 )
 
 
-def quality_tables(metadata: MetaData) -> tuple[Table, Table, Table]:
-    """``annotator_status``, ``standing_events`` and ``reviews``, on ``metadata``."""
+def quality_tables(metadata: MetaData) -> tuple[Table, Table, Table, Table]:
+    """``annotator_models``, ``annotator_status``, ``standing_events`` and ``reviews``, on
+    ``metadata``."""
     # An annotator's standing in a project: qualifying, active or paused (with evidence).
     annotator_status = Table(
         "annotator_status",
@@ -71,4 +72,16 @@ def quality_tables(metadata: MetaData) -> tuple[Table, Table, Table]:
             postgresql_where=text("audit_id IS NULL"),
         ),
     )
-    return annotator_status, standing_events, reviews
+    # Fitted annotator models per project and field (services/fitting.py): Dawid-Skene
+    # confusion matrices for choice fields, gold-based weights for the others. A cache, refitted
+    # on demand; the item labels derived from it are recomputed, never edited by hand.
+    annotator_models = Table(
+        "annotator_models",
+        metadata,
+        Column("project_id", Integer, ForeignKey("projects.id"), primary_key=True),
+        Column("field", String(64), primary_key=True),
+        Column("model", Text, nullable=False),
+        Column("n_annotations", Integer, nullable=False),
+        Column("fitted_at", Float, nullable=False),
+    )
+    return annotator_models, annotator_status, standing_events, reviews
