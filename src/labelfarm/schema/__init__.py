@@ -21,6 +21,7 @@ from labelfarm.schema import (  # noqa: F401  (register)
     polygon,
     polyline,
     rectangle,
+    segments,
     spans,
     tags,
     text,

@@ -26,7 +26,7 @@ from labelfarm.db.dialect import Dialect
 from labelfarm.db.tx import Sql, Tx, transaction
 from labelfarm.errors import InvalidInput
 from labelfarm.services.projects import Project
-from labelfarm.services.tasks import adaptive, gold, verify
+from labelfarm.services.tasks import adaptive, gold, media_fit, verify
 from labelfarm.services.tasks.entries import Entry
 from labelfarm.services.tasks.openness import BUMP_ITEM
 from labelfarm.services.tasks.submit_fast import add_replays, submit_in_one_statement
@@ -121,8 +121,10 @@ def submit(
     them from gold.
 
     An entry claiming ``verified`` (verify mode's accept) keeps the mark only when its value
-    is its task's prediction (:mod:`.verify`)."""
+    is its task's prediction (:mod:`.verify`). Transcripts must fit inside their item's audio
+    file (:mod:`.media_fit`)."""
     verify.check_claims(tx, project, entries)
+    media_fit.check_inside_media(tx, project, entries)
     if (
         tx.dialect is Dialect.POSTGRESQL
         and tx.durable
