@@ -40,6 +40,12 @@ MEDIA_ROUTES = {
     "/media/{sha}/fit/{size}",
     "/media/tasks/{project}/{handle}",
     "/media/tasks/{project}/{handle}/fit/{size}",
+    "/media/{sha}/audio",
+    "/media/{sha}/audio/peaks/{level}",
+    "/media/{sha}/audio/stream",
+    "/media/tasks/{project}/{handle}/audio",
+    "/media/tasks/{project}/{handle}/audio/peaks/{level}",
+    "/media/tasks/{project}/{handle}/audio/stream",
 }
 RUNNABLE = ("text/", "image/svg", "application/javascript", "application/ecmascript", "xml")
 HTML = b"<!doctype html><html><body><script>document.title='pwned'</script></body></html>"
@@ -90,8 +96,16 @@ def urls_by_name(client: Any, project_id: int, key: str, n: int) -> dict[str, st
 
 def fit_url(url: str, size: int = 320) -> str:
     """The resized image's URL (a path on this origin) of a media URL, by task or by sha."""
+    return derived_url(url, f"fit/{size}")
+
+
+def derived_url(url: str, suffix: str) -> str:
+    """The URL of what is derived from a media URL's file (``fit/320``, ``audio/stream``)."""
     name, query = url.split("/media/")[1].split("?")
-    return f"/media/{name}/fit/{size}?{query}"
+    return f"/media/{name}/{suffix}?{query}"
+
+
+AUDIO_PARTS = ("audio", "audio/peaks/0", "audio/stream")
 
 
 def assert_media_headers(r: httpx.Response) -> None:
@@ -162,6 +176,14 @@ def test_hostile_media_of_a_jsonl_import_are_attachments(world, tmp_path, clock)
     for name in HOSTILE:
         assert_never_runnable(web.get(urls[name]))
         assert_never_runnable(web.get(fit_url(urls[name])))
+        for part in AUDIO_PARTS:  # only checked audio has facts, peaks and a listening copy
+            assert web.get(derived_url(urls[name], part)).status_code == 422
+    kinds = ("application/json", "application/octet-stream", "audio/ogg; codecs=opus")
+    for part, kind in zip(AUDIO_PARTS, kinds, strict=True):
+        r = web.get(derived_url(urls["tone.wav"], part))
+        assert r.status_code == 200 and r.headers["content-type"] == kind, (part, r.text)
+        if part != "audio":  # stored bytes; the facts are a JSON answer like the API's
+            assert_media_headers(r)
     r = web.get(urls["tone.wav"])
     assert r.status_code == 200 and r.headers["content-type"] == "audio/wav"
     assert r.headers["content-disposition"] == "inline"

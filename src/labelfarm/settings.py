@@ -94,8 +94,8 @@ class Settings(JobSettings):
         default=300.0,
         description=(
             "How often a job worker refits the annotator models of adaptive-overlap projects "
-            "that have new annotations, as a `refit` job (0: never; managers can still "
-            "refit by hand)."
+            "that have new annotations and measures speech-recognition pre-fill against new "
+            "transcripts, as a `refit` job (0: never; managers can still refit by hand)."
         ),
     )
     login_limits: bool = Field(
@@ -217,7 +217,20 @@ class Settings(JobSettings):
         ),
     )
 
-    @field_validator("trusted_proxies", mode="before")
+    audio_url_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description=(
+            "Host names the server may fetch media from when a JSON Lines item names its "
+            "media by an http(s) URL (comma-separated); empty: media URLs are refused."
+        ),
+    )
+    audio_url_max_bytes: int = Field(
+        default=2 << 30,
+        ge=1,
+        description="Largest file the server fetches from a media URL of an import.",
+    )
+
+    @field_validator("trusted_proxies", "audio_url_hosts", mode="before")
     @classmethod
     def _split_proxies(cls, value: object) -> object:
         if isinstance(value, str):

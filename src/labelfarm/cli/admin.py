@@ -171,3 +171,11 @@ def media_check_cmd(
     sized = open_db(settings).run(fill_image_sizes, media, batch=batch)
     if sized:
         console.print(f"stored the size of {sized:,} images imported before sizes were kept")
+    from labelfarm.services.audio_backfill import derive_missing_audio
+
+    audio = open_db(settings).run(derive_missing_audio, media, now=time.time())
+    if audio.derived or audio.failed:
+        console.print(
+            f"derived the waveform and listening copy of {audio.derived:,} audio files stored "
+            f"before they were kept ({audio.failed:,} did not decode)"
+        )

@@ -26,7 +26,8 @@ def read_jsonl(source: ImportSource) -> Iterator[ReadResult]:
         if isinstance(value, RowProblem):
             yield where, [value]
         else:
-            yield where, record_from_object(value, where, source.schema, base_dir)
+            hosts = source.limits.audio_url_hosts
+            yield where, record_from_object(value, where, source.schema, base_dir, hosts)
 
 
 @register_writer("jsonl", "application/x-ndjson")

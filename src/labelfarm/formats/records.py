@@ -2,7 +2,8 @@
 
 Reserved keys: ``data`` (the item's data; without it every other key is data),
 ``external_id`` (or ``id``), ``priority``, ``deadline`` (ISO-8601), ``media`` (a file path
-relative to the imported file), ``prediction`` / ``predictions`` (model output to pre-fill),
+relative to the imported file, or an ``http(s)://`` URL on a host of ``url_hosts``, which
+the server fetches), ``prediction`` / ``predictions`` (model output to pre-fill),
 ``gold`` (the known answer: the item becomes a gold task, mixed in blind) and ``gold_kind``
 (``control``, the default: never shown, measures annotators; ``training``: its answer is shown,
 to annotators in qualification). Tables carry gold in columns (:func:`gold_from_cells`).
@@ -13,6 +14,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import orjson
 
@@ -39,7 +41,11 @@ GOLD_PREFIX = "gold."  # a table column per field of the gold answer: gold.<fiel
 
 
 def record_from_object(
-    obj: Any, where: str, schema: Schema, base_dir: Path | None
+    obj: Any,
+    where: str,
+    schema: Schema,
+    base_dir: Path | None,
+    url_hosts: tuple[str, ...] = (),
 ) -> ItemRecord | list[RowProblem]:
     if type(obj) is dict and len(obj) == 1:  # fast path: a plain {"data": {...}} row
         data = obj.get("data")
@@ -82,7 +88,7 @@ def record_from_object(
         except (ValueError, TypeError, OverflowError):
             bad("deadline", f"must be an ISO-8601 time, got {obj['deadline']!r}")
     if obj.get("media") is not None:
-        _media(obj["media"], base_dir, record, bad)
+        _media(obj["media"], base_dir, record, bad, url_hosts)
     preds = obj.get("predictions", [obj["prediction"]] if "prediction" in obj else [])
     if not isinstance(preds, list):
         bad("predictions", "must be a list")
@@ -175,9 +181,14 @@ def _json(cell: str) -> Any:
         return cell
 
 
-def _media(value: Any, base_dir: Path | None, record: ItemRecord, bad: Any) -> None:
+def _media(
+    value: Any, base_dir: Path | None, record: ItemRecord, bad: Any, url_hosts: tuple[str, ...]
+) -> None:
     if not isinstance(value, str) or not value:
         bad("media", "must be a file path")
+        return
+    if value.startswith(("http://", "https://")):
+        _media_url(value, record, bad, url_hosts)
         return
     if base_dir is None:
         bad("media", "a media path needs a file import from a folder (use the CLI or a folder)")
@@ -189,6 +200,22 @@ def _media(value: Any, base_dir: Path | None, record: ItemRecord, bad: Any) -> N
         bad("media", f"file {value!r} not found")
     else:
         record.media_path = path
+
+
+def _media_url(value: str, record: ItemRecord, bad: Any, url_hosts: tuple[str, ...]) -> None:
+    """A media URL the server may fetch: http(s), at most 2000 characters, on a host of
+    the server's ``audio_url_hosts`` setting."""
+    try:
+        host = (urlsplit(value).hostname or "").lower()
+    except ValueError:
+        host = ""
+    if len(value) > 2000 or not host:
+        bad("media", "must be an http(s) URL of at most 2000 characters with a host name")
+    elif host not in {h.lower() for h in url_hosts}:
+        allowed = ", ".join(url_hosts) or "none"
+        bad("media", f"{host!r} is not a host of the audio_url_hosts setting (allowed: {allowed})")
+    else:
+        record.media_url = value
 
 
 def _prediction(pred: Any, field: str, schema: Schema, record: ItemRecord, bad: Any) -> None:

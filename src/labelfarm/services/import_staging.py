@@ -14,7 +14,6 @@ import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
@@ -26,10 +25,13 @@ from labelfarm.db.tables import items, predictions
 from labelfarm.db.tx import CoreTx
 from labelfarm.errors import ImportFailed
 from labelfarm.formats import ItemRecord
+from labelfarm.formats.registry import ImportLimits
 from labelfarm.jsonutil import dumps
+from labelfarm.services.audio_media import AudioFacts, register_audio
 from labelfarm.services.import_annotations import Stager, stage_annotations
 from labelfarm.services.media import MediaStore, register_media
 from labelfarm.services.media_check import Verdict, check_file, expected_kinds, refusal
+from labelfarm.services.media_urls import derive_new_audio, fetched_media
 from labelfarm.services.projects import Project
 
 NO_DEADLINE = 1e18
@@ -136,9 +138,10 @@ def stage(
     media: MediaStore,
     now: float,
     stage: Stager | None = None,
+    limits: ImportLimits | None = None,
 ) -> int:
     """Write one batch of staged items (and their media and predictions); returns n preds."""
-    stored, media_rows = store_media(media, project, batch)
+    stored, media_rows, audio = store_media(media, project, batch, sink.db, limits)
     sizes = [image_size(rec, media_rows.get(stored.get(i, ""))) for i, rec in enumerate(batch)]
     status = "ready" if sink.single else "staged"
     rows = [  # in COLUMNS order: COPY and executemany take these tuples as they are
@@ -169,6 +172,8 @@ def stage(
     with sink.batch() as tx:
         if media_rows:
             register_media(tx, list(media_rows.values()), now)
+        if audio:
+            register_audio(tx, audio, now)
         ids = insert_items(tx, rows, returning=with_preds or with_anns)
         if with_anns:
             assert stage is not None
@@ -205,30 +210,39 @@ def image_size(
 
 
 def store_media(
-    media: MediaStore, project: Project, batch: list[ItemRecord]
-) -> tuple[dict[int, str], dict[str, tuple[str, int, Verdict]]]:
-    """Check the content of each record's media file, then store it: ``{index: sha}`` and
-    the rows to register, by sha. A file the project cannot hold (not the image or audio its schema
-    expects, or a decompression bomb) is refused: ImportFailed names every such file of the
-    batch, and none of the batch is stored."""
+    media: MediaStore,
+    project: Project,
+    batch: list[ItemRecord],
+    db: Database | None = None,
+    limits: ImportLimits | None = None,
+) -> tuple[dict[int, str], dict[str, tuple[str, int, Verdict]], list[AudioFacts]]:
+    """Check the content of each record's media file (fetched first when named by URL), then
+    store it: ``{index: sha}``, the rows to register by sha, and the facts of the audio files
+    not derived before (:mod:`labelfarm.services.audio_media`). A file the project cannot
+    hold (not the image or audio its schema expects, a decompression bomb, audio that does
+    not decode to its end) is refused: ImportFailed names every such file of the batch, and
+    none of the batch is stored."""
     expected = expected_kinds(project.schema)
-    paths = list(dict.fromkeys(rec.media_path for rec in batch if rec.media_path is not None))
-    verdicts: dict[Path, Verdict] = dict(zip(paths, _CHECKS.map(check_file, paths), strict=True))
-    problems = []
-    for path, verdict in verdicts.items():
-        reason = refusal(verdict, expected)
-        if reason is not None:
-            problems.append({"location": path.name, "field": "media", "reason": reason})
-    if problems:
-        raise ImportFailed(f"{len(problems)} media file(s) refused", problems)
-    stored: dict[int, str] = {}
-    rows: dict[str, tuple[str, int, Verdict]] = {}
-    for i, rec in enumerate(batch):
-        if rec.media_path is not None:
-            sha, size = media.put_file(rec.media_path)
-            stored[i] = sha
-            rows[sha] = (sha, size, verdicts[rec.media_path])
-    return stored, rows
+    with fetched_media(batch, limits) as where:
+        paths = list(dict.fromkeys(r.media_path for r in batch if r.media_path is not None))
+        verdicts = dict(zip(paths, _CHECKS.map(check_file, paths), strict=True))
+        problems = []
+        for path, verdict in verdicts.items():
+            reason = refusal(verdict, expected)
+            if reason is not None:
+                location = where.get(path, path.name)
+                problems.append({"location": location, "field": "media", "reason": reason})
+        if problems:
+            raise ImportFailed(f"{len(problems)} media file(s) refused", problems)
+        audio = derive_new_audio(media, db, verdicts, where, _CHECKS)
+        stored: dict[int, str] = {}
+        rows: dict[str, tuple[str, int, Verdict]] = {}
+        for i, rec in enumerate(batch):
+            if rec.media_path is not None:
+                sha, size = media.put_file(rec.media_path)
+                stored[i] = sha
+                rows[sha] = (sha, size, verdicts[rec.media_path])
+    return stored, rows, audio
 
 
 def insert_items(tx: CoreTx, rows: list[tuple[Any, ...]], *, returning: bool) -> list[int]:

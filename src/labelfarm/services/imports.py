@@ -84,6 +84,8 @@ def limits_from(settings: Settings) -> ImportLimits:
         columns=settings.max_columns,
         archive_bytes=settings.max_archive_bytes,
         archive_ratio=settings.max_archive_ratio,
+        audio_url_hosts=tuple(settings.audio_url_hosts),
+        audio_url_max_bytes=settings.audio_url_max_bytes,
     )
 
 
@@ -141,7 +143,8 @@ def import_items(
     import_id = db.run(_start, project.id, fmt, filename, user_id, now, job_id)
     total_bytes = _size(path)
     tally, stage, sink = _Tally(), Stager(import_id), Sink(db)
-    writer = Writer(_staging(sink, project, import_id, media, now, stage, on_written))
+    limits = limits or ImportLimits()
+    writer = Writer(_staging(sink, project, import_id, media, now, stage, on_written, limits))
     n_preds = 0
     with tempfile.TemporaryDirectory(prefix="labelfarm-import-") as scratch:
         source = ImportSource(
@@ -149,7 +152,7 @@ def import_items(
             filename,
             project.schema,
             {"base_dir": base_dir, "scratch": Path(scratch)},
-            limits=limits or ImportLimits(),
+            limits=limits,
             cancel=cancel,
         )
         try:
@@ -197,11 +200,12 @@ def _staging(
     now: float,
     stage: Stager,
     on_written: Callable[[int], None] | None,
+    limits: ImportLimits,
 ) -> Callable[[list[ItemRecord]], int]:
     """What the writer thread does with a batch: stage it, then say how many items."""
 
     def write(rows: list[ItemRecord]) -> int:
-        n_preds = stage_batch(sink, project, import_id, rows, media, now, stage)
+        n_preds = stage_batch(sink, project, import_id, rows, media, now, stage, limits)
         if on_written is not None:
             on_written(len(rows))
         return n_preds
