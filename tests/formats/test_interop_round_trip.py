@@ -47,6 +47,7 @@ MUST_IMPORT = {
     "labelstudio/label-studio-sdk/csv_test.json",
     "labelstudio/label-studio-sdk/data_keypoints.json",
     "labelstudio_audio/label-studio-frontend/transcribe_audio_tasks.json",
+    "labelstudio_audio/label-studio-frontend/audio_regions_annotation_1.json",
     "text_classification/doccano/example.jsonl",
     "text_classification/doccano/example.csv",
 }
@@ -142,9 +143,10 @@ def _yolo_tree(root: Path) -> dict[str, str]:
 
 def _source_and_export(fmt: str, src: Path, exported: bytes, tmp: Path) -> tuple[dict, dict]:
     if fmt in ("coco", "labelstudio"):
-        return dict(json_paths(orjson.loads(src.read_bytes()))), dict(
-            json_paths(orjson.loads(exported))
-        )
+        given = orjson.loads(src.read_bytes())
+        if fmt == "labelstudio" and isinstance(given, dict):
+            given = [given]  # a file of one task: exported as a list of one
+        return dict(json_paths(given)), dict(json_paths(orjson.loads(exported)))
     if fmt == "cvat":
         return _xml(src.read_bytes()), _xml(exported)
     if fmt == "voc":

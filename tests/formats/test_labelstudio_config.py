@@ -106,17 +106,26 @@ def test_a_hand_written_schema_has_a_label_config():
             "no labelfarm field type",
         ),
         (
-            '<View>\n  <Paragraphs name="d" value="$dialogue"/>\n</View>',
-            2,
-            "Paragraphs",
-            "no labelfarm field type",
+            '<View>\n  <Text name="t" value="$text"/>\n  <ParagraphLabels name="d" toName="t">'
+            '<Label value="x"/></ParagraphLabels>\n</View>',
+            3,
+            "ParagraphLabels",
+            "<Paragraphs>",
         ),
         (
-            '<View>\n<Audio name="a" value="$audio"/>\n\n<Labels name="l" toName="a">'
+            '<View>\n<Image name="a" value="$image"/>\n\n<Labels name="l" toName="a">'
             '<Label value="x"/></Labels>\n</View>',
             4,
             "Labels",
-            "text spans only",
+            "text spans and audio regions only",
+        ),
+        (
+            '<View>\n<Audio name="a" value="$audio"/>\n<Labels name="l" toName="a">'
+            '<Label value="x"/></Labels>\n<Labels name="m" toName="a">'
+            '<Label value="y"/></Labels>\n</View>',
+            4,
+            "Labels",
+            "a second <Labels>",
         ),
         (
             '<View>\n<Image name="i" value="$image"/>\n<Choices name="c" toName="img">'

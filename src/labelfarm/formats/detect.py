@@ -12,7 +12,10 @@ import zipfile
 from pathlib import Path, PurePosixPath
 
 from labelfarm.errors import InvalidInput
+from labelfarm.formats.folder import AUDIO
 from labelfarm.formats.registry import reader_names
+
+TRANSCRIPTS = (".vtt", ".srt", ".stm", ".ctm")
 
 _PEEK = 64 * 1024
 
@@ -42,10 +45,16 @@ def _from_names(names: list[str], *, folder: bool) -> str | None:
     parts = {p.lower() for n in names for p in PurePosixPath(n).parts[:-1]}
     if "data.yaml" in base or "classes.txt" in base or "labels" in parts:
         return "yolo"
+    if any(PurePosixPath(n).suffix in TRANSCRIPTS for n in base):
+        return "transcripts"  # audio with .vtt/.srt/.stm/.ctm transcripts
     if "annotations.xml" in base:
         return "cvat"
     if "annotations" in parts and any(n.lower().endswith(".xml") for n in names):
         return "voc"
+    if any(n.lower().endswith(".jsonl") for n in names) and any(
+        PurePosixPath(n).suffix.lower() in AUDIO for n in names
+    ):
+        return "nemo-manifest"  # a speech manifest beside its audio
     if any(n.lower().endswith(".json") for n in names):
         return "coco"
     return "folder" if folder else None
@@ -57,6 +66,8 @@ def _from_content(path: Path, suffix: str) -> str | None:
     text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
     if suffix in (".csv", ".tsv"):
         return suffix[1:]
+    if suffix in TRANSCRIPTS:
+        return "transcripts"
     if text.startswith(b"<"):
         root = re.search(rb"<([A-Za-z_][\w.-]*)[\s>/]", re.sub(rb"<[?!][^>]*>", b"", text))
         tag = root.group(1) if root else b""
@@ -66,6 +77,8 @@ def _from_content(path: Path, suffix: str) -> str | None:
     if text.startswith(b"{"):
         first = text.split(b"\n", 1)[0]
         keys = set(re.findall(rb'"(\w+)"\s*:', text[:4096]))
+        if b"audio_filepath" in keys:
+            return "nemo-manifest"  # a NeMo speech manifest
         if suffix in (".jsonl", ".ndjson") or (
             first.rstrip().endswith(b"}") and b"\n{" in text.replace(b"\r", b"")
         ):

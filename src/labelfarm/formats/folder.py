@@ -18,6 +18,8 @@ from labelfarm.formats.registry import (
     RowProblem,
     register_reader,
 )
+from labelfarm.formats.transcript_files import load_sidecars
+from labelfarm.formats.transcripts import EXTENSIONS as TRANSCRIPTS
 
 IMAGE = frozenset({".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"})
 AUDIO = frozenset({".wav", ".mp3", ".flac", ".ogg", ".opus", ".m4a"})
@@ -38,7 +40,17 @@ def read_folder(source: ImportSource) -> Iterator[ReadResult]:
     if not root.is_dir():
         yield str(root), [RowProblem(str(root), "", "not a folder")]
         return
+    yield from read_files(root, source)
+
+
+def read_files(root: Path, source: ImportSource) -> Iterator[ReadResult]:
+    """The items of the files under ``root``; audio files get the transcripts beside them
+    (:mod:`labelfarm.formats.transcript_files`)."""
     data_keys = source.schema.data
+    transcripts = [p for p in _files(root) if p.suffix.lower() in TRANSCRIPTS]
+    sidecars = load_sidecars(root, transcripts, source)
+    for problem in sidecars.problems:
+        yield problem.location, [problem]
     for path in _files(root):
         rel = path.relative_to(root).as_posix()
         source.bytes_read += 1  # progress counts files for a folder
@@ -61,9 +73,13 @@ def read_folder(source: ImportSource) -> Iterator[ReadResult]:
             yield rel, ItemRecord(data={key: text}, external_id=rel)
         elif ext in IMAGE or ext in AUDIO:
             key = _key(data_keys, "image" if ext in IMAGE else "audio")
-            yield rel, ItemRecord(data={key: rel}, external_id=rel, media_path=path)
+            rec = ItemRecord(data={key: rel}, external_id=rel, media_path=path)
+            yield rel, sidecars.attach(rec, rel, source) if ext in AUDIO and sidecars else rec
+        elif ext in TRANSCRIPTS:
+            continue  # given to the audio files it names
         else:
             yield rel, [RowProblem(rel, "", f"unsupported file type {ext or '(none)'}")]
+    yield from sidecars.unused()
 
 
 def _key(data_keys: dict[str, str], kind: str) -> str:

@@ -9,6 +9,8 @@ Label Studio                       labelfarm field
 ``choices``                        ``choice`` (one) or ``multichoice``
 ``textarea``                       ``text`` (entries as lines; one entry if multiline)
 ``labels`` (text ranges)           ``spans``
+``labels``/``textarea`` (audio)    ``segments`` (:mod:`~labelfarm.formats.labelstudio_audio`)
+``paragraphlabels`` (dialogue)     ``spans`` (:mod:`~labelfarm.formats.labelstudio_dialogue`)
 ``rectanglelabels``/``rectangle``  ``rectangle``, or ``bbox`` (upright boxes only)
 ``polygonlabels``/``polygon``      ``polygon`` (pixels)
 ``keypointlabels``/``keypoint``    ``keypoints`` (pixels)
@@ -44,6 +46,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from labelfarm.formats.jsonstream import JsonStreamError, walk_array
+from labelfarm.formats.labelstudio_audio import finish_guess, guess_regions
 from labelfarm.formats.labelstudio_results import LABEL_KEY, Converted, ResultConverter
 from labelfarm.formats.objects import register_guesser
 from labelfarm.formats.registry import (
@@ -306,11 +309,17 @@ def guess_labelstudio(source: ImportSource) -> dict[str, Any]:
     except (JsonStreamError, _NotTasks, OSError) as exc:
         problem = _file_problem(source, exc)
         raise ValueError(f"{problem.location}: {problem.reason}") from None
-    out, to_name = [], {}
+    out, to_name, kept = [], {}, {}  # type: list[dict[str, Any]], dict[str, str], dict[str, Any]
     for spec in fields.values():
         if spec.get("_to_name") is not None:
             to_name[spec["name"]] = str(spec["_to_name"])
         spec.pop("_to_name", None)
+        if spec.pop("_dialogue", False):
+            kept.setdefault("controls", {})[spec["name"]] = "ParagraphLabels"
+        if spec["type"] == "segments":  # audio regions (labelstudio_audio)
+            kept.setdefault("objects", []).append(finish_guess(spec))
+            out.append(spec)
+            continue
         labels = list(spec.pop("_labels"))
         if spec["type"] in ("choice", "multichoice"):
             spec["options"] = labels or ["yes"]
@@ -319,7 +328,9 @@ def guess_labelstudio(source: ImportSource) -> dict[str, Any]:
         out.append(spec)
     if not out:
         return {"fields": [{"name": "label", "type": "text", "required": False}]}
-    return {"fields": out, **({"labelstudio": {"to_name": to_name}} if to_name else {})}
+    if to_name:
+        kept["to_name"] = to_name
+    return {"fields": out, **({"labelstudio": kept} if kept else {})}
 
 
 _GUESS_TYPES = {
@@ -331,15 +342,17 @@ _GUESS_TYPES = {
     "rectangle": "rectangle",
     "polygon": "polygon",
     "keypoint": "keypoints",
+    "paragraph": "spans",
 }
 
 
 def _guess_task(task: dict[str, Any], fields: dict[str, dict[str, Any]], where: str) -> None:
     """Add the fields and labels the results of ``task`` use to ``fields``; a result of a
     type no field type holds is a ValueError saying where."""
+    regions = guess_regions(task, fields)  # audio regions make segments fields
     for group in (task.get("annotations") or []) + (task.get("predictions") or []):
         for r in (group or {}).get("result") or [] if isinstance(group, dict) else []:
-            if not isinstance(r, dict) or r.get("type") == "relation":
+            if not isinstance(r, dict) or r.get("type") == "relation" or id(r) in regions:
                 continue
             t = _GUESS_TYPES.get(_base(r))
             if t is None:
@@ -355,6 +368,8 @@ def _guess_task(task: dict[str, Any], fields: dict[str, dict[str, Any]], where: 
                 {"name": r["from_name"], "type": t, "required": False, "_labels": {}},
             )
             spec.setdefault("_to_name", r.get("to_name"))
+            if r.get("type") == "paragraphlabels":
+                spec["_dialogue"] = True
             v = r.get("value") or {}
             texts = v.get("text") if t == "text" else None
             if isinstance(texts, list) and len(texts) == 1 and "\n" in str(texts[0]):

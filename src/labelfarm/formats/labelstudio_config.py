@@ -4,15 +4,20 @@
 project) into a schema: each control tag becomes a field named as the tag, with every label
 or choice it lists, in order, used or not; each object tag names a data key (``value="$image"``)
 and its kind. What else the config says (object tag names, which object each control labels,
-a ``<Rating>``) is kept in the schema's ``labelstudio`` section, so that
-:func:`label_config_from_schema` writes the config back and exports name the same tags.
+a ``<Rating>``, an object's other attributes) is kept in the schema's ``labelstudio``
+section, so that :func:`label_config_from_schema` writes the config back and exports name
+the same tags.
 
 =====================  ==========================================================
 control tag            labelfarm field
 =====================  ==========================================================
 ``<Choices>``          ``choice``; ``multichoice`` with ``choice="multiple"``
 ``<TextArea>``         ``text`` (``multiline``: ``rows`` > 1, ``maxSubmissions="1"``)
-``<Labels>``           ``spans`` (on a ``<Text>`` or ``<HyperText>``)
+``<Labels>``           ``spans`` (on a ``<Text>`` or ``<HyperText>``); on an audio, with a
+                       per-region ``<TextArea>``: ``segments`` (see
+                       :mod:`labelfarm.formats.labelstudio_audio`)
+``<ParagraphLabels>``  ``spans`` of a ``<Paragraphs>`` dialogue (``json`` data; see
+                       :mod:`labelfarm.formats.labelstudio_dialogue`)
 ``<RectangleLabels>``  ``rectangle``
 ``<PolygonLabels>``    ``polygon``
 ``<KeyPointLabels>``   ``keypoints``
@@ -20,7 +25,8 @@ control tag            labelfarm field
 ``<Number>``           ``number`` (``min``, ``max``)
 =====================  ==========================================================
 
-Object tags: ``<Image>``, ``<Text>``, ``<HyperText>``, ``<Audio>``, ``<AudioPlus>``; layout
+Object tags: ``<Image>``, ``<Text>``, ``<HyperText>``, ``<Audio>``, ``<AudioPlus>``,
+``<Paragraphs>`` (its ``audioUrl="$key"`` an audio data key); layout
 tags (``<View>``, ``<Header>``, ``<Style>``) are passed over. Any other tag is an error giving
 its line and name; so is a config that is not well-formed XML.
 """
@@ -36,6 +42,7 @@ import defusedxml.ElementTree as DET
 from defusedxml import DefusedXmlException
 
 from labelfarm.errors import SchemaError
+from labelfarm.formats.labelstudio_audio import AUDIO_TAGS, control_lines, region_field
 from labelfarm.formats.labelstudio_schema import (
     OBJECT_KINDS,
     control_tag,
@@ -52,6 +59,7 @@ LABELLED = {  # control tag -> field type; its children are <Label value=...>
     "RectangleLabels": "rectangle",
     "PolygonLabels": "polygon",
     "KeyPointLabels": "keypoints",
+    "ParagraphLabels": "spans",
 }
 CONTROLS = frozenset({*LABELLED, "Choices", "TextArea", "Rating", "Number"})
 _SPAN_OBJECTS = frozenset({"Text", "HyperText"})
@@ -110,7 +118,7 @@ def schema_from_label_config(text: str) -> dict[str, Any]:
     root, lines = _parse(text)
     if root.tag != "View":
         raise _error(lines.get(root), root.tag, "a label config is a <View>")
-    objs: list[dict[str, str]] = []
+    objs: list[dict[str, Any]] = []
     data: dict[str, str] = {}
     controls: list[ET.Element] = []
     relations: list[str] | None = None
@@ -122,8 +130,14 @@ def schema_from_label_config(text: str) -> dict[str, Any]:
             value, name = el.get("value", ""), el.get("name", "")
             if not value.startswith("$") or len(value) < 2 or not name:
                 raise _error(line, el.tag, 'an object tag needs a name and value="$key"')
+            attrs = {k: v for k, v in el.attrib.items() if k not in ("name", "value")}
             objs.append({"tag": el.tag, "name": name, "value": value})
+            if attrs:  # zoom, layout, audioUrl, …: written back as they were
+                objs[-1]["attrs"] = attrs
             data[value[1:]] = OBJECT_KINDS[el.tag]
+            url = el.get("audioUrl", "")  # a dialogue's recording
+            if url.startswith("$") and len(url) > 1:
+                data[url[1:]] = "audio"
         elif el.tag in CONTROLS:
             controls.append(el)
         else:
@@ -137,10 +151,17 @@ def schema_from_label_config(text: str) -> dict[str, Any]:
             raise _error(
                 line, el.tag, f"toName {target!r} names no object tag; objects: {list(by_name)}"
             )
-        fields.append(_field(el, by_name[target], line))
+    controls, audio = _audio_controls(controls, by_name)
+    for el in controls:
+        target = el.get("toName", "")
+        fields.append(_field(el, by_name[target], lines.get(el)))
         to_name[el.get("name", "")] = target
-        if el.tag == "Rating":
-            tags[el.get("name", "")] = "Rating"
+        if el.tag in ("Rating", "ParagraphLabels"):
+            tags[el.get("name", "")] = el.tag
+    for target, found in audio.items():  # one segments field per audio object
+        spec = _audio_field(target, found, by_name, lines)
+        fields.append(spec)
+        to_name[spec["name"]] = target
     if not fields:
         raise _error(lines.get(root), "View", "no control tag (Choices, RectangleLabels, …)")
     kept: dict[str, Any] = {"objects": objs, "to_name": to_name}
@@ -153,9 +174,50 @@ def schema_from_label_config(text: str) -> dict[str, Any]:
         compile_schema(raw)
     except SchemaError as exc:
         index = next((d.get("index") for d in exc.details if "index" in d), None)
-        el = controls[index] if isinstance(index, int) else root
+        el = controls[index] if isinstance(index, int) and index < len(controls) else root
         raise _error(lines.get(el), el.tag, exc.message) from None
     return raw
+
+
+def _audio_controls(
+    controls: list[ET.Element], by_name: dict[str, dict[str, Any]]
+) -> tuple[list[ET.Element], dict[str, list[ET.Element]]]:
+    """The controls, less those making audio regions (a ``<Labels>`` or a per-region
+    ``<TextArea>`` on an audio object), which are given by audio object name."""
+    rest: list[ET.Element] = []
+    audio: dict[str, list[ET.Element]] = {}
+    for el in controls:
+        target = by_name[el.get("toName", "")]
+        regions = el.tag == "Labels" or (el.tag == "TextArea" and el.get("perRegion") == "true")
+        if target["tag"] in AUDIO_TAGS and regions:
+            audio.setdefault(target["name"], []).append(el)
+        else:
+            rest.append(el)
+    return rest, audio
+
+
+def _audio_field(
+    target: str,
+    found: list[ET.Element],
+    by_name: dict[str, dict[str, Any]],
+    lines: dict[ET.Element, int],
+) -> dict[str, Any]:
+    """The segments field of an audio object's region controls (one ``<Labels>``, one
+    per-region ``<TextArea>`` at most); the object keeps their names."""
+    labels = [el for el in found if el.tag == "Labels"]
+    texts = [el for el in found if el.tag == "TextArea"]
+    for group in (labels, texts):
+        if len(group) > 1:
+            reason = f"a second <{group[1].tag}> for the regions of audio {target!r}"
+            raise _error(lines.get(group[1]), group[1].tag, reason)
+    given = [
+        (el.get("name", ""), _options(el, "Label", lines.get(el)), el.get("required") == "true")
+        for el in labels
+    ]
+    text = (texts[0].get("name", ""), texts[0].get("required") == "true") if texts else None
+    spec, regions = region_field(given, text)
+    by_name[target]["regions"] = regions
+    return spec
 
 
 def _unsupported(tag: str) -> str:
@@ -208,8 +270,11 @@ def _field(el: ET.Element, target: dict[str, str], line: int | None) -> dict[str
             raise _error(
                 line,
                 tag,
-                f"<Labels> on a <{target['tag']}> has no labelfarm field type (text spans only)",
+                f"<Labels> on a <{target['tag']}> has no labelfarm field type (text spans and "
+                "audio regions only)",
             )
+        if tag == "ParagraphLabels" and target["tag"] != "Paragraphs":
+            raise _error(line, tag, "<ParagraphLabels> label a <Paragraphs> (a dialogue)")
     return spec
 
 
@@ -231,7 +296,9 @@ def label_config_from_schema(schema: Schema | dict[str, Any]) -> str:
     objs = objects(schema)
     lines = ["<View>"]
     for o in objs:
-        lines.append(f"  <{o['tag']} name={quoteattr(o['name'])} value={quoteattr(o['value'])}/>")
+        attrs = "".join(f" {k}={quoteattr(str(v))}" for k, v in (o.get("attrs") or {}).items())
+        head = f"name={quoteattr(o['name'])} value={quoteattr(o['value'])}"
+        lines.append(f"  <{o['tag']} {head}{attrs}/>")
     for f in schema.fields:
         if f.name not in names:
             raise SchemaError(
@@ -268,8 +335,12 @@ def _control(schema: Schema, f: FieldType, target: str) -> list[str]:
         given = {k: getattr(f, k, None) for k in ("min", "max")}
         bounds = "".join(f' {k}="{v:g}"' for k, v in given.items() if v is not None)
         return [f"  <Number {head}{bounds}/>"]
+    if t == "segments":
+        return control_lines(schema, f, target)
     if t in _TAGS:
         tag, child = _TAGS[t]
+        if control_tag(schema, f) == "ParagraphLabels":
+            tag = "ParagraphLabels"
         out = [f"  <{tag} {head}>"]
         out += [f"    <{child} value={quoteattr(label)}/>" for label in getattr(f, "labels", [])]
         return [*out, f"  </{tag}>"]

@@ -14,6 +14,8 @@ from __future__ import annotations
 from typing import Any
 
 from labelfarm.errors import InvalidInput
+from labelfarm.formats.labelstudio_audio import region_controls, region_results
+from labelfarm.formats.labelstudio_dialogue import DialogueError, range_of, span_of, texts_for
 from labelfarm.formats.labelstudio_results import (
     OWN_META,
     ResultError,
@@ -32,6 +34,11 @@ class RegionWriter:
     def __init__(self, schema: Schema) -> None:
         self.schema = schema
         self.to_name = to_names(schema)
+        self.region_names = region_controls(schema)
+        self.dialogue_fields = {
+            f.name for f in schema.fields if control_tag(schema, f) == "ParagraphLabels"
+        }
+        self._data: dict[str, Any] = {}
 
     def results(
         self,
@@ -44,6 +51,7 @@ class RegionWriter:
         """The results of one annotation (or prediction) value; ``source_meta`` is what its
         import kept of the results it came from (their order, keys of one-value fields)."""
         kept = source_meta or {}
+        self._data = data
         out: list[dict[str, Any]] = []
         relations: list[dict[str, Any]] = []
         n = 0
@@ -53,6 +61,11 @@ class RegionWriter:
                 continue
             base = {"from_name": f.name, "to_name": object_name(self.to_name, f, data)}
             t = f.type_name
+            if t == "segments":  # audio regions (labelfarm.formats.labelstudio_audio)
+                given = (kept.get("results") or {}).get(f.name)
+                names = self.region_names.get(f.name) or {}
+                out += region_results(f, v, names, base["to_name"], given)
+                continue
             if t in SHAPE_TYPES:
                 for shape in v:
                     n += 1
@@ -97,6 +110,8 @@ class RegionWriter:
         own = {k: meta.pop(k, None) for k in OWN_META}
         r: dict[str, Any] = {"id": meta.pop("id", f"lf{n}"), **base, **meta}
         label = shape["label"]
+        if t == "spans" and (own["paragraphs"] or base["from_name"] in self.dialogue_fields):
+            return self._paragraphs(r, shape, own["ls_value"], where)
         if t == "spans":
             v: dict[str, Any] = {"start": shape["start"], "end": shape["end"]}
             if "text" in shape:
@@ -144,6 +159,30 @@ class RegionWriter:
             r.update(type="keypointlabels", value={**v, "keypointlabels": [label]})
         size_given = None if own["percent"] else (r["original_width"], r["original_height"])
         return _as_imported(r, t, shape, own["ls_value"], size_given)
+
+    def _paragraphs(
+        self, r: dict[str, Any], shape: dict[str, Any], ls_value: Any, where: str
+    ) -> dict[str, Any]:
+        """A span of a dialogue as a ``paragraphlabels`` result: the value it was imported
+        with while the span is unchanged, else its utterance indexes and offsets."""
+        label = shape["label"]
+        try:
+            texts = texts_for(self.schema, str(r["to_name"]), self._data)
+            value = {**range_of(shape, texts), "paragraphlabels": [label]}
+        except DialogueError as exc:
+            raise InvalidInput(
+                f"{where}: {exc.reason}",
+                [{"location": where, "field": r["from_name"], "reason": exc.reason}],
+            ) from None
+        if isinstance(ls_value, dict) and ls_value.get("paragraphlabels") == [label]:
+            try:
+                then = span_of(ls_value, texts)
+            except DialogueError:
+                then = {}
+            if (then.get("start"), then.get("end")) == (shape["start"], shape["end"]):
+                value = ls_value
+        r.update(type="paragraphlabels", value=value)
+        return _score(r, shape)
 
 
 def _size(
@@ -201,8 +240,20 @@ def _in_order(results: list[dict[str, Any]], order: list[str]) -> list[dict[str,
     """Results in the order their import read them; new ones after, as written."""
     if not order:
         return results
-    place = {key: i for i, key in reversed(list(enumerate(order)))}
-    return sorted(results, key=lambda r: place.get(order_key(r), len(order)))
+    places: dict[str, list[int]] = {}
+    for i, key in enumerate(order):
+        places.setdefault(key, []).append(i)
+    seen: dict[str, int] = {}
+
+    def place(r: dict[str, Any]) -> int:
+        """The n-th result of a key (a region's labels and its text share an id) takes
+        the place of the n-th result of that key as read."""
+        key = order_key(r)
+        n = seen[key] = seen.get(key, -1) + 1
+        found = places.get(key) or [len(order)]
+        return found[min(n, len(found) - 1)]
+
+    return sorted(results, key=place)
 
 
 def _score(r: dict[str, Any], shape: dict[str, Any]) -> dict[str, Any]:

@@ -3,7 +3,7 @@
 is :mod:`labelfarm.formats.labelstudio_regions`).
 
 Every result is kept or refused with a located reason: a result type a field cannot hold
-(``paragraphlabels`` in any field, ``choices`` in a box field), a value without the keys its
+(``paragraphlabels`` in a choice field, ``choices`` in a box field), a value without the keys its
 type needs, a ``to_name`` other than the schema's, a rotated box in a ``bbox`` field (a
 ``rectangle`` field keeps rotation). Each value keeps the Label Studio value it was read
 from (a region in its ``meta``, a one-value field in the annotation's ``source_meta``), so
@@ -18,6 +18,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from labelfarm.formats.labelstudio_audio import RegionError, control_names, put_region
+from labelfarm.formats.labelstudio_dialogue import DialogueError, span_of, texts_for
 from labelfarm.formats.labelstudio_schema import RESULT_TYPES, SHAPE_TYPES, object_name, to_names
 from labelfarm.formats.registry import RowProblem
 from labelfarm.schema import FieldError, FieldType, Schema
@@ -27,13 +29,14 @@ LABEL_KEY = {
     "polygonlabels": "polygonlabels",
     "keypointlabels": "keypointlabels",
     "labels": "labels",
+    "paragraphlabels": "paragraphlabels",
 }
 # the keys of a result the value of its field holds; every other key (id, to_name, origin,
 # original_width, source, …) is kept: in a region's ``meta``, or in the annotation's
 # ``source_meta`` (``results``) for a field holding one value
 READ_KEYS = ("from_name", "type", "value")
 # meta keys the conversion itself sets (and the export reads back)
-OWN_META = ("relations", "percent", "point_width", "closed", "ls_value")
+OWN_META = ("relations", "percent", "point_width", "closed", "ls_value", "paragraphs")
 
 
 class ResultError(ValueError):
@@ -101,6 +104,7 @@ class ResultConverter:
     def __init__(self, schema: Schema) -> None:
         self.schema = schema
         self.to_name = to_names(schema)
+        self.aliases = control_names(schema)  # per-region text areas -> their segments field
         self._data: dict[str, Any] = {}
 
     def value(
@@ -164,7 +168,7 @@ class ResultConverter:
 
     def _field(self, r: dict[str, Any]) -> FieldType:
         name = r.get("from_name")
-        f = self.schema.by_name.get(str(name))
+        f = self.schema.by_name.get(self.aliases.get(str(name), str(name)))
         if f is None:
             raise ResultError(
                 f"no field named {name!r} in the schema; fields are {list(self.schema.by_name)}",
@@ -187,6 +191,14 @@ class ResultConverter:
         if not isinstance(v, dict):
             raise ResultError("'value' must be an object", "value")
         t = f.type_name
+        if t == "segments":  # an audio region (labelfarm.formats.labelstudio_audio)
+            self._check_to_name(f, r)
+            kept = out.results.setdefault(f.name, {})
+            try:
+                put_region(f, r, v, kept, out.value.setdefault(f.name, []), regions)
+            except RegionError as exc:
+                raise ResultError(exc.reason, exc.path) from None
+            return
         if t in SHAPE_TYPES:
             shape = self._shape(f, r, v, out)
             out.value.setdefault(f.name, []).append(shape)
@@ -243,7 +255,16 @@ class ResultConverter:
             for key, name in (("closed", "closed"), ("width", "point_width")):
                 if key in v and t in ("polygon", "keypoints"):
                     meta[name] = v[key]
-        shape: dict[str, Any] = {"label": labels[0], **geometry(t, v, size)}
+        if r.get("type") == "paragraphlabels":  # a dialogue's range (labelstudio_dialogue)
+            try:
+                target = object_name(self.to_name, f, self._data)
+                geo = span_of(v, texts_for(self.schema, target, self._data))
+            except DialogueError as exc:
+                raise ResultError(exc.reason, exc.path) from None
+            meta["paragraphs"] = True
+        else:
+            geo = geometry(t, v, size)
+        shape: dict[str, Any] = {"label": labels[0], **geo}
         meta["ls_value"] = v  # written back as it was while the region is unchanged
         if "score" in r:
             shape["score"] = r["score"]

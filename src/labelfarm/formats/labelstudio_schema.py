@@ -10,6 +10,10 @@ The section is written by :func:`labelfarm.formats.labelstudio_config.schema_fro
       controls: {stars: Rating}                           # field -> its control tag
       relations: [rides, owns]                            # the <Relations> labels
 
+An object may also keep its tag's other attributes (``attrs``: ``{zoom: "true"}``) and, for
+an audio, the names of the controls making the regions of its ``segments`` field
+(``regions: {field, labels, text}``, see :mod:`labelfarm.formats.labelstudio_audio`).
+
 A field the section does not name labels the schema's first object of its kind (see
 :func:`object_name`).
 """
@@ -26,7 +30,8 @@ RESULT_TYPES: dict[str, tuple[str, ...]] = {
     "multichoice": ("choices",),
     "text": ("textarea",),
     "number": ("number", "rating"),
-    "spans": ("labels",),
+    "spans": ("labels", "paragraphlabels"),
+    "segments": ("labels", "textarea"),
     "rectangle": ("rectanglelabels", "rectangle"),
     "bbox": ("rectanglelabels", "rectangle"),
     "polygon": ("polygonlabels", "polygon"),
@@ -41,6 +46,7 @@ OBJECT_KINDS = {
     "HyperText": "text",
     "Audio": "audio",
     "AudioPlus": "audio",
+    "Paragraphs": "json",
 }
 KIND_OBJECTS = {"image": "Image", "text": "Text", "audio": "Audio"}
 
@@ -50,7 +56,7 @@ def section(schema: Schema) -> dict[str, Any]:
     return found if isinstance(found, dict) else {}
 
 
-def objects(schema: Schema) -> list[dict[str, str]]:
+def objects(schema: Schema) -> list[dict[str, Any]]:
     """The label config's object tags: the section's, else one per data key of a kind Label
     Studio shows (named as the key)."""
     given = section(schema).get("objects")
@@ -75,7 +81,7 @@ def to_names(schema: Schema) -> dict[str, str]:
     return out
 
 
-def _first(objs: list[dict[str, str]], f: FieldType) -> str | None:
+def _first(objs: list[dict[str, Any]], f: FieldType) -> str | None:
     want = _wanted(f)
     for kind in want:
         for o in objs:
@@ -89,6 +95,8 @@ def _wanted(f: FieldType) -> tuple[str, ...]:
         return ("image",)
     if f.type_name == "spans":
         return ("text",)
+    if f.type_name == "segments":
+        return ("audio",)
     return ("text", "image", "audio")
 
 

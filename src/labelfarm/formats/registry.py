@@ -28,6 +28,10 @@ BUILTIN = (
     "labelstudio_config",
     "textcls",
     "tables",
+    "nemo_manifest",
+    "audiofolder",
+    "transcript_import",
+    "transcript_writers",
 )
 
 
@@ -43,6 +47,8 @@ class ImportLimits:
     columns: int = 1000  # columns of a CSV or TSV file
     archive_bytes: int = 50 << 30  # a zip's entries inflated, all together
     archive_ratio: int = 100  # inflated bytes per archive byte (past ARCHIVE_RATIO_FLOOR)
+    audio_url_hosts: tuple[str, ...] = ()  # hosts a JSONL item's media URL may name
+    audio_url_max_bytes: int = 2 << 30  # the largest file fetched from a media URL
 
 
 class ImportInterrupted(ServerBusy):
@@ -104,6 +110,7 @@ class ItemRecord:
     priority: int = 0
     deadline: float | None = None
     media_path: Path | None = None
+    media_url: str | None = None  # media to fetch (from an allowed host) into media_path
     predictions: list[dict[str, Any]] = field(default_factory=list)
     annotations: list[dict[str, Any]] = field(default_factory=list)
     gold: dict[str, Any] | None = None  # the known answer of a gold item

@@ -34,7 +34,7 @@ router = APIRouter(prefix="/api/v1/projects/{project_id}", tags=["data"])
 
 # bodies up to the upload limit: imports (also as jobs), and new projects from a file
 UPLOAD_PATH = re.compile(
-    r"/api/v1/(projects/[^/]+/imports(/jobs)?|workspaces/[^/]+/projects/from-file)"
+    r"/api/v1/(projects/[^/]+/(imports(/jobs)?|transcripts)|workspaces/[^/]+/projects/from-file)"
 )
 UPLOADABLE = ("jsonl", "csv", "tsv", "coco", "yolo", "voc", "cvat", "labelstudio", "doccano")
 # the query of every upload route: the file's format (else told from the file) and its name
