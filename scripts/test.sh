@@ -18,7 +18,7 @@ fi
 [ -x .venv/bin/python ] || python3 -m venv .venv
 # every optional extra too, so the tests cover the optional predictors and Ray (torch is pinned
 # to its CPU build)
-.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test,models,ray,e5,nsfw,torch]'
+.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test,models,ray,e5,nsfw,torch,asr]'
 
 # Label Studio for the round-trip tests (tests/interop_ls): an environment of its own,
 # outside the clone, installed once. It is built aside and renamed into place, so an

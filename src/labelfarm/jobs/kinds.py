@@ -28,6 +28,7 @@ KIND_MODULES = (
     "labelfarm.jobs.model_jobs",
     "labelfarm.jobs.data_jobs",
     "labelfarm.jobs.backend_jobs",
+    "labelfarm.jobs.asr_jobs",
 )
 
 
