@@ -118,7 +118,11 @@ def test_the_refit_kind_refits_the_projects_due(world, make_worker, tmp_path, cl
     assert refit.schedule(world.db, now=clock(), every=300) is None  # one at a time
     job = make_worker(clock=clock).run_one()
     assert job is not None and job.id == job_id
-    assert (job.state, job.result, job.project_id) == ("done", {"projects": [project.id]}, None)
+    assert (job.state, job.result, job.project_id) == (
+        "done",
+        {"projects": [project.id], "asr_measured": {}},
+        None,
+    )
     with world.db.begin("read") as tx:
         fitted = tx.execute(text("SELECT COUNT(*) FROM annotator_models")).scalar()
         audited = tx.execute(
@@ -127,7 +131,10 @@ def test_the_refit_kind_refits_the_projects_due(world, make_worker, tmp_path, cl
     assert fitted == 1 and audited == 1
     assert refit.schedule(world.db, now=clock(), every=300) is not None  # the last one ended
     again = make_worker(clock=clock).run_one()
-    assert again is not None and again.result == {"projects": []}  # fitted since
+    assert again is not None and again.result == {
+        "projects": [],
+        "asr_measured": {},
+    }  # fitted since
 
 
 def test_a_running_worker_schedules_the_refit(world, job_settings, tmp_path):
@@ -147,6 +154,6 @@ def test_a_running_worker_schedules_the_refit(world, job_settings, tmp_path):
     finally:
         stop.set()
         runner.join(10)
-    assert job.state == "done" and job.result == {"projects": [project.id]}
+    assert job.state == "done" and job.result == {"projects": [project.id], "asr_measured": {}}
     assert len(world.db.run(job_queue.list_jobs, kinds=["refit"])) == 1  # once an hour
     assert time.time() - job.created_at < 60

@@ -2,7 +2,9 @@
 
 Every ``settings.refit_seconds`` a worker queues one ``refit`` job (unless one is queued or
 running); it refits the annotator models of the adaptive projects with annotations newer
-than their models (:func:`labelfarm.services.fitting.projects_due_for_refit`). Server
+than their models (:func:`labelfarm.services.fitting.projects_due_for_refit`), and measures the
+speech-recognition pre-fill against the transcripts submitted since
+(:func:`labelfarm.services.asr_quality.measure_pending`). Server
 processes read the new models within ``adaptive.MODELS_TTL``. A manager's refit by hand
 (``POST …/quality/refit``) runs at once, in the request.
 """
@@ -14,7 +16,7 @@ from typing import Any
 from labelfarm.db.engine import Database
 from labelfarm.jobs.context import JobContext
 from labelfarm.jobs.kinds import job_kind
-from labelfarm.services import fitting, job_queue
+from labelfarm.services import asr_quality, fitting, job_queue
 from labelfarm.services.projects import load_project
 
 KIND = "refit"
@@ -36,7 +38,22 @@ def refit(ctx: JobContext) -> dict[str, Any]:
         ctx.db.run(fitting.refit_models, project, now=ctx.now(), actor_id=None)
         refitted.append(project_id)
     ctx.progress(len(due), len(due), f"{len(due)} projects refitted")
-    return {"projects": refitted}
+    return {"projects": refitted, "asr_measured": measure_asr(ctx, only)}
+
+
+def measure_asr(ctx: JobContext, only: Any) -> dict[str, int]:
+    """Measure the ASR pre-fill against the transcripts submitted since the last run, in the
+    projects holding ASR predictions (:func:`asr_quality.measure_pending`): rows per project."""
+    measured = {}
+    for project_id in ctx.db.run(asr_quality.projects_with_asr):
+        if only is not None and project_id != int(only):
+            continue
+        ctx.check_cancelled()
+        project = ctx.db.run(load_project, project_id)
+        n = asr_quality.measure_pending(ctx.db, project, ctx.now())
+        if n:
+            measured[str(project_id)] = n
+    return measured
 
 
 def schedule(db: Database, *, now: float, every: float) -> int | None:

@@ -15,6 +15,11 @@ several calls shows the same pre-fill), and no annotator can compute it. The ans
 shape and its score (the model's, so its distribution is the one real tasks show): nothing
 in it tells gold. A pre-fill already wrong is shown as it is.
 
+**Speech recognition.** The ASR's prediction (``model`` ``asr``) is not shown on the share of
+items transcribed without pre-fill to measure it, nor for a language tag whose measured word
+error rate turned its pre-fill off (:mod:`labelfarm.services.asr_quality`); the task then
+shows none.
+
 Costs on the ``next`` path: one indexed read of the tasks' predictions when the project has
 any, and in a project that hands out gold one more by primary key (the gold answers).
 """
@@ -28,6 +33,7 @@ from typing import Any, NamedTuple
 
 from labelfarm.db.tx import Sql, Tx
 from labelfarm.jsonutil import loads
+from labelfarm.services import asr_quality
 from labelfarm.services.projects import Project
 
 _PURPOSE = b"labelfarm wrong pre-fill v1"
@@ -91,6 +97,8 @@ def attach(tx: Tx, project: Project, tasks: list[dict[str, Any]], key: bytes | N
     shows (``model_version`` is None for a prediction made elsewhere)."""
     by_item = {t["item_id"]: t for t in tasks}
     shown = chosen(tx, list(by_item))
+    if any(c.model == asr_quality.ASR_MODEL for c in shown.values()):
+        asr_quality.hide_asr_prefill(tx, project, shown, by_item)  # only where it helps
     if not shown:
         return
     gold: dict[int, Any] = {}

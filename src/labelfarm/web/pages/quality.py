@@ -3,6 +3,9 @@
 Reports are rendered on the server from :mod:`labelfarm.services.quality`; the review page
 lists the queue and draws one item at a time from the JSON API (``static/js/pages/review.js``:
 number keys accept annotation N, ``o`` opens the override form). Clients see pseudonyms only.
+A project with a segments field also gets, on its quality page, the speech-recognition
+pre-fill's word error rate per language (``_asr_quality.html``), and on its review page the
+word differences between transcripts (``_transcript_diff.html``, ``review_diff.js``).
 
 The evidence behind a standing (why someone was paused, failed or resumed) is data; the pages
 show it as sentences in the reader's language (:func:`evidence_text`), never as a raw dict.
@@ -17,6 +20,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from labelfarm.services import overview, quality, review
+from labelfarm.services.asr_report import asr_quality_report, has_transcripts
 from labelfarm.web.context import ctx_of
 from labelfarm.web.pages.render import page
 from labelfarm.web.pages.route import PageRoute
@@ -125,7 +129,12 @@ async def quality_page(
     frame = await ctx.run(overview.project_frame, project_id)
     identities = access.role != "client"
     report = await ctx.run(quality.project_report, access.project, identities=identities)
-    return await page(request, "quality.html", access, **_roles(access), **frame, report=report)
+    asr = None
+    if has_transcripts(access.project):  # the ASR pre-fill per language (_asr_quality.html)
+        asr = await ctx.run(asr_quality_report, access.project, ctx.now())
+    return await page(
+        request, "quality.html", access, **_roles(access), **frame, report=report, asr=asr
+    )
 
 
 @router.get("/projects/{project_id}/annotators/{user_id}")

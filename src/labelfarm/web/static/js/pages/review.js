@@ -1,6 +1,7 @@
 // The review queue: pick an item, see every annotation side by side, decide.
 // Keys: 1-9 accept annotation N, o opens the override form, j / k move along the queue.
 import { api, ApiError, setCsrf } from "../lib/net.js";
+import { showDiffs } from "./review_diff.js";
 
 const root = document.getElementById("review");
 const panel = document.getElementById("item-panel");
@@ -51,6 +52,7 @@ async function open(itemId) {
   for (const b of buttons()) b.classList.toggle("selected", b.dataset.item === String(itemId));
   status.textContent = "";
   draw();
+  showDiffs(panel, base, current); // transcripts: word differences
 }
 
 function draw() {
