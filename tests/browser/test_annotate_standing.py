@@ -1,5 +1,5 @@
-"""The annotate page tells the truth: nothing is labelled unseen (media not loaded, audio,
-field types without a browser tool), the annotator sees their standing and training answers,
+"""The annotate page tells the truth: nothing is labelled unseen (media not loaded, field
+types without a browser tool), the annotator sees their standing and training answers,
 shortcuts work on a Tamil layout, and the task counts agree."""
 
 from __future__ import annotations
@@ -148,14 +148,6 @@ def test_a_task_whose_image_fails_cannot_be_submitted_but_can_be_skipped(
     [
         (
             {
-                "data": {"clip": "audio"},
-                "fields": [{"name": "speaker", "type": "choice", "options": ["a", "b"]}],
-            },
-            [{"data": {"clip": f"clip-{i}.wav"}} for i in range(3)],
-            ["clip", "audio"],
-        ),
-        (
-            {
                 "fields": [
                     {"name": "kind", "type": "choice", "options": ["a", "b"]},
                     {"name": "regions", "type": "polygon", "labels": ["car"]},
@@ -165,7 +157,7 @@ def test_a_task_whose_image_fails_cannot_be_submitted_but_can_be_skipped(
             ["regions", "polygon"],
         ),
     ],
-    ids=["audio", "polygon"],
+    ids=["polygon"],  # audio has its player (tests/browser/test_transcriber.py)
 )
 def test_what_the_page_cannot_show_is_said_to_annotator_and_manager(
     server: Server,

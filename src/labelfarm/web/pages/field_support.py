@@ -2,7 +2,8 @@
 
 A field type has a labelling tool in the browser when its module
 ``static/js/fields/<type>.js`` exists: the files present are the one source of truth (the
-page loads a field's module by its type name). Of the data kinds, audio has no player yet.
+page loads a field's module by its type name). Every data kind is shown: images on a
+stage, audio as a waveform with a player (``static/js/lib/audio_stage.js``).
 A project with a field or data kind the page cannot show is labelled through the API or
 the SDK; the annotate page says so instead of handing out tasks, and the manager's pages
 warn about it.
@@ -17,8 +18,8 @@ from labelfarm.schema import DATA_KINDS, field_type_names
 from labelfarm.web.pages.assets import ASSETS
 
 _FIELDS_DIR = "js/fields/"
-# data kinds the page draws: images on a stage, text, the rest as a short list
-SHOWN_DATA_KINDS = frozenset(DATA_KINDS) - {"audio"}
+# data kinds the page draws: images and audio on a stage, text, the rest as a short list
+SHOWN_DATA_KINDS = frozenset(DATA_KINDS)
 
 
 @cache

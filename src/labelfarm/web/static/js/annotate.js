@@ -55,6 +55,7 @@ ui.fields.addEventListener("focusin", (e) => {
 const verify = createVerify($("verify"), $("verify-btn"), project.fields, boot.verify);
 const outbox = new Outbox(boot.user.id, drawStatus);
 const queue = new TaskQueue({ project: project.id, user: boot.user.id, depth: boot.prefetch, sizes: boot.sizes,
+  audio: Object.values(project.data || {}).includes("audio"),
   onChange: () => {
     if (!current && queue.length && !stopped()) next(); else if (!current && !queue.refilling) showEmpty();
     drawStatus();
@@ -118,7 +119,7 @@ function show(entry, { correction = null, keyTs = null } = {}) {
   queue.prepare(entry); // fetch and decode now if it was not yet (a task kept over a reload)
   const stage = renderItem(ui.item, entry, project.data);
   if (stage) {
-    stage.ready.then((s) => { if (current === shownTask) current.media = s.img ? "ready" : "failed"; });
+    stage.ready.then((s) => { if (current === shownTask) current.media = s.img || s.audio ? "ready" : "failed"; });
   } else {
     shownTask.media = "ready";
   }
@@ -305,7 +306,7 @@ async function checkout() {
   }
   const progressText = () => {
     const here = onDevice();
-    const stored = here.filter((e) => e.blob || !e.task.media_url).length;
+    const stored = here.filter((e) => e.blob || (e.audio && e.audio.done) || !e.task.media_url).length;
     ui.banner.textContent = t("annotate.checkout_progress", { done: number(stored), total: number(here.length) });
   };
   ui.banner.hidden = false;

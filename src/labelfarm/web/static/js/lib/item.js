@@ -1,9 +1,12 @@
-// Drawing the item of a task: its image (already decoded when prefetched), its text (in
-// its own direction), and any other data as a short list.
+// Drawing the item of a task: its image (already decoded when prefetched) or its audio (the
+// waveform and player of lib/audio_stage.js), its text (in its own direction), and any other
+// data as a short list.
+import { audioStage, stopStage } from "./audio_stage.js";
 import { t } from "./i18n.js";
 import { isOnline } from "./net.js";
 
 export function renderItem(root, entry, dataSpec) {
+  stopStage(root);
   root.replaceChildren();
   const data = entry.task.data || {};
   const kinds = Object.keys(dataSpec || {}).length ? dataSpec : guessKinds(data, entry.task.media_url);
@@ -13,6 +16,9 @@ export function renderItem(root, entry, dataSpec) {
     const value = data[key];
     if (kind === "image" && !stage) {
       stage = imageStage(entry);
+      root.append(stage.el);
+    } else if (kind === "audio" && !stage && entry.task.media_url) {
+      stage = audioStage(entry);
       root.append(stage.el);
     } else if (kind === "text" && typeof value === "string") {
       const div = document.createElement("div");
@@ -24,7 +30,7 @@ export function renderItem(root, entry, dataSpec) {
       rest.push([key, value]);
     }
   }
-  if (!stage && entry.task.media_url && !Object.values(kinds).includes("image")) {
+  if (!stage && entry.task.media_url && !Object.values(kinds).some((k) => k === "image" || k === "audio")) {
     // media without an image data key: still show it when it is one
     stage = imageStage(entry);
     root.append(stage.el);

@@ -1,6 +1,8 @@
 // The task queue: leased tasks kept ahead of the one on screen, with their images fetched
 // (resized for the screen), stored in IndexedDB and decoded, so the next task shows at once.
-// A checkout takes a larger batch under a longer lease for offline work.
+// An audio task keeps its facts, one level of waveform peaks and its listening copy (up to
+// a cap) instead. A checkout takes a larger batch under a longer lease for offline work.
+import { fetchFacts, fetchLevel, fetchStream, storedLevel } from "./audio_fetch.js";
 import { byIndex, write } from "./idb.js";
 import { api, isOnline, Offline } from "./net.js";
 
@@ -8,12 +10,13 @@ const MAX_NEXT = 50;
 const FETCHES = 2; // media downloads at a time
 
 export class TaskQueue {
-  constructor({ project, user, depth, sizes, onChange }) {
+  constructor({ project, user, depth, sizes, onChange, audio = false }) {
     this.project = project;
     this.owner = `${user}:${project}`;
     this.depth = depth;
     this.size = pickSize(sizes);
     this.onChange = onChange;
+    this.audio = audio;       // the project's items are audio files
     this.items = [];          // entries in order; entry = {key, task, seq, blob, width, height, img}
     this.known = new Set();   // task handles queued, on screen, or done in this page
     this.refilling = null;
@@ -46,7 +49,8 @@ export class TaskQueue {
   add(rec, persist = true) {
     if (this.known.has(rec.task.task)) return null;
     const entry = { key: rec.key || this.key(rec.task.task), task: rec.task, seq: rec.seq || Date.now() * 1000 + this.items.length,
-      blob: rec.blob || null, width: rec.width || null, height: rec.height || null, img: null, ready: null };
+      blob: rec.blob || null, width: rec.width || null, height: rec.height || null, img: null, ready: null,
+      audio: rec.audio || null, decoded: Boolean(rec.audio && rec.audio.done) };
     this.known.add(entry.task.task);
     this.items.push(entry);
     if (persist) this.persist(entry);
@@ -54,8 +58,8 @@ export class TaskQueue {
   }
 
   persist(entry) {
-    const { key, task, seq, blob, width, height } = entry;
-    return write(["tasks"], (s) => s.tasks.put({ key, owner: this.owner, task, seq, blob, width, height }))
+    const { key, task, seq, blob, width, height, audio } = entry;
+    return write(["tasks"], (s) => s.tasks.put({ key, owner: this.owner, task, seq, blob, width, height, audio }))
       .catch(() => {});
   }
 
@@ -101,7 +105,13 @@ export class TaskQueue {
   }
 
   prepare(entry) {
-    if (!entry.ready) {
+    if (!entry.ready && this.audio) {
+      // ready to draw with the facts and peaks; the listening copy follows for a task still
+      // queued (one already on screen streams it instead of downloading it all at once)
+      const queued = this.items.includes(entry);
+      entry.ready = this.audioFacts(entry)
+        .then(() => { if (queued) this.audioStream(entry).catch(() => {}); }).catch(() => null);
+    } else if (!entry.ready) {
       entry.ready = this.media(entry).then(() => decode(entry)).catch(() => null);
     }
     return entry.ready;
@@ -109,6 +119,11 @@ export class TaskQueue {
 
   async media(entry) {
     const url = entry.task.media_url;
+    if (this.audio) {
+      await this.audioFacts(entry);
+      await this.audioStream(entry);
+      return;
+    }
     if (!url || entry.blob) return;
     await this.slot();
     try {
@@ -120,6 +135,31 @@ export class TaskQueue {
       entry.width = Number(response.headers.get("X-Image-Width")) || null;
       entry.height = Number(response.headers.get("X-Image-Height")) || null;
       entry.blob = await response.blob();
+      this.persist(entry);
+    } finally {
+      this.release();
+    }
+  }
+
+  async audioFacts(entry) {
+    const url = entry.task.media_url;
+    if (!url || (entry.audio && entry.audio.facts)) return;
+    const facts = await fetchFacts(url);
+    const level = storedLevel(facts);
+    const data = await fetchLevel(url, facts, level);
+    const peaks = data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength);
+    entry.audio = { facts, level, peaks, blob: null, done: false };
+    this.persist(entry);
+  }
+
+  // The Opus copy, kept when it is at most STREAM_CAP (a longer file plays online only).
+  async audioStream(entry) {
+    if (!entry.audio || entry.audio.done) return;
+    await this.slot();
+    try {
+      const blob = await fetchStream(entry.task.media_url);
+      entry.audio = { ...entry.audio, blob, done: true };
+      entry.decoded = true;
       this.persist(entry);
     } finally {
       this.release();
@@ -163,5 +203,6 @@ function pickSize(sizes) {
 
 export function release(entry) {
   if (entry && entry.img) URL.revokeObjectURL(entry.img.src);
+  if (entry && entry.audioUrl) { URL.revokeObjectURL(entry.audioUrl); entry.audioUrl = null; }
   if (entry) { entry.img = null; entry.decoded = false; entry.ready = null; }
 }

@@ -8,6 +8,9 @@ function answer(field, v) {
   if (field.type === "multichoice") return v.length ? v.map((o) => display(field, o)).join(", ") : t("verify.none");
   if (field.type === "bbox") return t("annotate.boxes", { n: number(v.length) });
   if (field.type === "number") return number(v);
+  if (field.type === "segments") { // the transcript's text in time order
+    return [...v].sort((x, y) => x.start - y.start).map((x) => x.text).filter(Boolean).join(" ");
+  }
   return typeof v === "string" ? v : JSON.stringify(v);
 }
 
