@@ -41,7 +41,7 @@ LAYERS: list[set[str]] = [
     {"labelfarm.services"},
     {"labelfarm.jobs"},
     {"labelfarm.web"},
-    {"labelfarm.demo"},
+    {"labelfarm.demo", "labelfarm.demo_audio"},
     {"labelfarm.cli"},
 ]
 LAYER = {name: level for level, names in enumerate(LAYERS) for name in names}

@@ -1,5 +1,6 @@
-"""``labelfarm demo``: a workspace with users, a product-photo project and a text
-moderation project, built from real data found on the machine.
+"""``labelfarm demo``: a workspace with users, a product-photo project, a text
+moderation project and a speech transcription project (:mod:`labelfarm.demo_audio`), built
+from real data found on the machine.
 
 The product photos come with a seed: photos the team has labelled and reviewed, and control
 gold. A train job (run by the worker ``labelfarm serve`` starts) fits a first model on the
@@ -20,6 +21,7 @@ import orjson
 from PIL import Image
 
 from labelfarm.db.engine import Database, migrate
+from labelfarm.demo_audio import build_transcription_project
 from labelfarm.errors import NotFound
 from labelfarm.ml import predictors
 from labelfarm.sample_data import ImageSet, product_images
@@ -220,12 +222,17 @@ def build_demo(
     job = _start_training(db, made[0], now)
     if job is not None:
         log(f"queued job {job}: train a first model on the reviewed photos, then pre-label")
+    manager = db.run(users.user_by_username, "manager")["id"]
+    speech = build_transcription_project(
+        settings, db, media, ws["id"], now, created_by=manager, log=log
+    )
     return {
         "workspace": ws,
         "users": creds,
         "projects": made,
         "credentials_file": str(cred_file),
         "train_job": job,
+        "transcription": speech,
     }
 
 
