@@ -13,16 +13,20 @@ the moment it exists.
 
 from __future__ import annotations
 
+import io
 import json
 import re
+import zipfile
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 import requests
 import schemathesis
+import soundfile
 from fastapi.responses import Response
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
@@ -93,6 +97,7 @@ def real_ids(estate: Mapping[str, Any]) -> dict[str, Any]:
         "token_id": 1,
         "sha": "0" * 64,
         "size": 320,
+        "level": 0,
         "project": estate["project"].id,
         "handle": "h" * 32,
         "backend_id": 10_000,
@@ -197,7 +202,8 @@ def test_id_columns_fit_the_bound(world):
 def test_405_names_every_method_of_the_path(http, document):
     names = ("workspace_id", "project_id", "user_id", "item_id", "token_id", "job_id", "version")
     ids = {name: 1 for name in names}
-    ids |= {"sha": "0" * 64, "size": 320, "project": 1, "handle": "h" * 32, "backend_id": 1}
+    ids |= {"sha": "0" * 64, "size": 320, "level": 0, "project": 1, "handle": "h" * 32}
+    ids |= {"backend_id": 1}
     checked = 0
     for path, item in document["paths"].items():
         allowed = {m.upper() for m in item if m.upper() in METHODS}
@@ -503,6 +509,9 @@ def test_every_success_answer_fits_the_document(world, http, document):
     _project_from_file(api, root, ws)
     _audit(api, world, root, ws)
     _jobs(api, world, root, text_project)
+    _asr(api, root, ws)
+    _transcripts(api, root, ws)
+    _audio(api, root, people["ann"]["token"], ws)
     _ml_backends(api, root, text_project)
     _endings(api, root, people, ws, text_project)
     everything = {f"{m} {p}" for m, p, _ in operations(document)}
@@ -603,6 +612,8 @@ def _quality(api: Checked, root: str, people: Mapping[str, Any], project: int) -
     choice = {"decision": "accept", "annotation_id": shown["annotations"][0]["annotation_id"]}
     api.ok("POST", f"{base}/review/{item}", root, json=choice)
     api.ok("GET", f"{base}/review/{item}", root)
+    api.ok("GET", f"{base}/review/{item}/diff", root)  # no transcripts here: no fields
+    api.ok("GET", f"{base}/asr/quality", people["client"]["token"])
 
 
 def _data(api: Checked, root: str, project: int) -> None:
@@ -677,6 +688,46 @@ def _jobs(api: Checked, world: Any, root: str, project: int) -> None:
     api.ok("GET", f"/api/v1/projects/{project}/jobs?state=queued&kind=refit", root)
     api.ok("GET", f"/api/v1/jobs/{job}", root)
     assert api.ok("POST", f"/api/v1/jobs/{job}/cancel", root)["state"] == "cancelled"
+
+
+def _asr(api: Checked, root: str, ws: int) -> None:
+    schema = {"fields": [{"name": "transcript", "type": "segments"}]}
+    body = {"name": "speech", "schema": schema}
+    project = api.ok("POST", f"/api/v1/workspaces/{ws}/projects", root, json=body)["id"]
+    api.ok("POST", f"/api/v1/projects/{project}/asr", root, json={"language": "en"})
+
+
+def _transcripts(api: Checked, root: str, ws: int) -> None:
+    schema = {"fields": [{"name": "transcript", "type": "segments", "required": False}]}
+    body = {"name": "subtitles", "schema": schema}
+    project = api.ok("POST", f"/api/v1/workspaces/{ws}/projects", root, json=body)["id"]
+    rows = _jsonl([{"audio": "talk.wav"}])
+    api.ok("POST", f"/api/v1/projects/{project}/imports", root, content=rows)
+    vtt = b"WEBVTT\n\n00:00.000 --> 00:01.500\n<v A>hello\n"
+    api.ok("POST", f"/api/v1/projects/{project}/transcripts?filename=talk.vtt", root, content=vtt)
+
+
+def _audio(api: Checked, root: str, annotator: str, ws: int) -> None:
+    """An audio item's facts, peaks and listening copy, by lease and by role."""
+    schema = {"fields": [{"name": "transcript", "type": "segments"}]}
+    body = {"name": "talks", "schema": schema}
+    project = api.ok("POST", f"/api/v1/workspaces/{ws}/projects", root, json=body)["id"]
+    sound = io.BytesIO()
+    soundfile.write(sound, np.zeros(8000, dtype=np.int16), 8000, format="WAV")
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("talk.wav", sound.getvalue())
+    url = f"/api/v1/projects/{project}/imports?filename=talks.zip&format=transcripts"
+    api.ok("POST", url, root, content=archive.getvalue())
+    task = api.ok("POST", f"/api/v1/projects/{project}/next", annotator, json={"n": 1})
+    item = api.ok("GET", f"/api/v1/projects/{project}/items?limit=1", root)["items"][0]["id"]
+    by_role = api.ok("GET", f"/api/v1/projects/{project}/review/{item}", root)["item"]
+    for media_url in (task["tasks"][0]["media_url"], by_role["media_url"]):
+        media = httpx.URL(media_url)
+        query = media.query.decode()
+        api.ok("GET", f"{media.path}/audio?{query}")
+        api.ok("GET", f"{media.path}/audio/peaks/0?{query}")
+        api.ok("GET", f"{media.path}/audio/stream?{query}")
 
 
 def _endings(api: Checked, root: str, people: Mapping[str, Any], ws: int, project: int) -> None:

@@ -29,6 +29,7 @@ from labelfarm.web.responses import JSON
 from labelfarm.web.routes import (
     admin,
     annotate,
+    asr,
     auth,
     data,
     media,
@@ -36,7 +37,9 @@ from labelfarm.web.routes import (
     projects,
     quality,
     system,
+    transcripts,
 )
+from labelfarm.web.routes import asr_quality as asr_quality_routes
 from labelfarm.web.routes import data_jobs as data_job_routes
 from labelfarm.web.routes import from_file as project_from_file
 from labelfarm.web.routes import jobs as job_routes
@@ -105,6 +108,9 @@ def create_app(
         ml_backends,
         data_job_routes,
         model_routes,
+        asr,
+        transcripts,
+        asr_quality_routes,
     ):
         app.include_router(module.router)
     app.include_router(pages_router)  # web pages, static files, resized images, checkout
