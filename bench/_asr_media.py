@@ -7,7 +7,7 @@
   (``VmHWM``): the memory of the server's import of a 1-hour file.
 * :func:`first_minute_bytes`: what a browser downloads through the real app (in-process,
   httpx) to draw the waveform of the file and play its first minute: the ``/audio`` facts,
-  the coarsest peak level the page draws at :data:`PAGE_WIDTH_PX`, and the listening copy
+  the peak level the page keeps for a task (:func:`page_level`), and the listening copy
   fetched by HTTP ranges until the Ogg pages hold the first minute (their granule positions
   say how far the audio goes).
 """
@@ -29,7 +29,7 @@ from typing import Any
 import soundfile as sf
 
 RATE = 16_000
-PAGE_WIDTH_PX = 1200  # the waveform's width the page draws a whole file at
+STORED_PEAKS_CAP = 64 * 1024  # the page's STORED_PEAKS_CAP (web/static/js/lib/audio_fetch.js)
 RANGE_BYTES = 64 * 1024  # bytes per range request for the listening copy
 CHILD_TIMEOUT_S = 1800.0
 _BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -212,13 +212,14 @@ class FirstMinute:
         return (self.facts_bytes + self.peaks_bytes + self.stream_bytes) / 1000
 
 
-def drawn_level(levels: Sequence[dict[str, Any]], duration: float, width_px: int) -> int:
-    """The index of the coarsest peak level with at most one bucket per pixel's worth of
-    seconds (``duration / width_px``) — fine enough to draw every pixel; the finest level
-    when none is."""
-    per_px = duration / width_px
-    fits = [i for i, level in enumerate(levels) if float(level["seconds"]) <= per_px]
-    return max(fits, key=lambda i: float(levels[i]["seconds"])) if fits else 0
+def page_level(levels: Sequence[dict[str, Any]], channels: int) -> int:
+    """The index of the peak level the annotate page fetches for a task (its prefetch keeps
+    it on the device; ``storedLevel`` in ``web/static/js/lib/audio_fetch.js``): the finest
+    whole level of at most :data:`STORED_PEAKS_CAP` bytes, else the coarsest."""
+    for i, level in enumerate(levels):
+        if int(level["buckets"]) * channels * 2 <= STORED_PEAKS_CAP:
+            return i
+    return len(levels) - 1
 
 
 class OggReader:
@@ -266,15 +267,13 @@ class OggReader:
         return (granule - self.pre_skip) / self.clock if self.clock else 0.0
 
 
-def first_minute_bytes(
-    client: Any, base: str, query: str, *, seconds: float = 60.0, width_px: int = PAGE_WIDTH_PX
-) -> FirstMinute:
+def first_minute_bytes(client: Any, base: str, query: str, *, seconds: float = 60.0) -> FirstMinute:
     """Bytes the browser downloads from ``{base}/audio…?{query}`` (``client``: an httpx
     client on the app) to draw the whole file's waveform and play its first ``seconds``."""
     facts_response = client.get(f"{base}/audio?{query}")
     facts_response.raise_for_status()
     facts = facts_response.json()
-    level = drawn_level(facts["levels"], float(facts["duration"]), width_px)
+    level = page_level(facts["levels"], int(facts["channels"]))
     peaks = client.get(f"{base}/audio/peaks/{level}?{query}")
     peaks.raise_for_status()
     reader, got, requests, total, reached = OggReader(), 0, 0, 0, None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from _asr_media import PAGE_WIDTH_PX, FirstMinute, ImportRun, drawn_level
+from _asr_media import STORED_PEAKS_CAP, FirstMinute, ImportRun
 from _asr_text import CombineTally, NoiseRate
 from _common import Metrics, Row, print_report, print_table
 from labelfarm.ml.text_metrics import Errors
@@ -142,15 +142,14 @@ class Report:
         )
 
     def first_minute(self, minute: FirstMinute) -> None:
-        """Facts + the peak level drawn for a 1-hour file at the page's width + the stream
-        up to 60 s. A shorter file (``--quick``) counts the level a 1-hour file would draw,
-        at its size for an hour."""
-        level = drawn_level(minute.levels, HOUR_S, PAGE_WIDTH_PX)
-        if abs(minute.duration - HOUR_S) < 1.0:
-            peaks = minute.peaks_bytes
-        else:
-            buckets = math.ceil(HOUR_S / float(minute.levels[level]["seconds"]))
-            peaks = buckets * minute.channels * 2
+        """Facts + the peak level the page keeps for a 1-hour file + the stream up to 60 s.
+        A shorter file (``--quick``) counts the level the page would keep for an hour."""
+        sizes = [
+            math.ceil(HOUR_S / float(lv["seconds"])) * minute.channels * 2 for lv in minute.levels
+        ]
+        level = next((i for i, b in enumerate(sizes) if b <= STORED_PEAKS_CAP), len(sizes) - 1)
+        full_hour = abs(minute.duration - HOUR_S) < 1.0
+        peaks = minute.peaks_bytes if full_hour else sizes[level]
         total_kb = (minute.facts_bytes + peaks + minute.stream_bytes) / 1000
         self.metrics["first_minute_kb"] = round(total_kb, 1)
         self.metrics["first_minute.facts_bytes"] = minute.facts_bytes

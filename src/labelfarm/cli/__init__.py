@@ -261,8 +261,8 @@ def demo(
     serve_it: Annotated[bool, typer.Option("--serve/--no-serve", help="Serve when ready.")] = True,
     n_images: Annotated[int, typer.Option(help="Product photos to import.")] = 500,
 ) -> None:
-    """Set up a demo workspace (users, a product-photo project, a text moderation project)
-    and serve it on 127.0.0.1."""
+    """Set up a demo workspace (users, a product-photo project, a text moderation project,
+    a transcription project) and serve it on 127.0.0.1."""
     from labelfarm.demo import build_demo
 
     settings = Settings()
