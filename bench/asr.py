@@ -17,10 +17,11 @@ feature lives in, on a fresh SQLite site in a temporary folder:
    reference (both in the reference's convention: lower case, no punctuation), against the
    reference's length (typing it from scratch);
 4. the long file imported by the import service in a child process: seconds and peak RSS
-   (``ru_maxrss``); full runs also transcribe a 10-minute slice of it through the job;
-5. what the browser downloads through the real app to draw the long file's waveform at
-   1200 px and play its first minute: ``/audio`` facts + the peak level drawn + the Opus
-   stream by HTTP ranges up to the Ogg page past 60 s;
+   (``VmHWM``); full runs also transcribe a 10-minute slice of it through the job;
+5. what the browser downloads through the real app to draw the long file's waveform and
+   play its first minute: ``/audio`` facts + the peak level the page keeps for a task (the
+   finest whole level of at most 64 KB) + the Opus stream by HTTP ranges up to the Ogg page
+   past 60 s;
 6. aggregation: noisy copies of each reference (rate in ``_asr_text.NoiseRate``: 5 copies,
    10 % substitutions, 5 % deletions, 5 % insertions per word, fixed seeds) combined by
    ``labelfarm.ml.rover.combine``, against picking the medoid copy.
