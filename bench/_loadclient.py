@@ -216,6 +216,12 @@ class Tally:
     overlap_violations: int = 0
     duplicate_violations: int = 0
     resumed: int = 0
+    # latencies and cycles count from here (perf_counter): requests started during the
+    # warm-up (connections opened, caches filled) are not measured
+    measure_from: float = 0.0
+    # with ``keep_samples``: (wall-clock time the request started, ms) of every measured
+    # request, so a caller can take the latencies of a sub-window (while a job ran)
+    samples: dict[str, list[tuple[float, float]]] | None = None
 
     def error(self, kind: str, detail: str) -> None:
         self.errors[kind] += 1
@@ -241,12 +247,16 @@ class Tally:
         return True
 
 
-async def _timed(tally_list: list[float], coro: Any) -> Any:
-    t0 = time.perf_counter()
+async def _timed(tally: Tally, op: str, coro: Any) -> Any:
+    t0, wall = time.perf_counter(), time.time()
     try:
         return await coro
     finally:
-        tally_list.append((time.perf_counter() - t0) * 1000.0)
+        if t0 >= tally.measure_from:
+            ms = (time.perf_counter() - t0) * 1000.0
+            (tally.next_ms if op == "next" else tally.submit_ms).append(ms)
+            if tally.samples is not None:
+                tally.samples[op].append((wall, ms))
 
 
 async def annotator(
@@ -254,13 +264,14 @@ async def annotator(
 ) -> None:
     headers = flavor.auth_headers(token)
     while time.perf_counter() < deadline and tally.may_start():
+        measured = time.perf_counter() >= tally.measure_from
         try:
-            task = await _timed(tally.next_ms, flavor.next_task(transport, headers))
+            task = await _timed(tally, "next", flavor.next_task(transport, headers))
             if task is None:
                 tally.empty += 1
                 return
             tally.handed_out(task.item_id, index)
-            status = await _timed(tally.submit_ms, flavor.submit(transport, headers, task))
+            status = await _timed(tally, "submit", flavor.submit(transport, headers, task))
         except RequestFailed as exc:
             tally.error(exc.kind, exc.detail)
             await asyncio.sleep(0.05)
@@ -274,7 +285,7 @@ async def annotator(
             continue
         tally.submitted.add((task.item_id, index))
         tally.late += status == "late"
-        tally.cycles += 1
+        tally.cycles += measured
 
 
 def _tree_cpu_seconds(pid: int | None) -> float:
@@ -298,7 +309,7 @@ def _tree_cpu_seconds(pid: int | None) -> float:
     return total
 
 
-def _latency_summary(values: list[float]) -> dict[str, float]:
+def latency_summary(values: list[float]) -> dict[str, float]:
     ordered = sorted(values)
 
     def pct(q: float) -> float:
@@ -324,13 +335,19 @@ async def run(config: dict[str, Any]) -> dict[str, Any]:
     flavor: Flavor = FLAVORS[config["flavor"]](config["base_url"], int(config["project_id"]))
     tally = Tally(overlap=int(config["overlap"]), max_cycles=config.get("max_cycles"))
     server_pid = config.get("server_pid")
-    server0 = _tree_cpu_seconds(server_pid)
-    cpu0, t0 = time.process_time(), time.perf_counter()
-    deadline = t0 + float(config["duration_s"])
+    if config.get("keep_samples"):
+        tally.samples = {"next": [], "submit": []}
+    warmup_s = float(config.get("warmup_s", 0.0))
+    start = time.perf_counter()
+    tally.measure_from = start + warmup_s
+    deadline = tally.measure_from + float(config["duration_s"])
     workers = [
         asyncio.create_task(annotator(i, token, flavor, transport, tally, deadline))
         for i, token in enumerate(tokens)
     ]
+    await asyncio.sleep(warmup_s)
+    server0 = _tree_cpu_seconds(server_pid)
+    cpu0, t0 = time.process_time(), time.perf_counter()
     _, unfinished = await asyncio.wait(
         workers, timeout=float(config["duration_s"]) + 2 * timeout_s + 5
     )
@@ -349,8 +366,8 @@ async def run(config: dict[str, Any]) -> dict[str, Any]:
         "client_cpu_pct": 100.0 * cpu_s / wall_s if wall_s else 0.0,
         "client_cpu_us_per_cycle": 1e6 * cpu_s / tally.cycles if tally.cycles else 0.0,
         "server_cpu_pct": 100.0 * server_cpu_s / wall_s if wall_s else 0.0,
-        "next_ms": _latency_summary(tally.next_ms),
-        "submit_ms": _latency_summary(tally.submit_ms),
+        "next_ms": latency_summary(tally.next_ms),
+        "submit_ms": latency_summary(tally.submit_ms),
         "errors": dict(tally.errors),
         "error_samples": tally.error_samples,
         "cancelled": len(unfinished),
@@ -361,6 +378,7 @@ async def run(config: dict[str, Any]) -> dict[str, Any]:
         "overlap_violations": tally.overlap_violations,
         "duplicate_violations": tally.duplicate_violations,
         "invariant_violations": tally.overlap_violations + tally.duplicate_violations,
+        **({"samples": tally.samples} if tally.samples is not None else {}),
     }
 
 

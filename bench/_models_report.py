@@ -118,9 +118,13 @@ class Results:
             f"{errors} errors, {load['invariant_violations']} violations"
         )
         if job_s is not None:
-            detail += f"; predict job {job_s:.1f} s"
+            n = load["next_ms"]["n"]
+            detail += f"; predict job {job_s:.1f} s, {n} next calls while it ran"
         for op in ("next", "submit"):
             p99 = float(load[f"{op}_ms"]["p99"])
+            if f"{op}_ms_window" in load:  # the whole window's, the job's part above
+                window = float(load[f"{op}_ms_window"]["p99"])
+                self.metrics[f"{target}.{op}_p99_ms_window_{phase}"] = window
             label = f"{op} p99 ({'during predict job' if during else 'no job'})"
             row = self.add(target, label, p99, "ms", detail=detail)
             if during:

@@ -8,6 +8,7 @@ by that group's id, never by name (other Ray clusters on the machine are left al
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import shutil
 import subprocess
@@ -83,6 +84,26 @@ def wait_running(api: Api, job_id: int, timeout_s: float = 60) -> dict[str, Any]
             return dict(job)
         time.sleep(0.02)
     raise BenchError(f"job {job_id} still queued after {timeout_s:.0f} s")
+
+
+def while_running(load: dict[str, Any], job: dict[str, Any]) -> dict[str, Any]:
+    """The load's latencies of the requests started while ``job`` ran (from its row's
+    ``started_at`` to ``finished_at``); the whole window's stay as ``<op>_ms_window``."""
+    start, end = _when(job["started_at"]), _when(job["finished_at"])
+    out = dict(load)
+    for op in ("next", "submit"):
+        inside = sorted(ms for t, ms in load["samples"][op] if start <= t <= end)
+        out[f"{op}_ms_window"] = load[f"{op}_ms"]
+        out[f"{op}_ms"] = {"n": len(inside), "p99": _percentile(inside, 99)}
+    out.pop("samples")
+    return out
+
+
+def _percentile(ordered: list[float], q: float) -> float:
+    """The nearest-rank percentile, as the load client computes it."""
+    if not ordered:
+        return 0.0
+    return ordered[max(0, min(len(ordered) - 1, math.ceil(q / 100 * len(ordered)) - 1))]
 
 
 def job_seconds(job: dict[str, Any]) -> float:

@@ -13,8 +13,11 @@ measure them). Over HTTP and the CLI:
 3. the best version promoted; a ``predict`` job for 10,000 items: items/s in the worker,
    and again on a local Ray head (when ray is installed);
 4. the worker process tree's peak RSS over all of it;
-5. 50 annotators looping next → submit on a separate 10,000-item project (``bench/queue.py``'s
-   load) with no job, then while a predict job writes its 10,000 predictions: p99 latencies.
+5. 50 annotators looping next → submit on a separate 30,000-item project (``bench/queue.py``'s
+   load) with no job, then while a predict job writes its 10,000 predictions: p99 latencies
+   after a warm-up that is not measured (the annotators' first requests open connections and
+   fill caches); the job starts as the measured window opens, and the p99 during it is over
+   the requests started while it ran (its row's ``started_at`` to ``finished_at``).
 
 Run from the repository root with the project installed (``pip install -e '.[bench,models]'``)::
 
@@ -34,9 +37,11 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 if sys.path and os.path.abspath(sys.path[0] or ".") == _HERE:
     sys.path.append(sys.path.pop(0))
 
+import concurrent.futures  # noqa: E402
 import shutil  # noqa: E402
 import signal  # noqa: E402
 import tempfile  # noqa: E402
+import time  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
@@ -60,6 +65,7 @@ from _models_server import (  # noqa: E402
     ray_available,
     wait_job,
     wait_running,
+    while_running,
 )
 from _queue_load import run_load  # noqa: E402
 from _targets import Api, BenchError, timed  # noqa: E402
@@ -78,14 +84,15 @@ class Plan:
     load_items: int  # items of each annotators' project
     min_load_s: float  # the shortest load window
     timeout_s: float  # per request of the load client
+    warmup_s: float  # before each window: annotators start, connections open, not measured
     annotators: int = 50
     fillers: int = 4
     client: str = "aiohttp"
     job_timeout_s: float = 3600
 
 
-FULL = Plan(60_000, 10_000, 10_000, 10_000, 10.0, 30.0)
-QUICK = Plan(2_000, 500, 500, 5_000, 3.0, 10.0)
+FULL = Plan(60_000, 10_000, 10_000, 30_000, 10.0, 30.0, 2.0)
+QUICK = Plan(2_000, 500, 500, 10_000, 3.0, 10.0, 1.0)
 
 
 @dataclass(frozen=True)
@@ -94,6 +101,8 @@ class LoadWindow:
 
     duration_s: float
     timeout_s: float
+    warmup_s: float
+    keep_samples: bool = False  # return each request's start time and latency
 
 
 @dataclass
@@ -278,19 +287,25 @@ def load_under_job(
     """C annotators with no job, then while a predict job writes ``len(ids)`` predictions."""
     p, api, c = target.prefix, target.api, plan.annotators
     tokens = target.create_annotators(c)
-    window = LoadWindow(plan.min_load_s, plan.timeout_s)
+    window = LoadWindow(plan.min_load_s, plan.timeout_s, plan.warmup_s)
     idle_project = target.create_project("annotators, no job")
     target.import_items(idle_project, plan.load_items)
     load = run_load(target, idle_project, tokens[:c], window, plan.client, plan.load_items)
     results.add_load(p, "idle", load, None)
     busy_project = target.create_project("annotators, predict job")
     target.import_items(busy_project, plan.load_items)
-    job_id = predict(api, project_id, version, ids)
-    wait_running(api, job_id)
-    # the load window: as long as the job took alone, so every request falls while it writes
-    window = LoadWindow(max(plan.min_load_s, local_s), plan.timeout_s)
-    load = run_load(target, busy_project, tokens[:c], window, plan.client, plan.load_items)
+    # the load window: as long as the job took alone, so every request falls while it writes;
+    # the job starts when the annotators' warm-up ends and the measured window begins
+    window = LoadWindow(max(plan.min_load_s, local_s), plan.timeout_s, plan.warmup_s, True)
+    args = (target, busy_project, tokens[:c], window, plan.client, plan.load_items)
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        running = pool.submit(run_load, *args)
+        time.sleep(plan.warmup_s)
+        job_id = predict(api, project_id, version, ids)
+        wait_running(api, job_id)
+        load = running.result()
     job = wait_job(api, job_id, plan.job_timeout_s)
+    load = while_running(load, job)
     results.add_load(p, "during_job", load, job_seconds(job))
     results.add_predict(p, "local, under load", len(ids), job_seconds(job), "", check=False)
     console.log(f"{p}: C={c} next p99 {load['next_ms']['p99']:.0f} ms during the predict job")
