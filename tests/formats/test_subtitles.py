@@ -284,6 +284,38 @@ def test_subtitles_attached_to_items_and_exported(world, tmp_path):
         assert zf.read("c1.srt") == b"1\n00:00:00,250 --> 00:00:01,125\nta & da\n"
 
 
+def test_sidecar_transcripts_imported_as_labels_round_trip(world, tmp_path):
+    """``transcripts=annotations``: a zip of audio and its subtitles imports as labels, and
+    the export gives the same file back, times to the millisecond and text exact."""
+    ws = world.workspace()
+    client = world.user("boss", role="manager", workspace=ws)["client"]
+    project = world.project(ws, schema=SPEC)
+    wav = tone(tmp_path, seconds=3.0).read_bytes()
+    vtt = (
+        "WEBVTT\n\n00:00:00.250 --> 00:00:01.125\n<v Asha>வணக்கம் நண்பரே\n\n"
+        "00:00:01.500 --> 00:00:02.999\n<v Ravi>नमस्ते\n"
+    )
+    upload = _zip({"talk.wav": wav, "talk.vtt": vtt.encode()})
+    answer = client.request(
+        "POST",
+        f"/projects/{project.id}/imports",
+        params={"filename": "talks.zip", "transcripts": "annotations"},
+        content=upload,
+    )
+    assert (answer["n_items"], answer["n_annotations"], answer["n_predictions"]) == (1, 1, 0)
+    data = b"".join(client.export_stream(project.id, format="vtt"))
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        assert zf.read("talk.vtt").decode() == vtt
+    with pytest.raises(LabelfarmAPIError) as info:  # only the two words are understood
+        client.request(
+            "POST",
+            f"/projects/{project.id}/imports",
+            params={"filename": "talks.zip", "transcripts": "labels"},
+            content=upload,
+        )
+    assert info.value.status == 422
+
+
 def test_format_told_from_names_and_a_lone_file_explained(world, tmp_path):
     from labelfarm.formats.detect import guess_format
 

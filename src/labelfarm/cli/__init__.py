@@ -12,7 +12,15 @@ from typing import Annotated
 import typer
 
 from labelfarm.cli.admin import audit_app, media_app, token_app, user_app
-from labelfarm.cli.common import FORMAT, console, fail, open_db, open_media, progress_bar
+from labelfarm.cli.common import (
+    FORMAT,
+    TranscriptsAs,
+    console,
+    fail,
+    open_db,
+    open_media,
+    progress_bar,
+)
 from labelfarm.cli.from_file import guess as guess_schema_command
 from labelfarm.cli.from_file import project_app
 from labelfarm.cli.jobs import jobs_app
@@ -144,6 +152,10 @@ def import_cmd(
     project_id: Annotated[int, typer.Argument(help="Project id.")],
     path: Annotated[Path, typer.Argument(help="File or folder to import.", exists=True)],
     format: Annotated[str | None, FORMAT] = None,
+    transcripts: Annotated[
+        TranscriptsAs | None,
+        typer.Option(help="Transcripts beside audio files: a pre-fill or labels."),
+    ] = None,
 ) -> None:
     """Import items into a project, all or nothing, with a progress bar."""
     from labelfarm.formats.detect import guess_format
@@ -173,6 +185,7 @@ def import_cmd(
                 batch_rows=settings.import_batch_rows,
                 on_progress=on_progress,
                 base_dir=path if path.is_dir() else path.parent,
+                options={"transcripts": transcripts.value} if transcripts else None,
                 limits=limits_from(settings),
             )
     except LabelfarmError as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -71,3 +72,10 @@ def open_media(settings: Settings) -> MediaStore:
 FORMAT = typer.Option(
     "--format", "-f", help="Format name (default: told from the file's name and content)."
 )
+
+
+class TranscriptsAs(enum.StrEnum):
+    """What transcripts beside audio files become when imported."""
+
+    predictions = "predictions"
+    annotations = "annotations"

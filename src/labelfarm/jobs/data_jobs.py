@@ -149,6 +149,7 @@ def _import(
         cancel=stop,
         progress_rows=PROGRESS_ROWS,
         on_written=on_written,
+        options=dict(ctx.job.params.get("options") or {}),
     )
     return result.to_dict()
 

@@ -127,6 +127,7 @@ def import_items(
     limits: ImportLimits | None = None,
     cancel: threading.Event | None = None,
     progress_rows: int = 5_000,
+    options: dict[str, Any] | None = None,
     on_written: Callable[[int], None] | None = None,
     job_id: int | None = None,
 ) -> ImportResult:
@@ -151,7 +152,7 @@ def import_items(
             path,
             filename,
             project.schema,
-            {"base_dir": base_dir, "scratch": Path(scratch)},
+            {**(options or {}), "base_dir": base_dir, "scratch": Path(scratch)},
             limits=limits,
             cancel=cancel,
         )

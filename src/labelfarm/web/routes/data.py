@@ -11,7 +11,7 @@ import re
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import anyio.to_thread
 import orjson
@@ -46,6 +46,18 @@ UploadFormat = Annotated[
     ),
 ]
 UploadName = Annotated[str | None, Query(max_length=500, pattern="^[^\x00]*$")]
+TranscriptsAs = Annotated[
+    Literal["predictions", "annotations"] | None,
+    Query(
+        description="transcripts beside audio files (WebVTT, SRT, STM, CTM): a pre-fill "
+        "(predictions, the default) or labels (annotations)"
+    ),
+]
+
+
+def import_options(transcripts: str | None) -> dict[str, Any]:
+    """What an upload's query asks of its reader."""
+    return {} if transcripts is None else {"transcripts": transcripts}
 
 
 def check_upload_format(format: str | None) -> None:
@@ -86,6 +98,7 @@ async def create_import(
     access: Annotated[Access, Depends(require(PROJECT_MANAGE))],
     format: UploadFormat = None,
     filename: UploadName = None,
+    transcripts: TranscriptsAs = None,
 ) -> JSON:
     """Import items from the request body (or a multipart ``file``), all or nothing."""
     ctx = ctx_of(request)
@@ -117,6 +130,7 @@ async def create_import(
             analyze=False,
             limits=imports.limits_from(ctx.settings),
             cancel=ctx.stopping,
+            options=import_options(transcripts),
         )
     ctx.projects.drop(project_id)  # the project may now have predictions to pre-fill
     response = ok(result.to_dict(), 201)

@@ -33,10 +33,12 @@ from labelfarm.web.models.data_jobs import ExportJob, ExportJobList, ImportJob, 
 from labelfarm.web.policies import PROJECT_EXPORT, PROJECT_MANAGE, Access, require
 from labelfarm.web.responses import JSON, UPLOAD_BODY, documented, ok
 from labelfarm.web.routes.data import (
+    TranscriptsAs,
     UploadFormat,
     UploadName,
     check_upload_format,
     export_file_answers,
+    import_options,
     spool_upload,
 )
 from labelfarm.web.schemas import Body, Id
@@ -55,6 +57,7 @@ async def start_import(
     access: Annotated[Access, Depends(require(PROJECT_MANAGE))],
     format: UploadFormat = None,
     filename: UploadName = None,
+    transcripts: TranscriptsAs = None,
 ) -> JSON:
     """Store the upload and queue its import as a job (all or nothing, as ``POST
     …/imports``); follow it with ``GET …/imports/jobs/{job_id}``."""
@@ -72,7 +75,9 @@ async def start_import(
                     [{"field": "format", "reason": "unknown format"}],
                 )
         name = job_filename(filename or sent_name or f"upload.{format}")
-        params = {"upload": token, "format": format, "filename": name}
+        params: dict[str, Any] = {"upload": token, "format": format, "filename": name}
+        if transcripts:
+            params["options"] = import_options(transcripts)
         job = await _enqueue(ctx, access, "import", params)
     except BaseException:
         await anyio.to_thread.run_sync(job_files.remove, path)
