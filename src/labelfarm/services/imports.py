@@ -148,14 +148,8 @@ def import_items(
     writer = Writer(_staging(sink, project, import_id, media, now, stage, on_written, limits))
     n_preds = 0
     with tempfile.TemporaryDirectory(prefix="labelfarm-import-") as scratch:
-        source = ImportSource(
-            path,
-            filename,
-            project.schema,
-            {**(options or {}), "base_dir": base_dir, "scratch": Path(scratch)},
-            limits=limits,
-            cancel=cancel,
-        )
+        given = {**(options or {}), "base_dir": base_dir, "scratch": Path(scratch)}
+        source = ImportSource(path, filename, project.schema, given, limits=limits, cancel=cancel)
         try:
             progress = (on_progress, progress_rows)
             _read_rows(read, source, writer, tally, batch_rows, progress, total_bytes)
