@@ -27,6 +27,7 @@ from labelfarm.db.tx import CoreTx, Sql, transaction
 from labelfarm.errors import InvalidInput
 from labelfarm.jsonutil import dumps
 from labelfarm.schema import FieldType
+from labelfarm.services.models.predictions import count_of, page_of
 from labelfarm.services.projects import Project
 
 MODEL = "asr"
@@ -147,12 +148,7 @@ def count_targets(
     tx: CoreTx, project_id: int, model_name: str, item_ids: Sequence[int] | None = None
 ) -> int:
     """How many items the model has still to transcribe."""
-    params = _params(project_id, model_name, 0)
-    if item_ids is None:
-        row = tx.one(COUNT, params)
-    else:
-        row = tx.one(COUNT_CHOSEN, {**params, "ids": list(item_ids)})
-    return int(row[0]) if row else 0
+    return count_of(tx, (COUNT, COUNT_CHOSEN), _params(project_id, model_name, 0), item_ids)
 
 
 @transaction("read")
@@ -167,9 +163,7 @@ def next_targets(
 ) -> list[AsrTarget]:
     """The next ``n`` items (by id, after ``after``) still to transcribe."""
     params = {**_params(project_id, model_name, after), "n": n}
-    if item_ids is None:
-        return tx.rows(TARGETS, params)
-    return tx.rows(CHOSEN, {**params, "ids": list(item_ids)})
+    return page_of(tx, (TARGETS, CHOSEN), params, item_ids)
 
 
 @transaction("write")

@@ -71,17 +71,35 @@ def _params(project_id: int, version: ModelVersion, after: int) -> dict[str, Any
     return {"p": project_id, "m": version.predictor, "v": version.model_version, "after": after}
 
 
+def count_of(
+    tx: CoreTx, queries: tuple[Sql, Sql], params: dict[str, Any], item_ids: Sequence[int] | None
+) -> int:
+    """The count of a job's targets: ``queries`` = (all of them, those among ``:ids``)."""
+    every, chosen = queries
+    row = (
+        tx.one(every, params)
+        if item_ids is None
+        else tx.one(chosen, {**params, "ids": list(item_ids)})
+    )
+    return int(row[0]) if row else 0
+
+
+def page_of(
+    tx: CoreTx, queries: tuple[Sql, Sql], params: dict[str, Any], item_ids: Sequence[int] | None
+) -> list[Any]:
+    """A page of a job's targets: ``queries`` = (all of them, those among ``:ids``)."""
+    every, chosen = queries
+    if item_ids is None:
+        return tx.rows(every, params)
+    return tx.rows(chosen, {**params, "ids": list(item_ids)})
+
+
 @transaction("read")
 def count_targets(
     tx: CoreTx, project_id: int, version: ModelVersion, item_ids: Sequence[int] | None = None
 ) -> int:
     """How many items the version has still to predict."""
-    params = _params(project_id, version, 0)
-    if item_ids is None:
-        row = tx.one(COUNT, params)
-    else:
-        row = tx.one(COUNT_CHOSEN, {**params, "ids": list(item_ids)})
-    return int(row[0]) if row else 0
+    return count_of(tx, (COUNT, COUNT_CHOSEN), _params(project_id, version, 0), item_ids)
 
 
 @transaction("read")
@@ -96,9 +114,7 @@ def next_targets(
 ) -> list[InputRow]:
     """The next ``n`` items (by id, after ``after``) the version has still to predict."""
     params = {**_params(project_id, version, after), "n": n}
-    if item_ids is None:
-        return tx.rows(TARGETS, params)
-    return tx.rows(CHOSEN, {**params, "ids": list(item_ids)})
+    return page_of(tx, (TARGETS, CHOSEN), params, item_ids)
 
 
 def predicted(
