@@ -7,11 +7,16 @@ cd "$(dirname "$0")/.."
 need_apt=()
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 [ -d /usr/share/datasets/fashion-mnist ] || need_apt+=(dataset-fashion-mnist)
+# real speech with transcripts, and a speaker for Tamil and Hindi (tests/audio; skipped without)
+[ -d /usr/share/pocketsphinx/test/data/librivox ] || need_apt+=(pocketsphinx-testdata)
+command -v espeak-ng >/dev/null 2>&1 || need_apt+=(espeak-ng)
+# Tamil and Devanagari glyphs for the browser tests' screenshots
+[ -d /usr/share/fonts/truetype/noto ] || need_apt+=(fonts-noto-core)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"
   else
-    echo "note: install ${need_apt[*]} (sudo apt-get install ${need_apt[*]}) for the browser tests" >&2
+    echo "note: install ${need_apt[*]} (sudo apt-get install ${need_apt[*]}); the tests that need them skip" >&2
   fi
 fi
 

@@ -14,6 +14,7 @@ import re
 import statistics
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -26,6 +27,7 @@ N_LARGE = 300
 MANAGERS = 2
 ANNOTATORS = 4
 PACE = 0.25  # seconds between an annotator's cycles
+BASELINE_S = 3.0  # seconds of annotators alone, before the managers start
 MiB = 1 << 20
 
 
@@ -73,16 +75,20 @@ class _Load:
 
 
 async def _annotator(
-    http: httpx.AsyncClient, token: str, project_id: int, load: _Load, times: list[float]
+    http: httpx.AsyncClient,
+    token: str,
+    project_id: int,
+    times: list[float],
+    more: Callable[[float], bool],
 ) -> None:
-    """A next → submit cycle due every ``PACE`` seconds, until the managers have each read a
-    few pages (and for a few seconds at least). A cycle's time runs from the moment it was
-    due, as for requests sent from elsewhere: in-process, a request that never waits runs
-    without a break, so a loop held up by other work delays the cycles due meanwhile."""
+    """A next → submit cycle due every ``PACE`` seconds, while ``more(seconds so far)``. A
+    cycle's time runs from the moment it was due, as for requests sent from elsewhere:
+    in-process, a request that never waits runs without a break, so a loop held up by other
+    work delays the cycles due meanwhile."""
     headers = {"Authorization": f"Bearer {token}"}
     base = f"/api/v1/projects/{project_id}"
     started = due = time.perf_counter()
-    while due - started < 120 and (due - started < 5 or load.pages < 3 * MANAGERS):
+    while more(due - started):
         await asyncio.sleep(max(0.0, due - time.perf_counter()))
         got = (await http.post(f"{base}/next", json={"n": 1}, headers=headers)).json()
         for task in got["tasks"]:
@@ -94,24 +100,37 @@ async def _annotator(
 
 
 def _latencies(app, manager: str, annotators: list[str], large: int, small: int) -> tuple:
-    """The annotators' cycle times while the managers read, and what the managers read."""
+    """The annotators' cycle times alone (the baseline: what this machine gives right now),
+    then while the managers read; and what the managers read."""
 
-    async def run() -> tuple[list[float], _Load]:
+    async def run() -> tuple[list[float], list[float], _Load]:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+            alone: list[float] = []
+            await asyncio.gather(
+                *(_annotator(http, t, small, alone, lambda s: s < BASELINE_S) for t in annotators)
+            )
             load = _Load(http, manager, large)
             managers = [asyncio.create_task(load.manager()) for _ in range(MANAGERS)]
             await asyncio.sleep(0.2)  # the managers' first reads are under way
+
+            def more(s: float) -> bool:  # a few pages each, and a few seconds at least
+                return s < 120 and (s < 5 or load.pages < 3 * MANAGERS)
+
             times: list[float] = []
-            await asyncio.gather(*(_annotator(http, t, small, load, times) for t in annotators))
+            await asyncio.gather(*(_annotator(http, t, small, times, more) for t in annotators))
             pages, read = load.pages, load.read
             load.done = True
             await asyncio.gather(*managers)
             load.pages, load.read = pages, read  # what was read while the annotators worked
-            return times, load
+            return alone, times, load
 
     with start_blocking_portal() as portal:
         return portal.call(run)
+
+
+def _p95(times: list[float]) -> float:
+    return sorted(times)[int(len(times) * 0.95)]
 
 
 def test_annotators_are_not_held_up_by_managers_reading_large_items(world, tmp_path):
@@ -132,14 +151,15 @@ def test_annotators_are_not_held_up_by_managers_reading_large_items(world, tmp_p
         user_id=None,
     )
     world.add_items(small, 3000, tmp_path)
-    times, load = _latencies(world.app, boss["token"], tokens, large.id, small.id)
+    alone, times, load = _latencies(world.app, boss["token"], tokens, large.id, small.id)
     assert load.pages >= 3 * MANAGERS and load.read > 20 * MiB, (load.pages, load.read)
-    times.sort()
-    p95 = times[int(len(times) * 0.95)]
+    base, p95 = _p95(alone), _p95(times)
     summary = (
         f"annotators' p50 {statistics.median(times) * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms, "
-        f"worst {times[-1] * 1000:.0f} ms over {len(times)} cycles while managers read "
-        f"{load.read / MiB:.0f} MiB in {load.pages} pages"
+        f"worst {max(times) * 1000:.0f} ms over {len(times)} cycles while managers read "
+        f"{load.read / MiB:.0f} MiB in {load.pages} pages; alone p95 {base * 1000:.0f} ms"
     )
     print(summary)
-    assert p95 < 0.5, summary
+    # the managers' reads add less than half a second to the annotators' p95, over what
+    # this machine gives them alone at the moment (a loaded CI machine slows both)
+    assert p95 < base + 0.5, summary

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from lf_browser import CHROMIUM, CHROMIUM_ARGS, Server, login, wait_js
+from lf_browser import CHROMIUM, CHROMIUM_ARGS, Link, Server, go_offline, go_online, login, wait_js
 
 from labelfarm.services.tasks.handles import TaskHandles
 
@@ -30,9 +30,11 @@ def stored(server: Server, username: str) -> list[dict[str, Any]]:
     return [dict(r) for r in rows]
 
 
-def open_annotate(page: Any, server: Server, project: str, username: str = "annotator") -> None:
+def open_annotate(
+    page: Any, server: Server, project: str, username: str = "annotator", base: str = ""
+) -> None:
     pid = server.world.projects[project]
-    login(page, server.url, username, f"/projects/{pid}/annotate")
+    login(page, base or server.url, username, f"/projects/{pid}/annotate")
     wait_js(page, "window.lfPage && lfPage.current() !== null")
 
 
@@ -99,22 +101,12 @@ def test_label_20_tasks_by_keyboard_then_skip_and_correct(server: Server, chromi
     context.close()
 
 
-API = "**/api/v1/**"
-
-
-def cut(context: Any) -> None:
-    """Cut the connection: the browser goes offline (``navigator.onLine``, the page's banner)
-    and every API request fails as a dropped link would. Chromium's offline emulation alone
-    has let some requests through now and then."""
-    context.set_offline(True)
-    context.route(API, lambda route: route.abort("internetdisconnected"))
-
-
 def test_offline_labels_survive_reload_and_browser_restart(
     server: Server, tmp_path: Path, playwright: Any
 ) -> None:
     profile = tmp_path / "profile"
     pid = server.world.projects["animals"]
+    link = Link(server)  # the browser's line to the server, which the test cuts
     p = playwright
 
     def launch(offline: bool = False) -> Any:
@@ -128,12 +120,12 @@ def test_offline_labels_survive_reload_and_browser_restart(
 
     context = launch()
     page = context.pages[0] if context.pages else context.new_page()
-    open_annotate(page, server, "animals")
+    open_annotate(page, server, "animals", base=link.url)
     wait_js(page, "navigator.serviceWorker.controller")
     for i in range(20):
         label(page, str(1 + i % 3))
     wait_js(page, "lfPage.pending() === 0 && lfPage.readyAhead() >= 10")
-    cut(context)
+    go_offline(context, link)
     wait_js(page, "document.getElementById('net').classList.contains('offline')")
     for i in range(10):
         label(page, str(1 + i % 2))
@@ -147,15 +139,15 @@ def test_offline_labels_survive_reload_and_browser_restart(
     context.close()
     # a browser restart, still offline
     context = launch(offline=True)
-    cut(context)
+    go_offline(context, link)
     page = context.pages[0] if context.pages else context.new_page()
-    page.goto(f"{server.url}/projects/{pid}/annotate")
+    page.goto(f"{link.url}/projects/{pid}/annotate")
     wait_js(page, "window.lfPage && lfPage.pending() === 10")
     assert len(stored(server, "annotator")) == 20
-    context.unroute(API)
-    context.set_offline(False)
+    go_online(context, link)
     wait_js(page, "lfPage.pending() === 0", 20)
     context.close()
+    link.close()
     rows = stored(server, "annotator")
     assert len(rows) == 30
     assert len({r["client_id"] for r in rows}) == 30

@@ -21,7 +21,7 @@ from urllib.parse import urlparse
 import numpy as np
 import orjson
 import pytest
-from lf_browser import Server, login, wait_js
+from lf_browser import Link, Server, go_offline, go_online, login, wait_js
 from lf_world import World, build_world
 
 from labelfarm.db.engine import Database
@@ -53,7 +53,6 @@ ASR = {
     "asr": True,
     "words": ASR_WORDS,
 }
-API = "**/api/v1/**"
 
 
 def add_speech_project(
@@ -150,8 +149,10 @@ def stored(server: Server, username: str) -> list[dict[str, Any]]:
     return [json.loads(r[0])["transcript"] for r in rows]
 
 
-def open_page(page: Any, server: Server, username: str) -> None:
-    login(page, server.url, username, f"/projects/{server.world.projects['speech']}/annotate")
+def open_page(page: Any, server: Server, username: str, base: str = "") -> None:
+    login(
+        page, base or server.url, username, f"/projects/{server.world.projects['speech']}/annotate"
+    )
     wait_js(page, "window.lfPage && lfPage.current() !== null")
     wait_js(page, "lfPage.shown() && document.querySelector('.wave canvas')", 30)
 
@@ -257,11 +258,11 @@ def test_transcribe_through_a_dropped_connection(speech_server: Server, chromium
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
-    open_page(page, speech_server, "anbu")
+    link = Link(speech_server)  # the browser's line to the server, which the test cuts
+    open_page(page, speech_server, "anbu", base=link.url)
     wait_js(page, "lfPage.readyAhead() >= 1", 30)  # the next clip's audio kept on the device
     wait_js(page, "navigator.serviceWorker.controller", 30)  # the page itself, for a reload
-    context.set_offline(True)
-    context.route(API, lambda route: route.abort("internetdisconnected"))
+    go_offline(context, link)
     wait_js(page, "document.getElementById('net').classList.contains('offline')")
     shown = []
     for i in range(2):  # the clip on screen; then, after a reload, the next one from the store
@@ -274,8 +275,7 @@ def test_transcribe_through_a_dropped_connection(speech_server: Server, chromium
         submit(page)
     wait_js(page, "lfPage.pending() === 2 && lfPage.unsaved() === 0")
     assert stored(speech_server, "anbu") == []
-    context.unroute(API)
-    context.set_offline(False)
+    go_online(context, link)
     wait_js(page, "lfPage.pending() === 0", 20)
     values = stored(speech_server, "anbu")
     assert len(values) == 2
@@ -283,6 +283,7 @@ def test_transcribe_through_a_dropped_connection(speech_server: Server, chromium
         check(value, seen, [*TYPED, ASR])  # the ASR's segment left as it was
     assert errors == []
     context.close()
+    link.close()
 
 
 def test_a_long_recording_draws_from_peaks_and_ranges_and_streams(
