@@ -128,6 +128,39 @@ class ProjectSettings:
         "share of each language's audio items transcribed without pre-fill while the speech "
         "model runs unseen, to measure its word error rate fairly",
     )
+    sampler: str = setting(
+        "margin",
+        Rule(lambda v: isinstance(v, str) and v in _sampler_names(), "a sampler's name"),
+        "with the score ordering: the active-learning sampler that scores open items after "
+        "each model version",
+    )
+    retrain_every: int = setting(
+        0,
+        _whole(0, 1_000_000, "new labels between model versions, 0 to 1,000,000 (0: never)"),
+        "train a new model version after this many new labels (0: only when asked)",
+    )
+    auto_accept_target: float = setting(
+        0.0,
+        Rule(
+            lambda v: (
+                isinstance(v, int | float) and not isinstance(v, bool) and (v == 0 or 0.5 <= v < 1)
+            ),
+            "0 (off) or a precision from 0.5 to below 1",
+        ),
+        "auto-accept: the precision the model's labels must reach, proved on held-out items "
+        "(0: off)",
+    )
+    spot_check_share: float = setting(
+        0.05,
+        _real(0, 1, "a share of auto-accepted items from 0 to 1"),
+        "auto-accept: share of the items above a threshold still sent blind to annotators",
+    )
+
+
+def _sampler_names() -> tuple[str, ...]:
+    from labelfarm.ml.samplers import sampler_names  # the registry (ml/samplers.py)
+
+    return sampler_names()
 
 
 SETTINGS: tuple[Field[Any], ...] = fields(ProjectSettings)
