@@ -6,7 +6,8 @@ environment): crowd-kit's Dawid-Skene and GLAD, cleanlab's multi-annotator CROWD
 INPUT: ``{"n_classes", "glad_iter", "features": "x.npy", "runs": {RUN: {"items": [...], "labels":
 [[item, worker, label], ...]}}}``: per run, the exported human labels (item = row of the
 feature matrix). OUTPUT: ``{RUN: {METHOD: [label per item, in "items" order] | {"error"}}}``
-plus seconds per method.
+plus seconds per method. With ``"methods": ["crowdkit_ds"]`` (the real crowds, which have no
+features) only those methods run and ``features`` may be absent.
 
 CROWDLAB needs a classifier's out-of-sample predicted probabilities: as in cleanlab's
 tutorial, a model (PCA to 50 dimensions + multinomial logistic regression on the pixels) is
@@ -73,7 +74,12 @@ def _crowdlab(df: pd.DataFrame, items: list[int], x: np.ndarray, n_classes: int)
 def main(src: str, dst: str) -> None:
     with open(src) as fh:
         spec = json.load(fh)
-    x = np.load(spec["features"]).reshape(-1, 784).astype(np.float32) / 255.0
+    x = (
+        np.load(spec["features"]).reshape(-1, 784).astype(np.float32) / 255.0
+        if spec.get("features")
+        else np.zeros((0, 784), dtype=np.float32)
+    )
+    wanted = spec.get("methods")
     out: dict[str, Any] = {}
     for run, data in spec["runs"].items():
         df = pd.DataFrame(data["labels"], columns=["task", "worker", "label"])
@@ -87,6 +93,8 @@ def main(src: str, dst: str) -> None:
             ),
         }
         for name, fn in methods.items():
+            if wanted is not None and name not in wanted:
+                continue
             t0 = time.perf_counter()
             try:
                 answers[name] = fn()

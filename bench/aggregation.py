@@ -27,11 +27,22 @@ policy is simulated on the k=5 run's labels in arrival order with ``ml.needs_mor
 and ``services.aggregation.item_label`` (refitting the models between rounds), which is what
 the service does at submit time.
 
+Real crowds (``_real_crowd.py``): every ``*.standardized.tsv`` of ``--crowd`` (default
+``../shared/fixtures/crowd/``: Snow et al. 2008's rte, temp, wsd, with expert gold): accuracy
+with all labels and with 3 labels per item (the mean of 20 random draws of 3 labels per item)
+for labelfarm's Dawid-Skene, crowd-kit's DawidSkene and majority vote, and the expected
+calibration error (10 equal-mass bins) of labelfarm's item confidence, raw and calibrated
+(``ml.calibration``: fitted on one half of the gold, scored on the other).
+
 Metrics: ``accuracy.<method>.k<k>``, ``accuracy.labelfarm.adaptive``,
-``labels_per_item.labelfarm.adaptive``, ``labels_per_item.k<k>``, ``seconds.*``.
+``labels_per_item.labelfarm.adaptive``, ``labels_per_item.k<k>``, ``seconds.*``;
+``real.<dataset>.acc_full.<labelfarm|crowdkit_ds|majority>``, ``real.<dataset>.acc3.<...>``,
+``real.<dataset>.ece`` (calibrated, all labels), ``.ece_raw``, ``.ece3``, ``.ece3_raw``,
+``.balance_gap3`` (the largest gap between a class's share of the labels and of the truth).
 
     python bench/aggregation.py --quick
     python bench/aggregation.py --json out.json
+    python bench/aggregation.py --real-only --crowd path/to/crowd/folder
 """
 
 from __future__ import annotations
@@ -49,30 +60,29 @@ import json  # noqa: E402
 import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
-import uuid  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
 from rich.console import Console  # noqa: E402
 
+import _real_crowd as real  # noqa: E402
+from _aggregation_service import CLASS_INDEX, Run, Service  # noqa: E402
 from _common import (  # noqa: E402
     default_results_path,
     machine_info,
     make_parser,
     print_report,
+    print_summary,
     write_json,
 )
-from _crowd import N_CLASSES, Annotator, pool  # noqa: E402
+from _crowd import N_CLASSES, pool  # noqa: E402
 from labelfarm import ml  # noqa: E402
-from labelfarm.client import AppTransport, Client  # noqa: E402
 from labelfarm.sample_data import FASHION_CLASSES, load_fashion_mnist  # noqa: E402
-from labelfarm.services import projects, users, workspaces  # noqa: E402
+from labelfarm.services import projects  # noqa: E402
 from labelfarm.services.aggregation import item_label  # noqa: E402
 from labelfarm.services.annotator_models import AnnotatorModels, FieldModel  # noqa: E402
 from labelfarm.services.fitting import fit_class_model  # noqa: E402
-from labelfarm.settings import Settings  # noqa: E402
-from labelfarm.web.app import create_app  # noqa: E402
 
 BENCH = "aggregation"
 ROOT = Path(__file__).resolve().parents[1]
@@ -81,123 +91,7 @@ PEERS = ("crowdkit_ds", "crowdkit_glad", "crowdlab")
 METHODS = ("majority", "labelfarm", *PEERS)
 OVERLAPS = (1, 2, 3, 5)
 SWEEP = (0.8, 0.9, 0.96)  # adaptive targets also reported, beside --target
-SCHEMA = {"fields": [{"name": "label", "type": "choice", "options": list(FASHION_CLASSES)}]}
-CLASS_INDEX = {name: k for k, name in enumerate(FASHION_CLASSES)}
 console = Console(stderr=True)
-
-
-# -- the service ---------------------------------------------------------------------------------
-class Service:
-    """labelfarm in process, a manager and one token per simulated annotator."""
-
-    def __init__(self, tmp: Path, crowd: list[Annotator]) -> None:
-        settings = Settings(
-            data_dir=tmp / "data", database_url=f"sqlite:///{tmp}/lf.db", secret_key="bench"
-        )
-        self.app = create_app(settings)
-        self.transport = AppTransport(self.app)
-        db = self.app.state.ctx.db
-        now = time.time()
-        self.workspace = db.run(workspaces.create_workspace, slug="bench", name="Bench", now=now)
-        self.crowd = crowd
-        self.pseudonym_of: dict[str, int] = {}  # pseudonym -> annotator index
-        self.manager = self._client(db, "manager", "manager", now)
-        self.annotators = [
-            self._client(db, a.name, "annotator", now, n) for n, a in enumerate(crowd)
-        ]
-
-    def _client(
-        self, db: Any, name: str, role: str, now: float, index: int | None = None
-    ) -> Client:
-        user = db.run(
-            users.register,
-            username=name,
-            password=None,
-            now=now,
-            workspace_id=self.workspace["id"],
-            role=role,
-        )
-        if index is not None:
-            self.pseudonym_of[user["pseudonym"]] = index
-        token = db.run(users.create_token, user_id=user["id"], name="bench", now=now)["token"]
-        return Client("http://bench", token=token, transport=self.transport)
-
-    def project(self, name: str, indexes: np.ndarray, **settings: Any) -> int:
-        pid = int(
-            self.manager.create_project(self.workspace["id"], name, schema=SCHEMA, **settings)["id"]
-        )
-        body = "".join(json.dumps({"data": {"index": int(i)}}) + "\n" for i in indexes)
-        self.manager.import_bytes(pid, body.encode(), format="jsonl")
-        return pid
-
-    def label(self, pid: int, truth: np.ndarray, seed: int, refit_every: int = 0) -> int:
-        """Every annotator takes turns (next, then submit) until nobody gets work."""
-        done = [0] * len(self.crowd)
-        rounds = 0
-        while True:
-            rounds += 1
-            busy = False
-            order = np.random.default_rng([seed, rounds]).permutation(len(self.crowd))
-            for n in order.tolist():
-                a = self.crowd[n]
-                want = a.per_turn if a.cap is None else min(a.per_turn, a.cap - done[n])
-                if want <= 0:
-                    continue
-                tasks = self.annotators[n].next(pid, n=want)
-                if not tasks:
-                    continue
-                busy = True
-                batch = []
-                for t in tasks:
-                    index = int(t["data"]["index"])
-                    answer = a.answer(int(truth[index]), index, n, seed)
-                    label = FASHION_CLASSES[answer]
-                    batch.append(
-                        {"id": uuid.uuid4().hex, "task": t["task"], "value": {"label": label}}
-                    )
-                self.annotators[n].submit(pid, batch)
-                done[n] += len(batch)
-            if refit_every and rounds % refit_every == 0:
-                self.refit(pid)
-            if not busy:
-                return sum(done)
-
-    def refit(self, pid: int) -> None:
-        self.manager.request("POST", f"/projects/{pid}/quality/refit")
-
-    def export(self, pid: int) -> list[dict[str, Any]]:
-        raw = b"".join(self.manager.export_stream(pid, format="jsonl"))
-        return [json.loads(line) for line in raw.splitlines() if line.strip()]
-
-    def close(self) -> None:
-        self.transport.close()
-        self.app.state.ctx.db.dispose()
-
-
-# -- one run's labels ----------------------------------------------------------------------------
-class Run:
-    """The exported labels of one project, in long format, aligned with the true classes."""
-
-    def __init__(self, records: list[dict[str, Any]], position: dict[int, int], service: Service):
-        self.items = sorted(position[r["data"]["index"]] for r in records)
-        rows = []
-        self.labelfarm = np.full(len(position), -1)
-        self.order: dict[int, list[tuple[int, int]]] = {}
-        for r in records:
-            item = position[r["data"]["index"]]
-            anns = sorted(r["annotations"], key=lambda a: a["id"])
-            for a in anns:
-                worker = service.pseudonym_of[a["annotator"]]
-                label = CLASS_INDEX[a["value"]["label"]]
-                rows.append((item, worker, label))
-                self.order.setdefault(item, []).append((worker, label))
-            if r["label"] and "label" in r["label"]["value"]:
-                self.labelfarm[item] = CLASS_INDEX[r["label"]["value"]["label"]]
-        self.long = np.array(rows, dtype=np.int64).reshape(-1, 3)
-
-    @property
-    def labels_per_item(self) -> float:
-        return len(self.long) / max(1, len(self.items))
 
 
 def majority(run: Run, n_items: int, seed: int) -> np.ndarray:
@@ -326,7 +220,21 @@ def main() -> None:
     parser.add_argument("--target", type=float, default=0.96, help="adaptive target confidence")
     parser.add_argument("--min-labels", type=int, default=1)
     parser.add_argument("--max-labels", type=int, default=5)
+    parser.add_argument(
+        "--crowd",
+        type=Path,
+        default=real.DEFAULT_FOLDER,
+        help="folder of real crowd datasets (*.standardized.tsv, see bench/_real_crowd.py)",
+    )
+    parser.add_argument("--real-only", action="store_true", help="only the real crowds")
     args = parser.parse_args()
+    if args.real_only:
+        with tempfile.TemporaryDirectory(prefix="lf-bench-real-") as tmp_name:
+            metrics, rows, summary = real.run(args.crowd, args.seed, Path(tmp_name), ensure_venv())
+        print_summary(f"{BENCH}: {summary}")
+        if args.json:  # a partial run never lands in bench/results by default
+            finish(args, metrics, rows)
+        return
     n_items = args.items or (1000 if args.quick else 5000)
     data = load_fashion_mnist()
     subset = np.sort(np.random.default_rng(args.seed).permutation(len(data.labels))[:n_items])
@@ -394,6 +302,7 @@ def main() -> None:
         peers = run_peers(tmp, runs, data.images[subset], args.quick)
         seconds["peers"] = time.perf_counter() - t0
         service.close()
+        real_metrics, real_rows, real_summary = real.run(args.crowd, args.seed, tmp, ensure_venv())
 
     metrics: dict[str, float | int] = {}
     rows = []
@@ -462,8 +371,16 @@ def main() -> None:
         *[(m, m) for m in METHODS],
     ]
     print_report(
-        f"{BENCH}: accuracy of the final labels vs the true classes", columns, rows, summary
+        f"{BENCH}: accuracy of the final labels vs the true classes",
+        columns,
+        rows,
+        f"{summary}; {real_summary}",
     )
+    finish(args, {**metrics, **real_metrics}, rows + real_rows)
+
+
+def finish(args: Any, metrics: dict[str, Any], rows: list[Any]) -> None:
+    """Write the JSON (``--json``, or the default results path of a full run)."""
     machine = machine_info()
     path = args.json or (None if args.quick else default_results_path(BENCH, machine))
     if path is not None:

@@ -60,6 +60,9 @@ def test_dawid_skene_one_round_by_hand():
         n_annotators=2,
         prior_strength=2.0,
         prior_accuracy=0.75,
+        fit_prior=False,  # the fixed prior and no balance damping: the arithmetic by hand
+        balance_damping=0.0,
+        balance_tolerance=None,
         class_prior_strength=1.0,
         max_iter=1,
     )
@@ -160,8 +163,9 @@ def test_dawid_skene_shrinks_few_label_annotators_towards_prior():
     annotators = np.concatenate([np.repeat([0, 1, 2], 30), [3]])
     labels = np.concatenate([np.tile(truth, 3), [1 - truth[0]]])
     kwargs = {"n_items": 30, "n_classes": 2, "n_annotators": 4}
-    shrunk = dawid_skene(items, annotators, labels, **kwargs)
-    raw = dawid_skene(items, annotators, labels, prior_strength=0.0, **kwargs)
+    # the fixed prior (fit_prior=False): its arithmetic checked by hand
+    shrunk = dawid_skene(items, annotators, labels, fit_prior=False, **kwargs)
+    raw = dawid_skene(items, annotators, labels, prior_strength=0.0, fit_prior=False, **kwargs)
     t = int(truth[0])
     # Without a prior one wrong label makes the newcomer "always wrong" on that class ...
     assert raw.confusion[3][t, t] < 0.01

@@ -121,11 +121,16 @@ def test_text_medoid():
 def test_dawid_skene_is_seeded_from_gold(world, tmp_path: Path, make_gold):
     """An annotator who swaps a and b on ten gold items is read backwards afterwards.
 
-    Gold items are clamped, so the flipper's confusion rows are the gold counts plus the
-    prior pseudo-counts (2 per row, 1.4 on the diagonal, 0.3 elsewhere): true a -> [1.4,
-    5.3, 0.3] / 7, true b -> [5.3, 1.4, 0.3] / 7, true c -> [0.3, 0.3, 1.4] / 2; class
-    priors (5 + 1, 5 + 1, 0 + 1) / 13. So an answer "a" means b with probability
-    (6 * 5.3) / (6 * 1.4 + 6 * 5.3 + 1 * 0.15 * 7) = 0.77091.
+    Gold items are clamped, so the flipper's counts are true a -> [0, 5, 0], true b ->
+    [5, 0, 0], true c -> nothing. The annotators' prior is fitted (ml.annotator_prior): its
+    mean is symmetric with the pooled accuracy, (0 + 3 * 1.4) / (10 + 3 * 2) = 0.2625 (the
+    hyperprior adds 2 pseudo-counts per row, 1.4 on the diagonal), so m = [0.2625, 0.36875,
+    0.36875] for row a (and likewise); its strength per row maximises the Dirichlet-
+    multinomial likelihood of the one annotator's row: all five answers in one cell is most
+    likely under the weakest prior on the grid (0.5), and row c, without evidence, takes the
+    strongest (512, so it is the mean). Rows: a -> ([0, 5, 0] + 0.5 m_a) / 5.5, c -> m_c.
+    Class priors: (5, 5, 0) + 1 per class + the balance damping (10 items at the start's
+    balance 1/2, 1/2, 0): (11, 11, 1) / 23.
     """
     ws = world.workspace()
     flipper = world.user("flip", role="annotator", workspace=ws)
@@ -153,15 +158,17 @@ def test_dawid_skene_is_seeded_from_gold(world, tmp_path: Path, make_gold):
         models = load_annotator_models(conn, project.id)
         labels = label_items(conn, project, [1, 6])
     confusion = models.fields["label"].classes.confusion[0]
-    np.testing.assert_allclose(confusion[0], np.array([1.4, 5.3, 0.3]) / 7, atol=1e-6)
-    np.testing.assert_allclose(confusion[2], np.array([0.3, 0.3, 1.4]) / 2, atol=1e-6)
-    np.testing.assert_allclose(
-        models.fields["label"].classes.class_priors, np.array([6, 6, 1]) / 13, atol=1e-6
-    )
+    off = (1 - 0.2625) / 2
+    row_a = (np.array([0.0, 5.0, 0.0]) + 0.5 * np.array([0.2625, off, off])) / 5.5
+    np.testing.assert_allclose(confusion[0], row_a, atol=1e-6)
+    np.testing.assert_allclose(confusion[2], [off, off, 0.2625], atol=1e-6)
+    priors = np.array([11, 11, 1]) / 23
+    np.testing.assert_allclose(models.fields["label"].classes.class_priors, priors, atol=1e-6)
     fresh = [{"id": 1, "user_id": flipper["id"], "value": {"label": "a"}}]
     label = item_label(models, project, fresh)
     assert label is not None and label["value"] == {"label": "b"}
-    expected = 6 * 5.3 / (6 * 1.4 + 6 * 5.3 + 1 * 0.15 * 7)
+    said_a = np.array([row_a[0], row_a[1], off]) * priors  # P(answer a | class) * prior
+    expected = said_a[1] / said_a.sum()
     assert label["confidence"]["label"] == pytest.approx(expected, abs=1e-5)
     # gold items are labelled by their gold answer
     assert labels[1]["method"] == "gold" and labels[1]["value"] == {"label": "a"}

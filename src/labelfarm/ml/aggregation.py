@@ -4,8 +4,11 @@ Two methods, both on the long-format arrays of :mod:`labelfarm.ml.labels`:
 
 - :func:`majority_vote`: (weighted) plurality, ties broken towards the lowest class index;
 - :func:`dawid_skene`: the Dawid-Skene (1979) EM estimate of per-annotator confusion matrices
-  and item posteriors, with Dirichlet pseudo-counts so annotators with few labels are not
-  over-trusted, and gold items clamped to their known class.
+  and item posteriors, with Dirichlet pseudo-counts from a population prior fitted to the
+  crowd (:mod:`labelfarm.ml.annotator_prior`) so annotators with few labels are not
+  over-trusted, the class balance damped towards and checked against the majority vote's
+  (:mod:`labelfarm.ml.class_balance`), and gold items clamped to their known class. The EM
+  rounds themselves are in :mod:`labelfarm.ml.dawid_skene_em`.
 
 :func:`get_annotator_accuracy` reduces the confusion matrices to one accuracy per annotator
 (the "one-coin" view of each annotator).
@@ -15,11 +18,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
 
+from labelfarm.ml.annotator_prior import AnnotatorPrior, fixed_prior
+from labelfarm.ml.class_balance import BALANCE_TOLERANCE
+from labelfarm.ml.dawid_skene_em import EmFit, EmInput, fit_em
 from labelfarm.ml.labels import (
     FloatArray,
     IntArray,
@@ -34,8 +39,6 @@ __all__ = [
     "get_annotator_accuracy",
     "majority_vote",
 ]
-
-_LOG_FLOOR = 1e-300
 
 
 def _weighted_counts(
@@ -100,7 +103,8 @@ class DawidSkeneResult:
     ``posteriors`` is ``(n_items, n_classes)``; ``labels`` and ``confidence`` are the argmax
     and max of each row (``-1`` and ``0.0`` for items with no labels and no gold, whose
     posterior row is the class prior); ``confusion[a, k, l]`` is the estimated probability
-    that annotator ``a`` answers ``l`` when the true class is ``k``.
+    that annotator ``a`` answers ``l`` when the true class is ``k``; ``prior`` is the
+    annotators' population prior that was used (fitted, or the fixed one).
     """
 
     posteriors: FloatArray
@@ -111,6 +115,7 @@ class DawidSkeneResult:
     n_iter: int
     converged: bool
     log_likelihood: float
+    prior: AnnotatorPrior
 
 
 def _gold_array(
@@ -138,16 +143,6 @@ def _gold_array(
     return arr.astype(np.int64)
 
 
-def _prior_confusion(n_classes: int, *, prior_strength: float, prior_accuracy: float) -> FloatArray:
-    """Pseudo-counts of one annotator's confusion: each row sums to ``prior_strength``."""
-    if n_classes == 1:
-        return np.full((1, 1), prior_strength)
-    off = (1.0 - prior_accuracy) / (n_classes - 1)
-    row = np.full((n_classes, n_classes), off)
-    np.fill_diagonal(row, prior_accuracy)
-    return prior_strength * row
-
-
 def _initial_posteriors(
     counts: FloatArray, *, is_gold: npt.NDArray[np.bool_], gold_onehot: FloatArray
 ) -> FloatArray:
@@ -159,114 +154,8 @@ def _initial_posteriors(
     return post
 
 
-def _m_step(
-    post: FloatArray,
-    items: IntArray,
-    annotators: IntArray,
-    labels: IntArray,
-    *,
-    known: npt.NDArray[np.bool_],
-    pseudo: FloatArray,
-    class_prior_strength: float,
-    n_annotators: int,
-    n_classes: int,
-) -> tuple[FloatArray, FloatArray]:
-    """``(class_priors, confusion)``, MAP estimates from the current posteriors: the priors
-    from the items with labels or gold, each confusion row with the ``pseudo`` counts."""
-    priors = post[known].sum(axis=0) + class_prior_strength
-    priors = priors / priors.sum() if priors.sum() > 0 else np.full(n_classes, 1 / n_classes)
-    conf = np.empty((n_annotators, n_classes, n_classes))
-    post_of_annotation = post[items]
-    cell = annotators * n_classes + labels  # (annotator, given label) as one flat index
-    for k in range(n_classes):
-        flat = np.bincount(
-            cell, weights=post_of_annotation[:, k], minlength=n_annotators * n_classes
-        )
-        conf[:, k, :] = flat.reshape(n_annotators, n_classes) + pseudo[k]
-    row_sum = conf.sum(axis=2, keepdims=True)
-    conf = np.where(row_sum > 0, conf / np.where(row_sum > 0, row_sum, 1.0), 1 / n_classes)
-    return priors, conf
-
-
-def _e_step(
-    conf: FloatArray,
-    priors: FloatArray,
-    items: IntArray,
-    annotators: IntArray,
-    labels: IntArray,
-    *,
-    n_items: int,
-    n_classes: int,
-) -> tuple[FloatArray, FloatArray]:
-    """``(posteriors, log_norm)``: each item's class posterior given the confusion matrices
-    and class priors, computed in log space, and its log normaliser (a column)."""
-    log_conf = np.log(np.maximum(conf, _LOG_FLOOR))
-    log_evidence = log_conf[annotators, :, labels]  # (n_annotations, n_classes)
-    log_post = np.tile(np.log(np.maximum(priors, _LOG_FLOOR)), (n_items, 1))
-    for k in range(n_classes):
-        log_post[:, k] += np.bincount(items, weights=log_evidence[:, k], minlength=n_items)
-    log_norm = _logsumexp_rows(log_post)
-    return np.exp(log_post - log_norm), log_norm
-
-
-class _EmFit(NamedTuple):
-    """Where the EM rounds of :func:`_run_em` ended."""
-
-    posteriors: FloatArray
-    class_priors: FloatArray
-    confusion: FloatArray
-    log_norm: FloatArray  # of the last E-step, one per item, as a column
-    n_iter: int
-    converged: bool
-
-
-def _run_em(
-    post: FloatArray,
-    items: IntArray,
-    annotators: IntArray,
-    labels: IntArray,
-    *,
-    known: npt.NDArray[np.bool_],
-    is_gold: npt.NDArray[np.bool_],
-    gold_onehot: FloatArray,
-    pseudo: FloatArray,
-    class_prior_strength: float,
-    n_annotators: int,
-    max_iter: int,
-    tol: float,
-) -> _EmFit:
-    """M-step then E-step (gold items clamped) from the posteriors ``post``, until no
-    posterior moves by more than ``tol`` or ``max_iter`` rounds have run."""
-    n_items, n_classes = post.shape
-    converged = False
-    n_iter = 0
-    while n_iter < max_iter:
-        n_iter += 1
-        priors, conf = _m_step(
-            post,
-            items,
-            annotators,
-            labels,
-            known=known,
-            pseudo=pseudo,
-            class_prior_strength=class_prior_strength,
-            n_annotators=n_annotators,
-            n_classes=n_classes,
-        )
-        new_post, log_norm = _e_step(
-            conf, priors, items, annotators, labels, n_items=n_items, n_classes=n_classes
-        )
-        new_post[is_gold] = gold_onehot
-        delta = float(np.max(np.abs(new_post - post))) if n_items else 0.0
-        post = new_post
-        if delta <= tol:
-            converged = True
-            break
-    return _EmFit(post, priors, conf, log_norm, n_iter, converged)
-
-
 def _em_result(
-    fit: _EmFit, *, has_labels: npt.NDArray[np.bool_], is_gold: npt.NDArray[np.bool_]
+    fit: EmFit, *, has_labels: npt.NDArray[np.bool_], is_gold: npt.NDArray[np.bool_]
 ) -> DawidSkeneResult:
     """The fit as returned to callers: labels and confidence read off the posteriors
     (``-1`` and ``0.0`` for items with no labels and no gold), and the log-likelihood of
@@ -287,7 +176,17 @@ def _em_result(
         n_iter=fit.n_iter,
         converged=fit.converged,
         log_likelihood=log_likelihood,
+        prior=fit.prior,
     )
+
+
+def _check_options(
+    prior_strength: float, prior_accuracy: float, class_prior_strength: float, damping: float
+) -> None:
+    if min(prior_strength, class_prior_strength, damping) < 0:
+        raise ValueError("prior_strength, class_prior_strength and balance_damping must be >= 0")
+    if not 0.0 <= prior_accuracy <= 1.0:
+        raise ValueError(f"prior_accuracy must be in [0, 1], got {prior_accuracy}")
 
 
 def dawid_skene(
@@ -300,7 +199,10 @@ def dawid_skene(
     n_annotators: int,
     prior_strength: float = 2.0,
     prior_accuracy: float = 0.7,
+    fit_prior: bool = True,
     class_prior_strength: float = 1.0,
+    balance_damping: float = 1.0,
+    balance_tolerance: float | None = BALANCE_TOLERANCE,
     gold: Mapping[int, int] | npt.ArrayLike | None = None,
     weights: npt.ArrayLike | None = None,
     max_iter: int = 100,
@@ -309,11 +211,23 @@ def dawid_skene(
     """Estimate item posteriors and annotator confusion matrices by Dawid-Skene EM.
 
     Each annotator ``a`` has a confusion matrix ``confusion[a]`` (rows: true class, columns:
-    given label). The M-step is a MAP estimate: every row gets Dirichlet pseudo-counts
-    summing to ``prior_strength``, with a share ``prior_accuracy`` on the diagonal and the
-    rest spread evenly, so an annotator with few labels stays close to that prior instead of
-    being trusted (or distrusted) fully. Class priors get ``class_prior_strength``
-    pseudo-counts per class.
+    given label). The M-step is a MAP estimate: every row ``k`` gets Dirichlet pseudo-counts
+    from a population prior (:mod:`labelfarm.ml.annotator_prior`), so an annotator with few
+    labels stays close to what the crowd does instead of being trusted (or distrusted) fully.
+
+    With ``fit_prior`` (the default) that prior is fitted by empirical Bayes: the crowd's
+    pooled accuracy on the diagonal, a strength per row that maximises the annotators'
+    Dirichlet-multinomial marginal likelihood, estimated in a second stage from where EM with
+    the fixed prior ended (each stage up to ``max_iter`` rounds); ``prior_strength`` pseudo-
+    counts at ``prior_accuracy`` are then a weak hyperprior. With ``fit_prior=False`` every
+    row gets exactly those pseudo-counts (the former behaviour).
+
+    Class priors get ``class_prior_strength`` pseudo-counts per class plus ``balance_damping``
+    times the number of items with labels or gold, in the proportions of the soft majority
+    vote's balance (``0``: the former behaviour). Then the balance is checked: beyond
+    ``balance_tolerance`` (total variation) from the majority vote's, the class priors are
+    shifted onto that edge (:mod:`labelfarm.ml.class_balance`; ``None``: no check), so the
+    balance never collapses. ``log_likelihood`` is the fit's before any such shift.
 
     EM starts from the soft (``weights``-weighted, one weight per annotator) majority vote.
     ``gold`` (a mapping item -> class, or an ``(n_items,)`` array with ``-1`` for unknown)
@@ -322,17 +236,9 @@ def dawid_skene(
     than ``tol`` or after ``max_iter`` rounds (one round is an M-step then an E-step).
     """
     it, an, lb = validate_annotations(
-        items,
-        annotators,
-        labels,
-        n_items=n_items,
-        n_annotators=n_annotators,
-        n_classes=n_classes,
+        items, annotators, labels, n_items=n_items, n_annotators=n_annotators, n_classes=n_classes
     )
-    if prior_strength < 0 or class_prior_strength < 0:
-        raise ValueError("prior_strength and class_prior_strength must be >= 0")
-    if not 0.0 <= prior_accuracy <= 1.0:
-        raise ValueError(f"prior_accuracy must be in [0, 1], got {prior_accuracy}")
+    _check_options(prior_strength, prior_accuracy, class_prior_strength, balance_damping)
     if max_iter < 1 or tol < 0:
         raise ValueError("max_iter must be >= 1 and tol >= 0")
     w = validate_weights(weights, n_annotators=n_annotators)
@@ -341,22 +247,23 @@ def dawid_skene(
     gold_onehot = np.eye(n_classes)[gold_cls[is_gold]]
     counts = _weighted_counts(it, an, lb, w, n_items=n_items, n_classes=n_classes)
     has_labels = np.bincount(it, minlength=n_items) > 0
-    fit = _run_em(
-        _initial_posteriors(counts, is_gold=is_gold, gold_onehot=gold_onehot),
+    start = _initial_posteriors(counts, is_gold=is_gold, gold_onehot=gold_onehot)
+    known = has_labels | is_gold
+    balance = start[known].sum(axis=0) if known.any() else np.ones(n_classes)
+    balance = (balance + 1e-9) / (balance + 1e-9).sum()
+    em = EmInput(
         it,
         an,
         lb,
-        known=has_labels | is_gold,
+        known=known,
         is_gold=is_gold,
         gold_onehot=gold_onehot,
-        pseudo=_prior_confusion(
-            n_classes, prior_strength=prior_strength, prior_accuracy=prior_accuracy
-        ),
-        class_prior_strength=class_prior_strength,
         n_annotators=n_annotators,
-        max_iter=max_iter,
-        tol=tol,
+        prior=fixed_prior(n_classes, prior_strength, prior_accuracy),
+        fit_prior=fit_prior,
+        class_pseudo=class_prior_strength + balance_damping * known.sum() * balance,
     )
+    fit = fit_em(start, em, max_iter=max_iter, tol=tol, balance_tolerance=balance_tolerance)
     return _em_result(fit, has_labels=has_labels, is_gold=is_gold)
 
 
@@ -387,10 +294,3 @@ def get_annotator_accuracy(
             )
     diag = np.diagonal(conf, axis1=1, axis2=2)
     return np.clip(diag @ pri, 0.0, 1.0)
-
-
-def _logsumexp_rows(x: FloatArray) -> FloatArray:
-    """``log(sum(exp(x), axis=1))`` kept as a column, stable for large magnitudes."""
-    top = x.max(axis=1, keepdims=True)
-    top = np.where(np.isfinite(top), top, 0.0)
-    return np.asarray(top + np.log(np.exp(x - top).sum(axis=1, keepdims=True)), dtype=np.float64)

@@ -41,6 +41,7 @@ from labelfarm.services.annotator_models import (
     FieldModel,
     store_annotator_models,
 )
+from labelfarm.services.calibration_store import load_calibrators
 from labelfarm.services.project_labels import ProjectLabels, read_project_labels
 from labelfarm.services.projects import Project
 from labelfarm.services.tasks.openness import reopen_items
@@ -183,6 +184,7 @@ def fit_annotator_models(
         for (item, user), value in data.latest.items():
             by_item.setdefault(item, []).append({"user_id": user, "value": value})
         params = []
+        calibration = load_calibrators(tx, project.id)  # the last fitted; the refit job refits
         for item, anns in sorted(by_item.items()):
             review = data.reviewed.get(item)
             label = item_label(
@@ -191,6 +193,7 @@ def fit_annotator_models(
                 anns,
                 review={"value": review} if review is not None else None,
                 gold=data.gold.get(item),
+                calibration=calibration,
             )
             if label is not None:
                 params.append({"id": item, "c": label["item_confidence"]})

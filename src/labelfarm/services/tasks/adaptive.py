@@ -26,6 +26,7 @@ from typing import Any
 
 from labelfarm.db.tx import Sql, Tx
 from labelfarm.jsonutil import loads
+from labelfarm.ml.calibration import Calibrator
 from labelfarm.services.aggregation import item_label
 from labelfarm.services.annotator_models import AnnotatorModels
 from labelfarm.services.projects import Project
@@ -48,6 +49,7 @@ ACCURACY = Sql(
 MODELS = Sql(
     "SELECT field, model, n_annotations, fitted_at FROM annotator_models WHERE project_id = :p"
 )
+CALIBRATORS = Sql("SELECT field, calibrator FROM confidence_calibrators WHERE project_id = :p")
 SET_CONFIDENCE = Sql(
     f"UPDATE items SET label_confidence = :c, is_open = {open_expr(conf=':c')} WHERE id = :id"
 )
@@ -92,18 +94,28 @@ def item_confidence(
     return min(confidences) if confidences else 0.0
 
 
-_models: dict[int, tuple[float, AnnotatorModels]] = {}
+_models: dict[int, tuple[float, AnnotatorModels, dict[str, Calibrator]]] = {}
 
 
-def fitted_models(tx: Tx, project: Project) -> AnnotatorModels | None:
-    """The project's fitted annotator models (cached briefly), or None before a fit."""
+def _fitted(tx: Tx, project: Project) -> tuple[float, AnnotatorModels, dict[str, Calibrator]]:
+    """The project's fitted annotator models and confidence calibrators, cached briefly."""
     hit = _models.get(project.id)
     now = time.monotonic()
     if hit is None or hit[0] < now:
         models = AnnotatorModels.from_rows(project.id, tx.rows(MODELS, {"p": project.id}))
-        hit = (now + MODELS_TTL, models)
+        calibrators = {
+            field: Calibrator.from_json(loads(blob))
+            for field, blob in tx.rows(CALIBRATORS, {"p": project.id})
+        }
+        hit = (now + MODELS_TTL, models, calibrators)
         _models[project.id] = hit
-    return hit[1] if hit[1].fields else None
+    return hit
+
+
+def fitted_models(tx: Tx, project: Project) -> AnnotatorModels | None:
+    """The project's fitted annotator models (cached briefly), or None before a fit."""
+    models = _fitted(tx, project)[1]
+    return models if models.fields else None
 
 
 def forget_models(project_id: int) -> None:
@@ -119,12 +131,12 @@ def refresh(tx: Tx, project: Project, item_ids: Sequence[int]) -> None:
     latest: dict[int, dict[int, dict[str, Any]]] = {}
     for item_id, user_id, value in tx.rows(ANNOTATIONS, {"ids": ready}):
         latest.setdefault(item_id, {})[user_id] = loads(value)  # newest wins (ordered by id)
-    models = fitted_models(tx, project)
-    if models is not None:
+    _, models, calibration = _fitted(tx, project)
+    if models.fields:  # the label's confidence, calibrated on gold where it was fitted
         confidences = {}
         for item_id, per in latest.items():
             anns = [{"user_id": u, "value": v} for u, v in per.items()]
-            label = item_label(models, project, anns)
+            label = item_label(models, project, anns, calibration=calibration)
             confidences[item_id] = float(label["item_confidence"]) if label else 0.0
         tx.many(
             SET_CONFIDENCE,
