@@ -12,10 +12,16 @@ starts a real server on 127.0.0.1 and, over HTTP:
    with project size;
 4. times a streamed export of 100,000 annotated items and the server's peak RSS during it.
 
+With ``--ordering score`` every labelfarm project orders its queue by the active-learning
+score (``items.score``), each item given a uniform random score after its import (what a
+score refresh leaves; ``_queue_scores.py``): the same phases measure the queue under that
+ordering. Results go to ``bench/results/queue-score-…`` then.
+
 Run from the repository root with the project installed::
 
     python bench/queue.py --quick
     python bench/queue.py --backends sqlite,postgresql --peer label-studio --json out.json
+    python bench/queue.py --ordering score
 """
 
 from __future__ import annotations
@@ -50,6 +56,7 @@ from _labelfarm import LabelfarmTarget  # noqa: E402
 from _labelstudio import LabelStudioTarget  # noqa: E402
 from _queue_load import run_load  # noqa: E402
 from _queue_report import Results, report  # noqa: E402
+from _queue_scores import ScoredTarget  # noqa: E402
 from _targets import BenchError, Target, timed  # noqa: E402
 
 BENCH = "queue"
@@ -105,6 +112,12 @@ def parse_args(argv: list[str] | None = None) -> Any:
     )
     parser.add_argument("--duration", type=float, help="seconds per labelfarm load run")
     parser.add_argument(
+        "--ordering",
+        choices=["fifo", "score"],
+        default="fifo",
+        help="labelfarm projects' queue order (score: random scores filled after each import)",
+    )
+    parser.add_argument(
         "--pg-url",
         default="postgresql://postgres@127.0.0.1:5432",
         help="PostgreSQL server for the postgresql backends (no database part)",
@@ -127,7 +140,8 @@ def build_targets(args: Any, log_dir: Path) -> list[tuple[Target, bool]]:
     """(target, is_peer) pairs in the order they run."""
     targets: list[tuple[Target, bool]] = []
     for backend in filter(None, (b.strip() for b in args.backends.split(","))):
-        target = LabelfarmTarget(backend, args.pg_url, log_dir, args.labelfarm_cmd)
+        kind = ScoredTarget if args.ordering == "score" else LabelfarmTarget
+        target = kind(backend, args.pg_url, log_dir, args.labelfarm_cmd)
         targets.append((target, False))
     if args.peer == "label-studio":
         targets.append((LabelStudioTarget(args.peer_backend, args.pg_url, log_dir), True))
@@ -209,7 +223,11 @@ def main(argv: list[str] | None = None) -> int:
             peer_plan(plan, args.peer_duration, args.peer_timeout, args.quick) if is_peer else plan
         )
         run_target(target, target_plan, results, args.compare_clients and not is_peer)
-    path = args.json or (None if args.quick else default_results_path(BENCH, machine))
+        if isinstance(target, ScoredTarget) and target.fill_seconds:
+            results.metrics[f"{target.prefix}.score_fill_s_max"] = max(target.fill_seconds)
+    results.metrics["score_ordering"] = int(args.ordering == "score")
+    name = BENCH if args.ordering == "fifo" else f"{BENCH}-{args.ordering}"
+    path = args.json or (None if args.quick else default_results_path(name, machine))
     if path is not None:
         write_json(path, BENCH, args.quick, machine, results.metrics, results.rows)
         console.log(f"results written to {path}")

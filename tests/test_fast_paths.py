@@ -34,6 +34,9 @@ ROLES = ("caller", "other1", "other2")
 # priorities and deadlines that differ, so that the priority ordering is not the fifo one
 PRIORITIES = [0, 3, 1, 3, 0, 2, 3, 1, 0, 2, 3, 0, 1, 2]
 DEADLINES = {1: "2030-01-02T00:00:00Z", 3: "2030-01-01T00:00:00Z", 5: "2030-03-01T00:00:00Z"}
+# scores (the score job's, set directly here) with ties, in yet another order
+SCORES = [0.25, 0.5, 0.75, 0.5, 1.0, 0.0, 0.5, 0.75, 0.25, 1.0, 0.0, 0.5, 0.75, 0.25]
+ORDERINGS = ("fifo", "priority", "score")
 
 
 @pytest.fixture
@@ -55,6 +58,15 @@ def _item_rows(n: int, *, gold: int = 0) -> list[dict[str, Any]]:
 
 
 # -- twins ----------------------------------------------------------------------------------
+def _set_scores(world: Any, project_id: int, first: int) -> None:
+    """Give the project's items their :data:`SCORES` (by place), as the score job would."""
+    with world.db.begin("write") as conn:
+        conn.execute(
+            text("UPDATE items SET score = :s WHERE project_id = :p AND id = :i AND NOT is_gold"),
+            [{"s": SCORES[k % 14], "p": project_id, "i": first + k} for k in range(14)],
+        )
+
+
 @dataclass
 class Side:
     """One twin: a project, its annotators by role, and its first item's id."""
@@ -103,6 +115,7 @@ class Twins:
                     text("SELECT MIN(id) FROM items WHERE project_id = :p"), {"p": project.id}
                 ).scalar_one()
             self.sides.append(Side(name, project, users, first))
+            _set_scores(world, project.id, first)
         self.fast, self.general = self.sides
 
     @property
@@ -332,7 +345,7 @@ def _lease_cases() -> list[Any]:
     for n in (2, 5, 40):
         for expire in (False, True):
             for overlap in (1, 2):
-                for ordering in ("fifo", "priority"):
+                for ordering in ORDERINGS:
                     name = f"{ordering}-overlap{overlap}-{'expired' if expire else 'live'}-n{n}"
                     cases.append(pytest.param(ordering, overlap, expire, n, id=name))
     return cases
@@ -384,7 +397,7 @@ def _reclaim_twins(world: Any, tmp_path: Path, ordering: str, overlap: int) -> T
 
 
 @pytest.mark.parametrize("overlap", [1, 2])
-@pytest.mark.parametrize("ordering", ["fifo", "priority"])
+@pytest.mark.parametrize("ordering", ORDERINGS)
 def test_a_reclaimed_place_is_leased_in_the_same_call(
     pg_world: Any, tmp_path: Path, ordering: str, overlap: int
 ) -> None:
@@ -399,7 +412,7 @@ def test_a_reclaimed_place_is_leased_in_the_same_call(
 
 
 @pytest.mark.parametrize("overlap", [1, 2])
-@pytest.mark.parametrize("ordering", ["fifo", "priority"])
+@pytest.mark.parametrize("ordering", ORDERINGS)
 def test_a_short_call_after_a_reclaim_keeps_the_order(
     pg_world: Any, tmp_path: Path, ordering: str, overlap: int
 ) -> None:

@@ -328,3 +328,36 @@ def test_correction_in_the_same_batch_points_at_the_earlier_entry(world, setup, 
         ).scalar_one()
         n_sub = conn.execute(text("SELECT n_submitted FROM items")).scalar_one()
     assert corrects == first["annotation_id"] and n_sub == 1
+
+
+def _set_scores(world, project_id: int, scores: dict[str, float]) -> None:
+    """Scores by item text, as the score job writes them (services/scores.py)."""
+    with world.db.begin("write") as conn:
+        for item_text, score in scores.items():
+            conn.execute(
+                text(
+                    "UPDATE items SET score = :s WHERE project_id = :p "
+                    "AND data LIKE '%' || :t || '%'"
+                ),
+                {"s": score, "p": project_id, "t": f'"{item_text}"'},
+            )
+
+
+def test_score_ordering_keeps_overlap_held_leases_and_expiry(world, setup, tmp_path, clock):
+    ws, (a, b, c, _) = setup
+    project = world.project(ws, ordering="score", overlap=2, lease_seconds=60)
+    world.add_items(project, 6, tmp_path)
+    _set_scores(
+        world, project.id,
+        {"item 0": 0.1, "item 1": 0.9, "item 2": 0.5, "item 3": 0.9, "item 4": 0.0, "item 5": 0.7},
+    )  # fmt: skip
+    order = ["item 1", "item 3", "item 5", "item 2", "item 0", "item 4"]  # ties: by id
+    texts = lambda tasks: [t["data"]["text"] for t in tasks]  # noqa: E731
+    assert texts(a["client"].next(project.id, n=3)) == order[:3]
+    assert texts(a["client"].next(project.id, n=4)) == order[:4]  # held first, not doubled
+    assert texts(b["client"].next(project.id, n=2)) == order[:2]  # overlap 2
+    assert texts(c["client"].next(project.id, n=2)) == order[2:4]  # 1 and 3 are full
+    _submit(world, b, project.id, world.item_ids(project.id, b, b["client"].next(project.id)))
+    clock.advance(61)  # every lease expires: the items take their places again
+    # item 1 keeps b's submission (one place left); c never gets its items 5 and 2 again
+    assert texts(c["client"].next(project.id, n=6)) == ["item 1", "item 3", "item 0", "item 4"]

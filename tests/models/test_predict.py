@@ -8,12 +8,12 @@ from typing import Any
 
 import numpy as np
 import pytest
-from model_helpers import PREDICTOR, Labelled, import_rows, run_jobs, start, text_of
+from model_helpers import PREDICTOR, Labelled, import_rows, item_ids, run_jobs, start, text_of
 from sqlalchemy import text
 
 from labelfarm.ml.predictors import PredictTask, predict_task
 from labelfarm.services import job_queue
-from labelfarm.services.models import inputs, versions
+from labelfarm.services.models import inputs, training, versions
 from labelfarm.services.models.store import model_store
 
 
@@ -260,7 +260,10 @@ def test_choice_and_multichoice_fields_predict_valid_values(world, worker, tmp_p
     version = world.db.run(versions.get_version, project.id, 1)
     assert [f["name"] for f in version.fields] == ["label", "tags"]
     tags_ev = version.evaluation["fields"]["tags"]
-    assert tags_ev["n"] == 9 and set(tags_ev["per_option"]) == {"fruit", "long", "red"}
+    labelled = item_ids(world, project.id, "AND n_submitted > 0 AND NOT is_gold")
+    held = [i for i in labelled if training.in_held_out(project.id, i, project.holdout_share)]
+    assert held  # labelled items below the held-out share evaluate too, with the gold
+    assert tags_ev["n"] == 9 + len(held) and set(tags_ev["per_option"]) == {"fruit", "long", "red"}
     start(manager, f"/projects/{project.id}/models/1/predict")
     assert [j.state for j in run_jobs(world, worker)] == ["done"]
     rows = predictions_of(world, project.id)

@@ -40,5 +40,7 @@ ORDERINGS: dict[str, Ordering] = {
             ("priority DESC", "deadline_key", "id"),
             lambda r: (-r.priority, r.deadline_key, r.id),
         ),
+        # the active-learning score (items.score, written by the score job): highest first
+        Ordering("score", "ix_items_score", ("score DESC", "id"), lambda r: (-r.score, r.id)),
     )
 }

@@ -7,9 +7,15 @@ writing the results stay here, in short transactions.
 - ``train`` (params ``predictor``, ``params``?, ``fields``?, ``then``?): a new model version
   trained on the project's labelled items (:mod:`labelfarm.services.models.training`), stored
   with its exact training set, evaluated on the held-out set; with ``then:
-  "promote_and_predict"`` it is promoted and a predict job queued once it is ready.
+  "promote_and_predict"`` it is promoted and a predict job queued once it is ready; with
+  ``then: "promote_if_better"`` (what ``retrain_every`` queues, :mod:`.score_jobs`) only when
+  it beats the promoted version on the held-out set (accuracy of the loop field; none
+  promoted: always).
 - ``predict`` (``version``? (default: the promoted one), ``item_ids``?): the version's
-  predictions for the items without a final label (and gold), in batches; resumable.
+  predictions for the items without a final label (and gold), in batches; resumable. For the
+  promoted version it also writes the model outputs of the loop field (probabilities and the
+  predictor's embedding) in each batch's transaction, and once done queues the follow-ups
+  (:func:`.score_jobs.after_predict`: ``score``, ``auto_accept``).
 - ``evaluate`` (``version``): the version evaluated again on the current held-out set.
 """
 
@@ -25,6 +31,7 @@ import numpy as np
 from labelfarm.errors import InvalidInput
 from labelfarm.jobs.context import JobContext
 from labelfarm.jobs.kinds import job_kind
+from labelfarm.jobs.score_jobs import PROMOTE_IF_BETTER, after_predict, beats, predict_outputs
 from labelfarm.ml.predictors import compute
 from labelfarm.schema import FieldType
 from labelfarm.services import job_queue
@@ -63,9 +70,19 @@ def train(ctx: JobContext) -> dict[str, Any]:
         if not ctx.lost:  # another worker has the job now, and the version
             ctx.db.run(versions.fail_training, project.id, version.version)
         raise
-    if params.get("then") == "promote_and_predict":
+    then = params.get("then")
+    if then == "promote_and_predict" or (
+        then == PROMOTE_IF_BETTER and _better(ctx, project, version.version)
+    ):
         _promote_and_predict(ctx, project, version.version)
     return result
+
+
+def _better(ctx: JobContext, project: Project, number: int) -> bool:
+    """Whether the new version beats the promoted one (``then: promote_if_better``)."""
+    new = ctx.db.run(versions.get_version, project.id, number)
+    promoted = ctx.db.run(versions.promoted_version, project.id)
+    return beats(new, promoted, training.loop_field(project, new.fields))
 
 
 def _promote_and_predict(ctx: JobContext, project: Project, number: int) -> None:
@@ -245,6 +262,8 @@ def predict(ctx: JobContext) -> dict[str, Any]:
     total = ctx.db.run(predictions.count_targets, project.id, version, ids)
     ctx.progress(0, total, f"predicting with version {version.version}")
     blob = model_store(ctx.settings).get(version.artifact or "")
+    # the promoted version's predictions also store the loop field's outputs (the score job's)
+    field = training.loop_field(project, fields) if version.promoted else None
     done = 0
     for window in _windows(ctx, project.id, version, ids):
         tasks = [
@@ -252,14 +271,30 @@ def predict(ctx: JobContext) -> dict[str, Any]:
             for rows in window
         ]
 
-        def write(i: int, proba: dict[str, np.ndarray], window: list[Any] = window) -> None:
+        def write(i: int, result: Any, window: list[Any] = window) -> None:
             nonlocal done
-            batch = predictions.predicted(fields, [r.id for r in window[i]], proba)
-            done += ctx.db.run(predictions.write_batch, project.id, version, batch, ctx.now())
+            proba, embedding = result if field is not None else (result, None)
+            item_ids = [r.id for r in window[i]]
+            batch = predictions.predicted(fields, item_ids, proba)
+            out = None
+            if field is not None:
+                out = predictions.outputs_of(field, item_ids, proba, embedding)
+            done += ctx.db.run(predictions.write_batch, project.id, version, batch, ctx.now(), out)
             ctx.progress(done, max(total, done), f"{done} of {total} items predicted")
 
-        ctx.executor.map(compute.predict_task, tasks, on_result=write, cancelled=ctx.cancelled)
-    return {"version": version.version, "model": version.predictor, "predicted": done}
+        run = predict_outputs if field is not None else compute.predict_task
+        ctx.executor.map(run, tasks, on_result=write, cancelled=ctx.cancelled)
+    queued = {}
+    if version.promoted:
+        queued = after_predict(
+            ctx.db, project, version, now=ctx.now(), created_by=ctx.job.created_by
+        )
+    return {
+        "version": version.version,
+        "model": version.predictor,
+        "predicted": done,
+        "queued": queued,
+    }
 
 
 def _windows(

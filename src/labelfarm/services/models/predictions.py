@@ -17,7 +17,9 @@ side's probability for a multichoice field, and over several fields the smallest
 predictions made by the project's own model versions (a ``model``/``model_version`` pair of
 one of them; imported and external servers' predictions stay) and inserts the new ones. On
 SQLite the single writer is held for a few milliseconds per batch, so annotators' ``next``
-and ``submit`` keep their latency while a job writes.
+and ``submit`` keep their latency while a job writes. The promoted version's batches also
+store the model outputs of the loop field (:mod:`labelfarm.services.models.outputs`) in the
+same transaction.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import numpy as np
 from labelfarm.db.tx import CoreTx, Sql, transaction
 from labelfarm.jsonutil import dumps
 from labelfarm.schema import FieldType
+from labelfarm.services.models import outputs
 from labelfarm.services.models.inputs import InputRow
 from labelfarm.services.models.versions import ModelVersion
 
@@ -65,6 +68,25 @@ class Predicted(NamedTuple):
     item_id: int
     value: dict[str, Any]
     score: float
+
+
+class Outputs(NamedTuple):
+    """A batch's model outputs: the loop field and ``(item_id, proba, embedding)`` rows."""
+
+    field: str
+    rows: Sequence[tuple[int, np.ndarray, np.ndarray | None]]
+
+
+def outputs_of(
+    field: str, item_ids: Sequence[int], proba: dict[str, np.ndarray], embedding: Any
+) -> Outputs:
+    """The outputs of a batch: the field's probabilities and the embedding rows (if any)."""
+    p = np.asarray(proba[field])
+    emb = None if embedding is None else np.asarray(embedding)
+    if emb is not None and (emb.ndim != 2 or len(emb) != len(item_ids)):
+        emb = None  # not one row per item: not an embedding to keep
+    rows = [(int(item), p[j], None if emb is None else emb[j]) for j, item in enumerate(item_ids)]
+    return Outputs(field, rows)
 
 
 def _params(project_id: int, version: ModelVersion, after: int) -> dict[str, Any]:
@@ -154,11 +176,21 @@ def _chosen(row: np.ndarray, options: list[str], field: FieldType) -> list[str]:
 
 @transaction("write")
 def write_batch(
-    tx: CoreTx, project_id: int, version: ModelVersion, rows: Sequence[Predicted], now: float
+    tx: CoreTx,
+    project_id: int,
+    version: ModelVersion,
+    rows: Sequence[Predicted],
+    now: float,
+    outputs_batch: Outputs | None = None,
 ) -> int:
-    """Store a batch's predictions, replacing the items' older ones by own model versions."""
+    """Store a batch's predictions, replacing the items' older ones by own model versions,
+    and its model outputs (when given) in the same transaction."""
     if not rows:
         return 0
+    if outputs_batch is not None and outputs_batch.rows:
+        outputs.write_outputs(
+            tx, project_id, version.version, outputs_batch.field, outputs_batch.rows, now=now
+        )
     tx.run(REPLACE_OWN, {"ids": [r.item_id for r in rows]})
     tx.many(
         INSERT,

@@ -65,6 +65,7 @@ class Candidate(NamedTuple):
     media_sha256: str | None
     priority: int
     deadline_key: float
+    score: float
 
 
 RECLAIM = Sql(
@@ -83,7 +84,7 @@ HELD = Sql(
     row=Held,
 )
 _CANDIDATE = (
-    "SELECT i.id, i.data, i.media_sha256, i.priority, i.deadline_key FROM items i "
+    "SELECT i.id, i.data, i.media_sha256, i.priority, i.deadline_key, i.score FROM items i "
     f"WHERE i.project_id = :p AND i.is_open = :open AND {NOT_MINE}"
 )
 CANDIDATES = {
@@ -266,6 +267,7 @@ class OneStatementRow(NamedTuple):
     expires_at: float
     priority: int
     deadline_key: float
+    score: float
 
 
 def _one_statement(ordering: str) -> str:
@@ -318,11 +320,13 @@ def _one_statement(ordering: str) -> str:
         "expires_at) SELECT :p, id, :u, 'leased', :now, :exp FROM take), "
         "upd AS (UPDATE items SET n_leased = n_leased + 1, "
         f"is_open = {open_expr('1')} FROM take WHERE items.id = take.id) "
-        "SELECT 0, id, data, media_sha256, expires_at, 0, 0 FROM held "
-        "UNION ALL SELECT 1, id, data, media_sha256, :exp, priority, deadline_key FROM take "
-        "UNION ALL SELECT 2, COUNT(*), NULL, NULL, NULL, 0, 0 FROM mark "
-        "UNION ALL SELECT 3, CASE WHEN ok THEN 0 ELSE 1 END, NULL, NULL, NULL, 0, 0 FROM clear "
-        "UNION ALL SELECT 4, COUNT(*), NULL, NULL, NULL, 0, 0 FROM stop"
+        "SELECT 0, id, data, media_sha256, expires_at, 0, 0, 0.0 FROM held "
+        "UNION ALL SELECT 1, id, data, media_sha256, :exp, priority, deadline_key, score "
+        "FROM take "
+        "UNION ALL SELECT 2, COUNT(*), NULL, NULL, NULL, 0, 0, 0.0 FROM mark "
+        "UNION ALL SELECT 3, CASE WHEN ok THEN 0 ELSE 1 END, NULL, NULL, NULL, 0, 0, 0.0 "
+        "FROM clear "
+        "UNION ALL SELECT 4, COUNT(*), NULL, NULL, NULL, 0, 0, 0.0 FROM stop"
     )
 
 
