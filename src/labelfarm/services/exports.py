@@ -22,6 +22,7 @@ from labelfarm.jsonutil import iso, loads
 from labelfarm.services import audit
 from labelfarm.services.aggregation import item_label, newest_reviews
 from labelfarm.services.annotator_models import load_annotator_models
+from labelfarm.services.auto_accept_labels import live_auto_labels, model_label
 from labelfarm.services.export_identities import annotator_identities
 from labelfarm.services.media import MediaStore
 from labelfarm.services.projects import Project
@@ -130,10 +131,13 @@ def records(
                     }
                 )
             reviews = newest_reviews(tx, project.id, [r.id for r in page])
+            autos = live_auto_labels(tx, project.id, [r.id for r in page])
         for item in page:
             anns = by_item.get(item.id, [])
             gold = loads(item.gold) if item.gold else None
             label = item_label(models, project, anns, reviews.get(item.id), gold=gold)
+            if label is None and item.id in autos:  # the model's, marked (method "model")
+                label = model_label(autos[item.id])
             for ann in anns:
                 user_id = ann.pop("user_id")  # annotators leave by pseudonym only…
                 if identities and user_id in identities:  # …unless a migration maps them

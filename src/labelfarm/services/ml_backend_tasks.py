@@ -213,13 +213,14 @@ def annotations_after(
 ) -> list[AnnotationRow]:
     """The project's annotations past ``after_id`` that may train a model: counted in
     labels, on items that are neither gold nor in the held-out set that evaluates models
-    (:func:`labelfarm.services.models.training.in_held_out`); oldest first."""
+    (:func:`labelfarm.services.models.training.in_held_out`: every item with a human label,
+    reviewed or aggregated from its annotations, whose hash is below ``holdout_share``; an
+    annotated item is skipped whether or not it is reviewed yet); oldest first."""
     query = (
         select(
             tables.annotations.c.id.label("annotation_id"),
             tables.annotations.c.value.label("annotation_value"),
             tables.annotations.c.created_at.label("annotation_created_at"),
-            items.c.is_reviewed.label("item_reviewed"),
             *_ITEM_COLUMNS,
         )
         .select_from(tables.annotations.join(items, items.c.id == tables.annotations.c.item_id))
@@ -234,7 +235,7 @@ def annotations_after(
     )
     out = []
     for r in tx.execute(query).all():
-        if r.item_reviewed and in_held_out(project_id, r.id, holdout_share):
+        if in_held_out(project_id, r.id, holdout_share):
             continue
         value = loads(r.annotation_value)
         out.append(AnnotationRow(r.annotation_id, _item(r), value, r.annotation_created_at))

@@ -10,8 +10,15 @@ trained as the project grows are compared on the same items. It holds
 
 * every gold item with a gold answer for a predicted field (control and training gold), its
   gold answer the truth;
-* every reviewed item whose stable hash (SHA-256 of the project and item ids, as a number in
-  [0, 1)) is below the project's ``holdout_share``, the reviewer's decision the truth.
+* every item with a human final label (reviewed, or aggregated from its annotations) whose
+  stable hash (SHA-256 of the project and item ids, as a number in [0, 1)) is below the
+  project's ``holdout_share`` (:func:`in_held_out`), its final label the truth. Membership is
+  drawn uniformly at random by the hash, never chosen by a sampler (the ``score`` job gives
+  held-out items random scores), so the set is an unbiased sample of the project: auto-accept
+  (:mod:`labelfarm.services.auto_accept`) takes its evidence from it.
+
+Labels the model gave itself (auto-accept) are never a final *human* label: they never train
+a version and are never evidence (no self-training feedback loop).
 
 **Training** takes every other item with a final label for a predicted field: never a gold
 item, never a held-out one. What trained a version is stored beside its model as
@@ -24,6 +31,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -96,7 +104,7 @@ class Split:
     train: list[Example]
     evaluate: list[Example]
     n_gold: int = 0  # gold items in the held-out set
-    n_held_out: int = 0  # reviewed items in it
+    n_held_out: int = 0  # non-gold items in it (reviewed or aggregated)
 
 
 def predicted_fields(project: Project, wanted: list[str] | None = None) -> list[FieldType]:
@@ -126,9 +134,26 @@ def field_specs(fields: list[FieldType]) -> tuple[FieldSpec, ...]:
 
 
 def in_held_out(project_id: int, item_id: int, share: float) -> bool:
-    """Whether a reviewed item is in the held-out set: a fixed function of the item."""
+    """Whether an item is in the held-out set (when it has a human label): a fixed function
+    of the item, uniform over the project's items."""
     digest = hashlib.sha256(f"labelfarm held-out v1:{project_id}:{item_id}".encode()).digest()
     return int.from_bytes(digest[:8], "big") < share * 2.0**64
+
+
+def loop_field(project: Project, fields: Sequence[Any]) -> str | None:
+    """The learning loop's field: the first ``choice`` field of the schema among ``fields``
+    (the fields a version predicts: field objects, their names or their spec dicts), or None."""
+    names = {_field_name(f) for f in fields}
+    for f in project.schema.fields:
+        if f.type_name == "choice" and f.name in names:
+            return str(f.name)
+    return None
+
+
+def _field_name(f: Any) -> str:
+    if isinstance(f, str):
+        return f
+    return str(f["name"] if isinstance(f, dict) else f.name)
 
 
 def _restrict(value: Any, fields: list[FieldType]) -> dict[str, Any]:
@@ -179,20 +204,19 @@ def _place(
         if not label:
             return
         example = Example(item.id, label, REVIEWED, [int(review["id"])])
-        if in_held_out(project.id, item.id, project.holdout_share):
-            out.evaluate.append(example)
-            out.n_held_out += 1
-        else:
-            out.train.append(example)
-        return
-    rows = [{"id": a.id, "user_id": a.user_id, "value": a.value} for a in annotations]
-    derived = item_label(models, project, rows) if rows else None
-    label = _restrict(derived["value"] if derived else None, fields)
-    if label and derived is not None:
+    else:
+        rows = [{"id": a.id, "user_id": a.user_id, "value": a.value} for a in annotations]
+        derived = item_label(models, project, rows) if rows else None
+        label = _restrict(derived["value"] if derived else None, fields)
+        if not label or derived is None:
+            return
         newest = {a.user_id: a.id for a in annotations}  # in id order: the last one stays
-        out.train.append(
-            Example(item.id, label, AGGREGATED, sorted(newest.values()), derived["method"])
-        )
+        example = Example(item.id, label, AGGREGATED, sorted(newest.values()), derived["method"])
+    if in_held_out(project.id, item.id, project.holdout_share):
+        out.evaluate.append(example)
+        out.n_held_out += 1
+    else:
+        out.train.append(example)
 
 
 def labels_of(examples: list[Example], fields: list[FieldType]) -> dict[str, list[Any]]:

@@ -19,7 +19,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
-from labelfarm.services import overview, quality, review
+from labelfarm.services import auto_accept_report, overview, quality, review
 from labelfarm.services.asr_report import asr_quality_report, has_transcripts
 from labelfarm.web.context import ctx_of
 from labelfarm.web.pages.render import page
@@ -132,8 +132,16 @@ async def quality_page(
     asr = None
     if has_transcripts(access.project):  # the ASR pre-fill per language (_asr_quality.html)
         asr = await ctx.run(asr_quality_report, access.project, ctx.now())
+    auto = await ctx.run(auto_accept_report.report, access.project)  # _auto_accept.html
     return await page(
-        request, "quality.html", access, **_roles(access), **frame, report=report, asr=asr
+        request,
+        "quality.html",
+        access,
+        **_roles(access),
+        **frame,
+        report=report,
+        asr=asr,
+        auto_accept=auto,
     )
 
 
