@@ -40,6 +40,7 @@ from labelfarm.web.routes import (
     transcripts,
 )
 from labelfarm.web.routes import asr_quality as asr_quality_routes
+from labelfarm.web.routes import correction_rounds as correction_round_routes
 from labelfarm.web.routes import data_jobs as data_job_routes
 from labelfarm.web.routes import from_file as project_from_file
 from labelfarm.web.routes import jobs as job_routes
@@ -111,6 +112,7 @@ def create_app(
         asr,
         transcripts,
         asr_quality_routes,
+        correction_round_routes,
     ):
         app.include_router(module.router)
     app.include_router(pages_router)  # web pages, static files, resized images, checkout

@@ -8,11 +8,20 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from labelfarm.web.pages import annotate, assets, images, jobs, model_versions, quality, views
+from labelfarm.web.pages import (
+    annotate,
+    assets,
+    images,
+    jobs,
+    learning,
+    model_versions,
+    quality,
+    views,
+)
 from labelfarm.web.routes import audio
 
 router = APIRouter()
-for _module in (assets, images, audio, views, annotate, quality, model_versions, jobs):
+for _module in (assets, images, audio, views, annotate, quality, model_versions, jobs, learning):
     router.include_router(_module.router)
 
 __all__ = ["router"]
