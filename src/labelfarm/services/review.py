@@ -31,11 +31,13 @@ from labelfarm.db.tx import CoreTx, transaction
 from labelfarm.errors import InvalidInput, NotFound
 from labelfarm.jsonutil import dumps, iso, loads
 from labelfarm.schema import FieldError
-from labelfarm.services import audit
+from labelfarm.services import audit, label_errors
 from labelfarm.services.aggregation import label_items
 from labelfarm.services.projects import Project
 
 REASONS = ("gold_failure", "low_confidence", "disagreement")
+# the queue's order; suspected label errors (services/label_errors.py) count only when any
+QUEUE_ORDER = ("gold_failure", "label_error", "low_confidence", "disagreement")
 DECISIONS = ("accept", "override")
 SOURCE_CAP = 5000  # candidates read per source
 MAX_NOTE = 2000
@@ -93,6 +95,8 @@ def review_queue(tx: CoreTx, project: Project, *, limit: int = 50) -> dict[str, 
         add(r.id, "low_confidence", confidence=round(float(r.label_confidence), 6))
     for r in tx.execute(_DISAGREEMENTS, {"p": project.id, "no": False, "cap": SOURCE_CAP}):
         add(r.item_id, "disagreement")
+    for issue in label_errors.queue_entries(tx, project.id, SOURCE_CAP):
+        add(issue.pop("item_id"), "label_error", label_error=issue)
     ids = sorted(entries)
     reviewed: dict[int, float] = {}
     annotators: dict[int, int] = {}
@@ -108,16 +112,19 @@ def review_queue(tx: CoreTx, project: Project, *, limit: int = 50) -> dict[str, 
             continue
         entry["n_annotators"] = annotators.get(item_id, 0)
         open_entries.append(entry)
-    rank = {reason: k for k, reason in enumerate(REASONS)}
+    rank = {reason: k for k, reason in enumerate(QUEUE_ORDER)}
     open_entries.sort(  # gold failures newest first, then the least confident
         key=lambda e: (
             min(rank[r] for r in e["reasons"]),
             -failed_at.get(e["item_id"], 0.0),
+            -(e.get("label_error") or {}).get("score", 0.0),
             e["confidence"] if e["confidence"] is not None else 2.0,
             e["item_id"],
         )
     )
     counts = {reason: sum(reason in e["reasons"] for e in open_entries) for reason in REASONS}
+    if suspected := sum("label_error" in e["reasons"] for e in open_entries):
+        counts["label_error"] = suspected
     return {
         "target_confidence": target,
         "counts": counts,
@@ -200,7 +207,7 @@ def review_item(
         if identities:
             h.update(reviewer_id=r.reviewer_id, reviewer_name=r.display_name)
         history.append(h)
-    return {
+    out = {
         "item": {
             "id": item.id,
             "external_id": item.external_id,
@@ -224,6 +231,10 @@ def review_item(
         "label": label_items(tx, project, [item_id]).get(item_id),
         "reviews": history,
     }
+    issue = label_errors.open_issue(tx, project.id, item_id)
+    if issue is not None:  # a suspected label error: the reason is shown
+        out["label_issue"] = issue
+    return out
 
 
 def _gold_score(project: Project, value: dict[str, Any], gold: dict[str, Any]) -> float | None:
@@ -286,6 +297,9 @@ def decide(
             "WHERE id = :i"
         ),
         {"i": item_id},
+    )
+    label_errors.record_review_verdict(
+        tx, project.id, item_id, final, review_id=review_id, reviewer_id=reviewer_id, now=now
     )
     audit.record(
         tx,

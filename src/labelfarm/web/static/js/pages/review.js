@@ -69,6 +69,7 @@ function draw() {
   } else summary.append(el("p", { class: "muted" }, msg.none));
   if (item.gold) summary.append(el("h3", {}, msg.gold), valueList(item.gold));
   if (prediction) summary.append(el("h3", {}, `${msg.prediction} (${prediction.model})`), valueList(prediction.value));
+  if (current.label_issue) summary.append(labelIssue(current.label_issue));
 
   const side = el("ol", { class: "side-by-side", "aria-label": msg.annotations });
   annotations.forEach((a) => {
@@ -105,6 +106,22 @@ function draw() {
   }
   panel.replaceChildren(head, el("div", { class: "item-top" }, media, data, summary), side,
     el("p", { class: "actions" }, overrideButton), el("div", { id: "override" }), history);
+}
+
+// A suspected label error: the detector's reason, and "not an error" (the label stays).
+function labelIssue(issue) {
+  const box = el("div", { class: "label-issue" }, el("h3", {}, msg.label_error),
+    el("p", { dir: "auto" }, issue.reason.text || ""));
+  const dismiss = el("button", { type: "button", class: "not-an-error" }, msg.not_an_error);
+  dismiss.addEventListener("click", async () => {
+    try {
+      await api("POST", `/api/v1/projects/${project}/label-errors/${issue.item_id}/dismiss`, {});
+    } catch (err) { fail(err); return; }
+    status.textContent = msg.decided;
+    open(current.item.id);
+  });
+  box.append(el("p", { class: "actions" }, dismiss));
+  return box;
 }
 
 // The override form's controls are kept by reference, never looked up by name: a field may
