@@ -42,7 +42,9 @@ from sqlalchemy import BigInteger, Integer
 from labelfarm.client import AppTransport
 from labelfarm.db.tables import MAX_INT, metadata
 from labelfarm.jobs.worker import Worker
-from labelfarm.services import audit_anchor, job_queue
+from labelfarm.services import audit_anchor, job_queue, label_errors
+from labelfarm.services.label_errors_rank import Suspect
+from labelfarm.services.projects import load_project
 from labelfarm.web.app import api_routes, route_policy
 from labelfarm.web.policies import SAFE_METHODS, Policy
 from media_files import coco_zip, png
@@ -678,7 +680,38 @@ def _models(api: Checked, world: Any, root: str, project: int) -> None:
     api.ok("POST", f"{base}/1/promote", root)
     api.ok("POST", f"{base}/1/predict", root, json={})
     api.ok("POST", f"{base}/1/evaluate", root)
+    api.ok("POST", f"/api/v1/projects/{project}/scores/refresh", root)
+    assert all(j.state == "done" for j in worker.run_until_idle())
+    _learning(api, world, root, project)
     api.ok("POST", f"{base}/1/retire", root)
+
+
+def _learning(api: Checked, world: Any, root: str, project: int) -> None:
+    """The learning loop's reports and actions, with version 1 promoted."""
+    base = f"/api/v1/projects/{project}"
+    api.ok("GET", f"{base}/quality/calibration", root)
+    api.ok("GET", f"{base}/quality/calibration.svg?field=label", root)
+    api.ok("PATCH", base, root, json={"auto_accept_target": 0.9})
+    api.ok("POST", f"{base}/auto-accept/run", root)
+    api.ok("GET", f"{base}/confusion", root)
+    api.ok("POST", f"{base}/confusion/evaluate", root)
+    api.ok("POST", f"{base}/correction-rounds", root, json={"a": "a", "b": "b", "budget": 5})
+    api.ok("GET", f"{base}/correction-rounds", root)
+    api.ok("POST", f"{base}/correction-rounds/close", root, json={})
+    api.ok("POST", f"{base}/label-errors/run", root, json={"folds": 2})
+    worker = Worker(world.ctx.settings, world.db, world.ctx.media, clock=world.clock)
+    ran = {j.kind: j for j in worker.run_until_idle()}
+    assert ran["auto_accept"].state == "done"
+    # four labelled items are too few to cross-validate: the job says so
+    assert ran["label_errors"].state == "failed"
+    assert "needs at least 10" in str(ran["label_errors"].error)
+    api.ok("GET", f"{base}/auto-accept", root)
+    item = api.ok("GET", f"{base}/items?limit=1", root)["items"][0]["id"]
+    suspect = Suspect(item, "a", "b", 0.9, {"text": "model says b 0.90"})
+    loaded = world.db.run(load_project, project)
+    world.db.run(label_errors.store_run, loaded, "label", [suspect], job_id=None, now=1.0)
+    api.ok("GET", f"{base}/label-errors", root)
+    api.ok("POST", f"{base}/label-errors/{item}/dismiss", root)
 
 
 def _jobs(api: Checked, world: Any, root: str, project: int) -> None:

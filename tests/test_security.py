@@ -87,6 +87,7 @@ def _url(path: str, estate: dict) -> str:
         "job_id": estate["job"],
         "backend_id": 10_000,
         "version": 10_000,
+        "issue_id": 10_000,
     }
     return re.sub(r"\{(\w+)(?::\w+)?\}", lambda m: str(values[m.group(1)]), path)
 

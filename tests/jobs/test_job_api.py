@@ -14,6 +14,15 @@ from sqlalchemy import text
 from labelfarm.jobs import refit
 from labelfarm.services import job_queue
 
+# what else a refit does, with nothing to do for it here: ASR measured per project, auto-accept
+# thresholds withdrawn, new versions queued every N labels, correction rounds closed
+NOTHING_ELSE = {
+    "asr_measured": {},
+    "auto_accept_withdrawn": {},
+    "retrain_queued": {},
+    "rounds_closed": [],
+}
+
 
 def _http(world: Any, token: str) -> httpx.Client:
     return httpx.Client(
@@ -120,7 +129,7 @@ def test_the_refit_kind_refits_the_projects_due(world, make_worker, tmp_path, cl
     assert job is not None and job.id == job_id
     assert (job.state, job.result, job.project_id) == (
         "done",
-        {"projects": [project.id], "asr_measured": {}},
+        {"projects": [project.id], **NOTHING_ELSE},
         None,
     )
     with world.db.begin("read") as tx:
@@ -131,10 +140,7 @@ def test_the_refit_kind_refits_the_projects_due(world, make_worker, tmp_path, cl
     assert fitted == 1 and audited == 1
     assert refit.schedule(world.db, now=clock(), every=300) is not None  # the last one ended
     again = make_worker(clock=clock).run_one()
-    assert again is not None and again.result == {
-        "projects": [],
-        "asr_measured": {},
-    }  # fitted since
+    assert again is not None and again.result == {"projects": [], **NOTHING_ELSE}  # fitted since
 
 
 def test_a_running_worker_schedules_the_refit(world, job_settings, tmp_path):
@@ -154,6 +160,6 @@ def test_a_running_worker_schedules_the_refit(world, job_settings, tmp_path):
     finally:
         stop.set()
         runner.join(10)
-    assert job.state == "done" and job.result == {"projects": [project.id], "asr_measured": {}}
+    assert job.state == "done" and job.result == {"projects": [project.id], **NOTHING_ELSE}
     assert len(world.db.run(job_queue.list_jobs, kinds=["refit"])) == 1  # once an hour
     assert time.time() - job.created_at < 60

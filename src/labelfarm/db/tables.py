@@ -26,6 +26,7 @@ from sqlalchemy import (
 from labelfarm.db.project_settings import DEFAULTS, SETTING_NAMES, SETTING_TYPES
 from labelfarm.db.tables_audio import audio_tables
 from labelfarm.db.tables_jobs import job_tables
+from labelfarm.db.tables_learning import learning_tables
 from labelfarm.db.tables_quality import quality_tables
 
 #: The largest value an Integer column holds on every database (32 bits on PostgreSQL): row
@@ -222,6 +223,7 @@ items = Table(
     # the derived label, cached when it is recomputed (aggregation / review)
     Column("label_confidence", Float, nullable=True),
     Column("created_at", Float, nullable=False),
+    Column("score", Float, nullable=False, server_default="0"),  # "score" ordering: docs/scores.md
     Index("ix_items_fifo", "project_id", "is_open", "id"),
     # partial indexes: rows not concerned (most of them) cost nothing to insert or update
     Index(
@@ -239,6 +241,7 @@ items = Table(
         "deadline_key",
         "id",
     ),
+    Index("ix_items_score", "project_id", "is_open", text("score DESC"), "id"),
     Index(
         "ix_items_import",
         "import_id",
@@ -389,3 +392,8 @@ annotator_models, annotator_status, standing_events, reviews = quality_tables(me
 jobs, model_versions, ml_backends = job_tables(metadata)
 # Audio facts, peaks and listening copies; pre-fill error per language (db/tables_audio.py).
 media_audio, asr_measurements = audio_tables(metadata)
+# The learning loop: model outputs, correction rounds, auto-accept thresholds and labels,
+# suspected label errors, confidence calibrators (db/tables_learning.py names each).
+learning = learning_tables(metadata)
+model_outputs, correction_rounds, auto_thresholds = learning[:3]
+auto_labels, label_issues, confidence_calibrators = learning[3:]

@@ -26,9 +26,12 @@ log = logging.getLogger("labelfarm.jobs")
 KIND_MODULES = (
     "labelfarm.jobs.refit",
     "labelfarm.jobs.model_jobs",
+    "labelfarm.jobs.score_jobs",
     "labelfarm.jobs.data_jobs",
     "labelfarm.jobs.backend_jobs",
     "labelfarm.jobs.asr_jobs",
+    "labelfarm.jobs.label_error_jobs",
+    "labelfarm.jobs.auto_accept_jobs",
 )
 
 

@@ -16,7 +16,9 @@ from typing import Any
 from labelfarm.db.engine import Database
 from labelfarm.jobs.context import JobContext
 from labelfarm.jobs.kinds import job_kind
-from labelfarm.services import asr_quality, fitting, job_queue
+from labelfarm.jobs.score_jobs import queue_retrains
+from labelfarm.services import asr_quality, auto_accept_spot, calibration, fitting, job_queue
+from labelfarm.services.correction_rounds import close_spent_rounds
 from labelfarm.services.projects import load_project
 
 KIND = "refit"
@@ -36,9 +38,22 @@ def refit(ctx: JobContext) -> dict[str, Any]:
         ctx.progress(n, len(due), f"project {project_id}")
         project = ctx.db.run(load_project, project_id)
         ctx.db.run(fitting.refit_models, project, now=ctx.now(), actor_id=None)
+        ctx.db.run(calibration.refit_calibration, project, now=ctx.now())  # gold calibrators
         refitted.append(project_id)
     ctx.progress(len(due), len(due), f"{len(due)} projects refitted")
-    return {"projects": refitted, "asr_measured": measure_asr(ctx, only)}
+    return {
+        "projects": refitted,
+        "asr_measured": measure_asr(ctx, only),
+        "auto_accept_withdrawn": auto_accept_spot.update_all(ctx.db, ctx.now(), only),
+        # retrain_every: train jobs queued in the projects due (jobs/score_jobs.py)
+        "retrain_queued": queue_retrains(ctx.db, now=ctx.now(), only=_int_or_none(only)),
+        # correction rounds whose budget of labels is spent (services/correction_rounds.py)
+        "rounds_closed": ctx.db.run(close_spent_rounds, _int_or_none(only), now=ctx.now()),
+    }
+
+
+def _int_or_none(value: Any) -> int | None:
+    return None if value is None else int(value)
 
 
 def measure_asr(ctx: JobContext, only: Any) -> dict[str, int]:

@@ -44,8 +44,11 @@ from labelfarm import ml
 from labelfarm.db.batches import chunks
 from labelfarm.db.tx import CoreTx
 from labelfarm.jsonutil import loads
+from labelfarm.ml.calibration import Calibrator
 from labelfarm.schema import FieldType, Schema
 from labelfarm.services.annotator_models import AnnotatorModels, load_annotator_models
+from labelfarm.services.auto_accept_labels import live_auto_labels, model_label
+from labelfarm.services.calibration_store import load_calibrators
 from labelfarm.services.projects import Project
 
 DAWID_SKENE = "dawid-skene"
@@ -87,7 +90,10 @@ def latest_per_annotator(annotations_of_item: Iterable[Mapping[str, Any]]) -> li
 
 
 def _choice(
-    models: AnnotatorModels, f: FieldType, votes: list[tuple[Any, Any]]
+    models: AnnotatorModels,
+    f: FieldType,
+    votes: list[tuple[Any, Any]],
+    calibrator: Calibrator | None = None,
 ) -> tuple[Any, float, str]:
     model = models.class_model(f)
     pairs = [(u, k) for u, v in votes if (k := model.index(v)) is not None]
@@ -95,7 +101,10 @@ def _choice(
         return None, 0.0, DAWID_SKENE
     post = model.posterior(pairs)
     best = int(post.argmax())
-    return model.classes[best], float(post[best]), DAWID_SKENE
+    confidence = float(post[best])
+    if calibrator is not None:  # fitted on the project's gold (services.calibration)
+        confidence = calibrator.apply_one(confidence)
+    return model.classes[best], confidence, DAWID_SKENE
 
 
 def _multichoice(
@@ -157,13 +166,17 @@ _CATEGORICAL = frozenset({"choice", "multichoice"})  # the fields ``method`` app
 
 
 def _field_label(
-    models: AnnotatorModels, f: FieldType, votes: list[tuple[Any, Any]], method: str
+    models: AnnotatorModels,
+    f: FieldType,
+    votes: list[tuple[Any, Any]],
+    method: str,
+    calibration: Mapping[str, Calibrator] | None = None,
 ) -> tuple[Any, float, str]:
     if method == MAJORITY and f.type_name in _CATEGORICAL:
         value, conf = f.aggregate([v for _, v in votes])
         return value, float(conf), MAJORITY
     if f.type_name == "choice":
-        return _choice(models, f, votes)
+        return _choice(models, f, votes, (calibration or {}).get(f.name))
     if f.type_name == "multichoice":
         return _multichoice(models, f, votes)
     if f.type_name == "bbox":
@@ -194,6 +207,7 @@ def item_label(
     *,
     gold: Any = None,
     method: str = DAWID_SKENE,
+    calibration: Mapping[str, Calibrator] | None = None,
 ) -> dict[str, Any] | None:
     """The label of one item, or None when it has no annotation, review or gold.
 
@@ -201,7 +215,9 @@ def item_label(
     ``annotator``) and ``value`` (a dict, or its JSON text), and ``id`` to order
     corrections. ``review``: the newest row of ``reviews`` for the item (its ``value`` wins).
     ``gold``: the item's gold answer, if it is a gold item. ``method``: ``"dawid-skene"`` or
-    ``"majority"`` for the categorical fields.
+    ``"majority"`` for the categorical fields. ``calibration``: the project's calibrators by
+    field (:func:`labelfarm.services.calibration.load_calibrators`), applied to the
+    Dawid-Skene confidence of ``choice`` fields.
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {list(METHODS)}, got {method!r}")
@@ -223,7 +239,7 @@ def item_label(
         ]
         if not votes:
             continue
-        v, c, m = _field_label(models, f, votes, method)
+        v, c, m = _field_label(models, f, votes, method, calibration)
         value[f.name] = v
         confidence[f.name] = round(c, 6)
         methods[f.name] = m
@@ -270,12 +286,19 @@ def label_items(
     *,
     models: AnnotatorModels | None = None,
     method: str = DAWID_SKENE,
+    with_auto: bool = False,
+    calibration: Mapping[str, Calibrator] | None = None,
 ) -> dict[int, dict[str, Any]]:
     """The labels of ``item_ids`` (items without annotations, review or gold are absent).
 
     Three indexed queries per 500 items; the stored models are loaded once when not given.
+    With ``with_auto``, an item without a human label that the model auto-labelled has the
+    model's label (method ``"model"``, :mod:`labelfarm.services.auto_accept_labels`): the
+    final label as exports and reports show it; never for training or evidence.
     """
     models = models if models is not None else load_annotator_models(tx, project.id)
+    if calibration is None:  # the project's confidence calibrators (services.calibration)
+        calibration = load_calibrators(tx, project.id)
     ids = sorted(set(item_ids))
     out: dict[int, dict[str, Any]] = {}
     for chunk in chunks(ids):
@@ -298,7 +321,12 @@ def label_items(
                 review_of.get(item),
                 gold=gold.get(item),
                 method=method,
+                calibration=calibration,
             )
             if label is not None:
                 out[item] = label
+        if with_auto:
+            missing = [i for i in chunk if i not in out]
+            for item, auto in live_auto_labels(tx, project.id, missing).items():
+                out[item] = model_label(auto)
     return out
