@@ -132,6 +132,11 @@ def default_client() -> str:
     try:
         import aiohttp  # noqa: F401
     except ImportError:
+        print(
+            "warning: aiohttp is not installed (pip install -e '.[bench]'): the load client "
+            "falls back to httpx, whose connection pool is the bottleneck from C=50 on",
+            file=sys.stderr,
+        )
         return "httpx"
     return "aiohttp"
 
