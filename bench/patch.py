@@ -29,7 +29,7 @@ rounds), ``.control`` (after the control's labels), for every pair of the four t
 more (relative) than the control's: drop >= 1.2 x control_drop (and drop > 0).
 
     python bench/patch.py --quick
-    python bench/patch.py --json bench/results/patch-2026-11-30-intel-r--xeon-r--processor-2c-24g.json
+    python bench/patch.py --json /tmp/patch.json
 """
 
 from __future__ import annotations

@@ -21,10 +21,12 @@ from PIL import Image
 from sqlalchemy import text
 
 from labelfarm.db.engine import Database
+from labelfarm.db.project_settings import DEFAULTS
 from labelfarm.sample_data import FASHION_CLASSES, fashion_mnist_available, load_fashion_mnist
 from labelfarm.services import audit, projects
 from labelfarm.services.imports import import_items
 from labelfarm.services.media import MediaStore
+from labelfarm.services.models.training import in_held_out
 
 pytestmark = [
     pytest.mark.slow,
@@ -152,14 +154,18 @@ def test_a_manager_trains_promotes_and_pre_labels_from_the_page(
     row = page.locator("#versions tr[data-version='1']")
     cells = row.locator("td").all_inner_texts()
     assert cells[1] == "image-pixels-logreg.v1"
-    assert (int(cells[3]), int(cells[4])) == (N_LABELLED, N_GOLD)  # trained on, evaluated on
+    # trained on, evaluated on: the gold, and the labelled items the held-out set draws
+    labelled = _rows(srv, "SELECT DISTINCT item_id FROM annotations WHERE project_id = :p", p=pid)
+    held = sum(in_held_out(pid, int(i), DEFAULTS["holdout_share"]) for (i,) in labelled)
+    assert len(labelled) == N_LABELLED and 0 < held < N_LABELLED
+    assert (int(cells[3]), int(cells[4])) == (N_LABELLED - held, N_GOLD + held)
     accuracy = float(cells[6].rstrip("%"))
     assert 30 < accuracy <= 100
     matrix = page.locator("#version-1 svg.confusion-svg")
     assert matrix.locator("g.cell").count() == len(FASHION_CLASSES) ** 2
     counts = [int(n) for n in matrix.locator("g.cell").evaluate_all(
         "cells => cells.map((c) => c.dataset.n)")]  # fmt: skip
-    assert sum(counts) == N_GOLD
+    assert sum(counts) == N_GOLD + held
     labels = matrix.locator("text.label").all_text_contents()
     assert "T-shirt or top" in labels and "Ankle boot" in labels and "tshirt_top" not in labels
     assert _rows(srv, "SELECT version FROM model_versions WHERE project_id = :p", p=pid) == [(1,)]

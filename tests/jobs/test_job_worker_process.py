@@ -85,7 +85,9 @@ def test_sigterm_gives_the_running_job_back(world, worker_env, enqueue, tmp_path
 
 def test_worker_processes_claiming_at_once_run_each_job_once(world, worker_env, enqueue, tmp_path):
     log = tmp_path / "runs.log"
-    ids = [enqueue("test-count", {"seconds": 0.02, "log": str(log)}) for _ in range(30)]
+    # 6 s of work in all: longer than one worker takes to start after another on a busy
+    # machine, so the first one up does not run every job before the others claim any
+    ids = [enqueue("test-count", {"seconds": 0.2, "log": str(log)}) for _ in range(30)]
     workers = [_start(worker_env, tmp_path, f"w{n}", "--once") for n in range(3)]
     try:
         for w in workers:

@@ -23,6 +23,7 @@ from labelfarm.services import job_queue
 from labelfarm.services.imports import import_items
 from labelfarm.services.models import inputs, versions
 from labelfarm.services.models.store import model_store
+from labelfarm.services.models.training import in_held_out
 from labelfarm.settings import Settings
 
 pytest.importorskip("ray", reason=SKIP_REASON)
@@ -130,8 +131,16 @@ def test_train_and_predict_on_ray_equal_the_local_run(
 
     assert (ray_version.version, local_version.version) == (1, 2)
     assert ray_version.training_sha256 is not None
-    assert ray_version.n_train == local_version.n_train == N_LABELLED
-    assert ray_version.n_eval == local_version.n_eval == N_GOLD
+    # the labelled items the held-out set draws evaluate, with the gold; the others train
+    with world.db.engine.connect() as conn:
+        labelled = conn.execute(
+            text("SELECT DISTINCT item_id FROM annotations WHERE project_id = :p"),
+            {"p": project.id},
+        ).all()
+    held = sum(in_held_out(project.id, int(i), project.holdout_share) for (i,) in labelled)
+    assert len(labelled) == N_LABELLED and 0 < held < N_LABELLED
+    assert ray_version.n_train == local_version.n_train == N_LABELLED - held
+    assert ray_version.n_eval == local_version.n_eval == N_GOLD + held
     assert sorted(ray_predictions) == sorted(local_predictions)
     assert len(ray_predictions) == N_GOLD + N_FRESH
     for item, (label, score) in ray_predictions.items():

@@ -146,6 +146,8 @@ class ProjectSettings:
                 isinstance(v, int | float) and not isinstance(v, bool) and (v == 0 or 0.5 <= v < 1)
             ),
             "0 (off) or a precision from 0.5 to below 1",
+            0,
+            0.999,
         ),
         "auto-accept: the precision the model's labels must reach, proved on held-out items "
         "(0: off)",

@@ -13,8 +13,11 @@ from typing import Any
 
 from labelfarm.db.project_settings import DEFAULTS, SETTING_NAMES, SETTING_TYPES, rule
 
-# settings with inputs of their own on the form (lease time in minutes, the ordering's names)
-BASIC = frozenset({"overlap", "lease_seconds", "ordering", "max_live_leases", "max_checkout_hours"})
+# settings with inputs of their own on the form (lease time in minutes, the ordering's and the
+# sampler's names)
+BASIC = frozenset(
+    {"overlap", "lease_seconds", "ordering", "sampler", "max_live_leases", "max_checkout_hours"}
+)
 QUALITY = tuple(name for name in SETTING_NAMES if name not in BASIC)
 
 

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 
 from labelfarm.db.orderings import ORDERINGS
+from labelfarm.ml.samplers import sampler_names
 from labelfarm.services import overview, users, workspaces
 from labelfarm.web.context import ctx_of
 from labelfarm.web.pages.redirects import same_origin_path
@@ -110,6 +111,8 @@ async def new_project(
         "project_new.html",
         access,
         workspace=ws,
+        orderings=tuple(ORDERINGS),
+        samplers=sampler_names(),
         quality_settings=quality_inputs(None),
         **_roles(access),
     )
@@ -153,6 +156,7 @@ async def settings(
         access,
         schema_yaml=schema_yaml,
         orderings=tuple(ORDERINGS),
+        samplers=sampler_names(),
         quality_settings=quality_inputs(frame["project"]),
         **frame,
         **_roles(access),

@@ -82,6 +82,7 @@ form.addEventListener("submit", async (e) => {
     max_live_leases: Number(f.max_live_leases.value),
     max_checkout_hours: Number(f.max_checkout_hours.value),
     ordering: f.ordering.value,
+    sampler: f.sampler.value,
     ...settingValues(),
     schema: editor.value,
   };
